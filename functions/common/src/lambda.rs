@@ -1,0 +1,17 @@
+//! What every function's `main` does before handing over to the runtime.
+
+use crate::config::{self, Config, ConfigError};
+use crate::store::DynamoStore;
+use crate::telemetry;
+
+/// Installs logging, reads the configuration (failing fast, so a broken
+/// deployment fails at init rather than on a request) and builds the
+/// DynamoDB store once for all invocations.
+pub async fn init() -> Result<DynamoStore, ConfigError> {
+    telemetry::init();
+    let config = Config::from_env()?;
+    Ok(DynamoStore::new(
+        config::dynamodb_client().await,
+        config.table_name,
+    ))
+}

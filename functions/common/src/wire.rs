@@ -1,0 +1,188 @@
+//! Wire types: what the API reads from request bodies and writes in
+//! response bodies, and their conversions to and from domain types.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::domain::{Email, InvalidValue, User, UserChanges, UserName};
+use crate::error::{ApiError, FieldError};
+
+/// A user as returned by the API.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserBody {
+    id: String,
+    email: String,
+    name: String,
+    created_at: String,
+    updated_at: String,
+    version: u64,
+}
+
+impl From<&User> for UserBody {
+    fn from(user: &User) -> Self {
+        Self {
+            id: user.id.to_string(),
+            email: user.email.as_str().to_owned(),
+            name: user.name.as_str().to_owned(),
+            created_at: user.created_at.to_string(),
+            updated_at: user.updated_at.to_string(),
+            version: user.version.get(),
+        }
+    }
+}
+
+/// One page of a list.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PageBody<T> {
+    /// The page's items, oldest first.
+    pub items: Vec<T>,
+    /// The cursor of the next page, or `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// The fields of `POST /users`.
+#[derive(Debug)]
+pub struct NewUserFields {
+    /// The new user's email address.
+    pub email: Email,
+    /// The new user's name.
+    pub name: UserName,
+}
+
+impl TryFrom<Map<String, Value>> for NewUserFields {
+    type Error = ApiError;
+
+    /// Collects every field error before failing.
+    fn try_from(body: Map<String, Value>) -> Result<Self, ApiError> {
+        let mut fields = Fields::new(&body, &["email", "name"]);
+        let email = fields.required("email", Email::parse);
+        let name = fields.required("name", UserName::parse);
+        match (email, name) {
+            (Some(email), Some(name)) if fields.errors.is_empty() => Ok(Self { email, name }),
+            _ => Err(ApiError::Validation(fields.errors)),
+        }
+    }
+}
+
+impl TryFrom<Map<String, Value>> for UserChanges {
+    type Error = ApiError;
+
+    /// A JSON Merge Patch of a user: `email` and/or `name`, at least one.
+    fn try_from(body: Map<String, Value>) -> Result<Self, ApiError> {
+        let mut fields = Fields::new(&body, &["email", "name"]);
+        let email = fields.optional("email", Email::parse);
+        let name = fields.optional("name", UserName::parse);
+        if body.is_empty() {
+            fields.errors.push(FieldError::new(
+                "body",
+                "must contain at least one of email, name",
+            ));
+        }
+        if fields.errors.is_empty() {
+            Ok(Self { email, name })
+        } else {
+            Err(ApiError::Validation(fields.errors))
+        }
+    }
+}
+
+/// Reads string fields from a JSON object, collecting every error.
+struct Fields<'a> {
+    body: &'a Map<String, Value>,
+    errors: Vec<FieldError>,
+}
+
+impl<'a> Fields<'a> {
+    fn new(body: &'a Map<String, Value>, known: &[&str]) -> Self {
+        let errors = body
+            .keys()
+            .filter(|key| !known.contains(&key.as_str()))
+            .map(|key| FieldError::new(key.as_str(), "is not a known field"))
+            .collect();
+        Self { body, errors }
+    }
+
+    fn required<T>(&mut self, name: &str, parse: fn(&str) -> Result<T, InvalidValue>) -> Option<T> {
+        if self.body.contains_key(name) {
+            self.optional(name, parse)
+        } else {
+            self.errors.push(FieldError::new(name, "is required"));
+            None
+        }
+    }
+
+    fn optional<T>(&mut self, name: &str, parse: fn(&str) -> Result<T, InvalidValue>) -> Option<T> {
+        let result = match self.body.get(name)? {
+            Value::String(raw) => parse(raw).map_err(|invalid| invalid.0),
+            Value::Null => Err("must be a string, not null (it cannot be removed)"),
+            _ => Err("must be a string"),
+        };
+        result
+            .map_err(|message| self.errors.push(FieldError::new(name, message)))
+            .ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn object(value: Value) -> Map<String, Value> {
+        match value {
+            Value::Object(map) => map,
+            _ => panic!("not an object"),
+        }
+    }
+
+    fn field_errors(result: Result<impl std::fmt::Debug, ApiError>) -> Vec<(String, String)> {
+        match result {
+            Err(ApiError::Validation(errors)) => {
+                errors.into_iter().map(|e| (e.field, e.message)).collect()
+            }
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn new_user_reports_every_invalid_field_together() {
+        let errors = field_errors(NewUserFields::try_from(object(
+            json!({"email": "nope", "name": 7, "role": "admin"}),
+        )));
+        let fields: Vec<&str> = errors.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(fields, ["role", "email", "name"], "{errors:?}");
+    }
+
+    #[test]
+    fn new_user_requires_both_fields() {
+        let errors = field_errors(NewUserFields::try_from(object(json!({}))));
+        assert_eq!(
+            errors,
+            [
+                ("email".into(), "is required".into()),
+                ("name".into(), "is required".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn changes_need_at_least_one_field_and_reject_null() {
+        let errors = field_errors(UserChanges::try_from(object(json!({}))));
+        assert_eq!(errors[0].0, "body");
+        let errors = field_errors(UserChanges::try_from(object(json!({"name": null}))));
+        assert_eq!(errors[0].0, "name");
+    }
+
+    #[test]
+    fn changes_accept_a_single_valid_field() {
+        let changes = UserChanges::try_from(object(json!({"name": " Ada "}))).expect("valid");
+        assert_eq!(
+            changes.name.map(|n| n.as_str().to_owned()),
+            Some("Ada".to_owned())
+        );
+        assert_eq!(changes.email, None);
+    }
+}
