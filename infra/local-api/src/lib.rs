@@ -1,1 +1,100 @@
+//! The users API on a developer's machine: the template's routes served over
+//! HTTP by the function crates in-process, on the in-memory store or on a
+//! local DynamoDB (whose table is created from the template's definition).
+//!
+//! With `--dynamodb-endpoint` it needs no AWS permissions beyond what
+//! DynamoDB Local accepts; it never talks to AWS itself.
 
+pub mod server;
+pub mod table;
+pub mod template;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use common::store::{DynamoStore, MemoryStore, UserStore};
+use tokio::net::TcpListener;
+
+use crate::template::Template;
+
+/// The template beside the workspace this binary was built from.
+pub fn default_template_path() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../template.yaml"))
+}
+
+/// Where the local API keeps users.
+#[derive(Debug, Clone)]
+pub enum StoreChoice {
+    /// In process memory (the default): nothing to install, lost on exit.
+    Memory,
+    /// A DynamoDB at `endpoint` (DynamoDB Local), table `table`.
+    DynamoDb {
+        /// Its URL, such as `http://127.0.0.1:8000`.
+        endpoint: String,
+        /// The table, created from the template if missing.
+        table: String,
+    },
+}
+
+/// Why the local API could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The template could not be read.
+    #[error(transparent)]
+    Template(#[from] template::TemplateError),
+    /// The table could not be created.
+    #[error(transparent)]
+    Table(#[from] table::TableError),
+    /// A route has no handler.
+    #[error(transparent)]
+    Route(#[from] server::UnknownFunction),
+    /// The port could not be bound.
+    #[error("cannot listen: {0}")]
+    Listen(#[from] std::io::Error),
+}
+
+/// A local API bound to a port and ready to serve.
+#[derive(Debug)]
+pub struct LocalApi {
+    listener: TcpListener,
+    router: axum::Router,
+}
+
+impl LocalApi {
+    /// Reads the template, prepares the store and binds `address`
+    /// (port 0 picks a free port).
+    pub async fn bind(
+        address: SocketAddr,
+        template: &std::path::Path,
+        store: &StoreChoice,
+    ) -> Result<Self, StartError> {
+        let template = Template::load(template)?;
+        let store: Arc<dyn UserStore> = match store {
+            StoreChoice::Memory => Arc::new(MemoryStore::new()),
+            StoreChoice::DynamoDb { endpoint, table } => {
+                let client = table::local_client(endpoint).await;
+                if table::create_if_missing(&client, table, &template.table).await? {
+                    tracing::info!(table, "created table from template.yaml");
+                }
+                Arc::new(DynamoStore::new(client, table.clone()))
+            }
+        };
+        let router = server::router(&template.routes, store)?;
+        let listener = TcpListener::bind(address).await?;
+        Ok(Self { listener, router })
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` completes.
+    pub async fn serve(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        server::serve(self.listener, self.router, shutdown).await
+    }
+}

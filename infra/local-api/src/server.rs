@@ -1,0 +1,274 @@
+//! The local stand-in for API Gateway: an HTTP server whose routes come from
+//! the template, turning each request into the API Gateway HTTP API event a
+//! deployed function receives and calling that function's `handle`
+//! in-process.
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Request as HttpRequest};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response as HttpResponse};
+use axum::routing::{MethodFilter, MethodRouter, on};
+use common::lambda_http::aws_lambda_events::apigw::{
+    ApiGatewayV2httpRequest, ApiGatewayV2httpRequestContext,
+    ApiGatewayV2httpRequestContextHttpDescription,
+};
+use common::lambda_http::request::LambdaRequest;
+use common::lambda_http::{Body, Request, Response};
+use common::store::UserStore;
+use time::OffsetDateTime;
+use time::macros::format_description;
+use tokio::net::TcpListener;
+
+use crate::template::Route;
+
+/// API Gateway's own limit on an HTTP API request body.
+const MAX_PAYLOAD_BYTES: usize = 10 * 1024 * 1024;
+
+/// A function's `handle`, as the local API calls it.
+pub type Handler = for<'a> fn(
+    &'a dyn UserStore,
+    Request,
+) -> Pin<Box<dyn Future<Output = Response<Body>> + Send + 'a>>;
+
+/// Every function the local API can serve, by binary name.
+pub const HANDLERS: &[(&str, Handler)] = &[
+    ("create-user", |store, request| {
+        Box::pin(create_user::handle(store, request))
+    }),
+    ("get-user", |store, request| {
+        Box::pin(get_user::handle(store, request))
+    }),
+    ("list-users", |store, request| {
+        Box::pin(list_users::handle(store, request))
+    }),
+    ("update-user", |store, request| {
+        Box::pin(update_user::handle(store, request))
+    }),
+    ("delete-user", |store, request| {
+        Box::pin(delete_user::handle(store, request))
+    }),
+];
+
+/// A route names a function the local API does not have.
+#[derive(Debug, thiserror::Error)]
+#[error("route {route} is served by {function}, which the local API has no handler for")]
+pub struct UnknownFunction {
+    route: String,
+    function: String,
+}
+
+#[derive(Clone)]
+struct Target {
+    route_key: Arc<str>,
+    handler: Handler,
+    store: Arc<dyn UserStore>,
+}
+
+/// The router for `routes`, each served by its function over `store`.
+/// Anything else answers as API Gateway does: 404 `{"message":"Not Found"}`.
+pub fn router(routes: &[Route], store: Arc<dyn UserStore>) -> Result<Router, UnknownFunction> {
+    let mut paths: BTreeMap<&str, MethodRouter> = BTreeMap::new();
+    for route in routes {
+        let handler = HANDLERS
+            .iter()
+            .find(|(name, _)| *name == route.function)
+            .map(|(_, handler)| *handler)
+            .ok_or_else(|| UnknownFunction {
+                route: route.key(),
+                function: route.function.clone(),
+            })?;
+        let method = Method::from_bytes(route.method.as_bytes()).ok();
+        let filter = method
+            .and_then(|m| MethodFilter::try_from(m).ok())
+            .ok_or_else(|| UnknownFunction {
+                route: route.key(),
+                function: route.function.clone(),
+            })?;
+        let target = Target {
+            route_key: route.key().into(),
+            handler,
+            store: Arc::clone(&store),
+        };
+        let method_router = on(
+            filter,
+            move |params: Option<Path<HashMap<String, String>>>, request: HttpRequest| {
+                invoke(
+                    target.clone(),
+                    params.map(|Path(p)| p).unwrap_or_default(),
+                    request,
+                )
+            },
+        );
+        let entry = paths.remove(route.path.as_str()).unwrap_or_default();
+        paths.insert(route.path.as_str(), entry.merge(method_router));
+    }
+    let router = paths
+        .into_iter()
+        .fold(Router::new(), |router, (path, methods)| {
+            router.route(path, methods.fallback(not_found))
+        });
+    Ok(router.fallback(not_found))
+}
+
+/// Serves `router` on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+async fn not_found() -> HttpResponse {
+    gateway_error(StatusCode::NOT_FOUND, "Not Found")
+}
+
+/// An error written by API Gateway itself, not by a function.
+fn gateway_error(status: StatusCode, message: &str) -> HttpResponse {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        serde_json::json!({ "message": message }).to_string(),
+    )
+        .into_response()
+}
+
+async fn invoke(
+    target: Target,
+    path_parameters: HashMap<String, String>,
+    request: HttpRequest,
+) -> HttpResponse {
+    let request_id = ulid::Ulid::new().to_string();
+    let source_ip = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map(|info| info.0.ip().to_string());
+    let (parts, body) = request.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, MAX_PAYLOAD_BYTES).await else {
+        return gateway_error(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
+    };
+    let event = event(
+        &target.route_key,
+        &request_id,
+        source_ip,
+        &parts,
+        path_parameters,
+        body,
+    );
+    let response = (target.handler)(
+        target.store.as_ref(),
+        LambdaRequest::ApiGatewayV2(event).into(),
+    )
+    .await;
+    let (mut parts, body) = response.into_parts();
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        parts.headers.insert("apigw-requestid", value);
+    }
+    HttpResponse::from_parts(parts, axum::body::Body::from(body.to_vec()))
+}
+
+/// The API Gateway HTTP API (payload format 2.0) event for a request.
+fn event(
+    route_key: &str,
+    request_id: &str,
+    source_ip: Option<String>,
+    parts: &axum::http::request::Parts,
+    path_parameters: HashMap<String, String>,
+    body: Bytes,
+) -> ApiGatewayV2httpRequest {
+    let now = OffsetDateTime::now_utc();
+    let mut http = ApiGatewayV2httpRequestContextHttpDescription::default();
+    http.method = parts.method.clone();
+    http.path = Some(parts.uri.path().to_owned());
+    http.protocol = Some(format!("{:?}", parts.version));
+    http.source_ip = source_ip;
+    http.user_agent = header_text(&parts.headers, header::USER_AGENT);
+
+    let mut context = ApiGatewayV2httpRequestContext::default();
+    context.route_key = Some(route_key.to_owned());
+    context.account_id = Some("000000000000".to_owned());
+    context.stage = Some("$default".to_owned());
+    context.request_id = Some(request_id.to_owned());
+    context.apiid = Some("local".to_owned());
+    context.domain_name = header_text(&parts.headers, header::HOST);
+    context.time = now
+        .format(format_description!(
+            "[day]/[month repr:short]/[year]:[hour]:[minute]:[second] +0000"
+        ))
+        .ok();
+    context.time_epoch = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    context.http = http;
+
+    let mut event = ApiGatewayV2httpRequest::default();
+    event.version = Some("2.0".to_owned());
+    event.route_key = Some(route_key.to_owned());
+    event.raw_path = Some(parts.uri.path().to_owned());
+    event.raw_query_string = Some(parts.uri.query().unwrap_or_default().to_owned());
+    event.headers = gateway_headers(&parts.headers);
+    event.cookies = cookies(&parts.headers);
+    event.path_parameters = path_parameters;
+    event.request_context = context;
+    if !body.is_empty() {
+        // API Gateway passes text as is and anything else base64-encoded.
+        match std::str::from_utf8(&body) {
+            Ok(text) => event.body = Some(text.to_owned()),
+            Err(_) => {
+                use base64::Engine as _;
+                event.body = Some(base64::engine::general_purpose::STANDARD.encode(&body));
+                event.is_base64_encoded = true;
+            }
+        }
+    }
+    event
+}
+
+fn header_text(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// Headers as API Gateway passes them: lower-case names, repeated headers
+/// joined with commas, cookies moved to their own field.
+fn gateway_headers(headers: &HeaderMap) -> HeaderMap {
+    let mut joined = HeaderMap::new();
+    for name in headers.keys().filter(|name| *name != header::COOKIE) {
+        let values: Vec<&[u8]> = headers
+            .get_all(name)
+            .iter()
+            .map(HeaderValue::as_bytes)
+            .collect();
+        if let Ok(value) = HeaderValue::from_bytes(&values.join(&b","[..])) {
+            joined.insert(name.clone(), value);
+        }
+    }
+    joined
+}
+
+fn cookies(headers: &HeaderMap) -> Option<Vec<String>> {
+    let cookies: Vec<String> = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .map(|c| c.trim().to_owned())
+        .filter(|c| !c.is_empty())
+        .collect();
+    (!cookies.is_empty()).then_some(cookies)
+}

