@@ -191,6 +191,18 @@ impl Timestamp {
     pub fn unix_seconds(self) -> i64 {
         self.0.unix_timestamp()
     }
+
+    /// The instant `millis` milliseconds after the Unix epoch.
+    pub fn from_unix_millis(millis: i64) -> Result<Self, InvalidValue> {
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
+            .map(Self)
+            .map_err(|_| InvalidValue("is out of range"))
+    }
+
+    /// This instant plus `duration`.
+    pub fn plus(self, duration: Duration) -> Self {
+        Self(self.0.saturating_add(duration))
+    }
 }
 
 impl fmt::Display for Timestamp {
@@ -299,6 +311,115 @@ impl Precondition {
             Self::OneOf(versions) => versions.contains(&version),
         }
     }
+}
+
+/// Longest `Idempotency-Key` accepted, in characters.
+pub const IDEMPOTENCY_KEY_MAX_CHARS: usize = 255;
+/// How long a create's `Idempotency-Key` is remembered.
+pub const IDEMPOTENCY_WINDOW: Duration = Duration::hours(24);
+
+/// A client's `Idempotency-Key`: 1–255 visible ASCII characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    /// Validates a key as sent in the header.
+    pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
+        if raw.is_empty() || raw.len() > IDEMPOTENCY_KEY_MAX_CHARS {
+            return Err(InvalidValue("must be 1 to 255 characters"));
+        }
+        if !raw.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
+            return Err(InvalidValue("must be printable ASCII"));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// The key as sent.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A keyed create: the key, a digest of the request it was first used with,
+/// and until when it is remembered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Idempotency {
+    /// The client's key.
+    pub key: IdempotencyKey,
+    /// SHA-256 of the request body's canonical JSON, hex encoded.
+    pub fingerprint: String,
+    /// When the key may be used for another request.
+    pub expires_at: Timestamp,
+}
+
+impl Idempotency {
+    /// The record of `key` used now with a request whose body, as canonical
+    /// JSON bytes, is `body`.
+    pub fn new(key: IdempotencyKey, body: &[u8], now: Timestamp) -> Self {
+        use sha2::{Digest, Sha256};
+        use std::fmt::Write as _;
+        let fingerprint =
+            Sha256::digest(body)
+                .iter()
+                .fold(String::with_capacity(64), |mut hex, byte| {
+                    let _ = write!(hex, "{byte:02x}");
+                    hex
+                });
+        Self {
+            key,
+            fingerprint,
+            expires_at: now.plus(IDEMPOTENCY_WINDOW),
+        }
+    }
+}
+
+/// What kind of change a history event records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChangeKind {
+    /// The user was created.
+    Created,
+    /// Some fields changed.
+    Updated,
+    /// The user was deleted.
+    Deleted,
+}
+
+impl ChangeKind {
+    /// The name used on the wire and in storage.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Updated => "updated",
+            Self::Deleted => "deleted",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
+        match raw {
+            "created" => Ok(Self::Created),
+            "updated" => Ok(Self::Updated),
+            "deleted" => Ok(Self::Deleted),
+            _ => Err(InvalidValue("must be created, updated or deleted")),
+        }
+    }
+}
+
+/// One entry of a user's history. It names fields, never their values, so
+/// it holds no personal data and outlives the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryEvent {
+    /// Whose history.
+    pub user_id: UserId,
+    /// What happened.
+    pub kind: ChangeKind,
+    /// The version the change produced; a deletion counts as one more
+    /// version, so versions order a user's history without gaps or ties.
+    pub version: Version,
+    /// The names of the fields the change set (`email`, `name`).
+    pub changed_fields: Vec<String>,
+    /// When the change was made.
+    pub occurred_at: Timestamp,
 }
 
 /// Why a raw value was rejected, phrased to complete "<field> …".

@@ -19,6 +19,12 @@ pub enum ApiError {
     /// 409: the email address belongs to another user.
     #[error("email address taken")]
     EmailTaken,
+    /// 409: a request with the same `Idempotency-Key` is still in flight.
+    #[error("idempotency key in flight")]
+    IdempotencyKeyInFlight,
+    /// 422: the `Idempotency-Key` was first used with a different body.
+    #[error("idempotency key reused")]
+    IdempotencyKeyReused,
     /// 412: `If-Match` does not name the current version.
     #[error("precondition failed")]
     PreconditionFailed,
@@ -89,7 +95,8 @@ impl ApiError {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::NotFound => StatusCode::NOT_FOUND,
-            Self::EmailTaken => StatusCode::CONFLICT,
+            Self::EmailTaken | Self::IdempotencyKeyInFlight => StatusCode::CONFLICT,
+            Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -112,6 +119,17 @@ impl ApiError {
                 "/problems/email-taken",
                 "Email Taken",
                 "The email address belongs to another user.".to_owned(),
+            ),
+            Self::IdempotencyKeyInFlight => (
+                "/problems/request-in-flight",
+                "Request In Flight",
+                "A request with this Idempotency-Key is still being processed; retry shortly."
+                    .to_owned(),
+            ),
+            Self::IdempotencyKeyReused => (
+                "/problems/idempotency-key-reused",
+                "Idempotency Key Reused",
+                "This Idempotency-Key was used with a different request body.".to_owned(),
             ),
             Self::PreconditionFailed => (
                 "/problems/precondition-failed",
@@ -165,6 +183,8 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound => Self::NotFound,
             StoreError::EmailTaken => Self::EmailTaken,
             StoreError::PreconditionFailed => Self::PreconditionFailed,
+            StoreError::IdempotencyKeyReused => Self::IdempotencyKeyReused,
+            StoreError::IdempotencyKeyInFlight => Self::IdempotencyKeyInFlight,
             StoreError::Unavailable(source) => Self::Unavailable(source),
             StoreError::Internal(source) => Self::Internal(source),
         }

@@ -15,7 +15,7 @@ use lambda_http::{Body, Request, RequestExt};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::domain::{Precondition, User, UserId, Version};
+use crate::domain::{IdempotencyKey, PageSize, Precondition, User, UserId, Version};
 use crate::error::ApiError;
 use crate::wire::UserBody;
 
@@ -124,7 +124,10 @@ fn problem(error: &ApiError, request_id: &str) -> Response<Body> {
     *response.status_mut() = error.status();
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
-    if matches!(error, ApiError::Unavailable(_)) {
+    if matches!(
+        error,
+        ApiError::Unavailable(_) | ApiError::IdempotencyKeyInFlight
+    ) {
         headers.insert(RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
     }
     response
@@ -155,6 +158,16 @@ pub fn created(created: &User) -> Result<Response<Body>, ApiError> {
     let location = HeaderValue::try_from(format!("/users/{}", created.id))
         .map_err(|e| ApiError::Internal(e.into()))?;
     response.headers_mut().insert(LOCATION, location);
+    Ok(response)
+}
+
+/// The same `201 Created` a keyed create first answered, marked as a replay.
+pub fn replayed(created: &User) -> Result<Response<Body>, ApiError> {
+    let mut response = self::created(created)?;
+    response.headers_mut().insert(
+        HeaderName::from_static("idempotent-replayed"),
+        HeaderValue::from_static("true"),
+    );
     Ok(response)
 }
 
@@ -192,6 +205,21 @@ pub fn etag(version: Version) -> HeaderValue {
     HeaderValue::try_from(format!("\"{}\"", version.get())).expect("valid entity tag")
 }
 
+/// The `Idempotency-Key` header, if sent: 1–255 printable ASCII characters.
+pub fn idempotency_key(request: &Request) -> Result<Option<IdempotencyKey>, ApiError> {
+    let Some(value) = request.headers().get("idempotency-key") else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .and_then(|raw| IdempotencyKey::parse(raw).ok())
+        .map(Some)
+        .ok_or_else(|| {
+            ApiError::bad_request("Idempotency-Key must be 1 to 255 printable ASCII characters.")
+        })
+}
+
 /// The `{id}` path parameter as a user id.
 pub fn path_id(request: &Request) -> Result<UserId, ApiError> {
     let raw = request
@@ -224,6 +252,13 @@ pub fn query<'r>(
         }
     }
     Ok(seen)
+}
+
+/// The `limit` query parameter, or the default page size.
+pub fn page_size(query: &HashMap<&str, &str>) -> Result<PageSize, ApiError> {
+    query.get("limit").map_or(Ok(PageSize::default()), |raw| {
+        PageSize::parse(raw).map_err(|e| ApiError::bad_request(format!("limit {e}.")))
+    })
 }
 
 /// The body as a JSON object, after checking its media type (415) and size

@@ -13,6 +13,7 @@ pub mod error;
 pub mod http;
 pub mod lambda;
 pub mod store;
+pub mod stream;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -4,7 +4,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::domain::{Email, InvalidValue, User, UserChanges, UserName};
+use crate::domain::{Email, HistoryEvent, InvalidValue, User, UserChanges, UserName};
 use crate::error::{ApiError, FieldError};
 
 /// A user as returned by the API.
@@ -28,6 +28,30 @@ impl From<&User> for UserBody {
             created_at: user.created_at.to_string(),
             updated_at: user.updated_at.to_string(),
             version: user.version.get(),
+        }
+    }
+}
+
+/// A history event as returned by the API.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryEventBody {
+    user_id: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    version: u64,
+    changed_fields: Vec<String>,
+    occurred_at: String,
+}
+
+impl From<&HistoryEvent> for HistoryEventBody {
+    fn from(event: &HistoryEvent) -> Self {
+        Self {
+            user_id: event.user_id.to_string(),
+            kind: event.kind.as_str(),
+            version: event.version.get(),
+            changed_fields: event.changed_fields.clone(),
+            occurred_at: event.occurred_at.to_string(),
         }
     }
 }

@@ -2,14 +2,20 @@
 //! with the user, its `Location` and `ETag`; 409 when the email address is
 //! taken. The user and its email claim are written in one transaction.
 //!
+//! With an `Idempotency-Key` header, a retry of the same request within 24
+//! hours gets the first response again and creates nothing; the key record
+//! is written in the same transaction as the user. The same key with another
+//! body is a 422; while the first request is in flight, a 409.
+//!
 //! DynamoDB permissions: see [`DYNAMODB_ACTIONS`].
 
 use common::ApiError;
-use common::domain::{Timestamp, User};
+use common::domain::{Idempotency, Timestamp, User};
 use common::http;
 use common::lambda_http::{Body, Request, Response};
-use common::store::UserStore;
+use common::store::{Created, UserStore};
 use common::wire::NewUserFields;
+use serde_json::Value;
 
 /// The DynamoDB actions this function calls (`TransactWriteItems` of two
 /// conditional puts).
@@ -21,10 +27,18 @@ pub async fn handle(store: &dyn UserStore, request: Request) -> Response<Body> {
 }
 
 async fn create_user(store: &dyn UserStore, request: &Request) -> Result<Response<Body>, ApiError> {
-    let fields = NewUserFields::try_from(http::json_object(request, http::JSON_ONLY)?)?;
-    let user = User::new(fields.email, fields.name, Timestamp::now());
-    store.create(&user).await?;
-    http::created(&user)
+    let key = http::idempotency_key(request)?;
+    let body = http::json_object(request, http::JSON_ONLY)?;
+    let now = Timestamp::now();
+    // serde_json keeps object keys sorted, so equal bodies print equal bytes.
+    let idempotency = key
+        .map(|key| Idempotency::new(key, Value::Object(body.clone()).to_string().as_bytes(), now));
+    let fields = NewUserFields::try_from(body)?;
+    let user = User::new(fields.email, fields.name, now);
+    match store.create(&user, idempotency.as_ref()).await? {
+        Created::New => http::created(&user),
+        Created::Replayed(first) => http::replayed(&first),
+    }
 }
 
 #[cfg(test)]
@@ -146,5 +160,83 @@ mod tests {
         let errors = json_body(&response)["errors"].clone();
         assert_eq!(errors[0]["field"], "email");
         assert_eq!(errors[1]["field"], "name");
+    }
+}
+
+#[cfg(test)]
+mod idempotency_tests {
+    use common::store::MemoryStore;
+    use common::testing::{TestRequest, json_body};
+    use serde_json::json;
+
+    use super::*;
+
+    fn post(key: &str, body: &serde_json::Value) -> Request {
+        TestRequest::new("POST /users", "/users")
+            .header("idempotency-key", key)
+            .json(body)
+            .build()
+    }
+
+    #[tokio::test]
+    async fn a_retried_create_replays_the_first_response() {
+        let store = MemoryStore::new();
+        let body = json!({"email": "ada@example.com", "name": "Ada"});
+        let first = handle(&store, post("k-1", &body)).await;
+        assert_eq!(first.status(), 201);
+        let again = handle(
+            &store,
+            post("k-1", &json!({"name": "Ada", "email": "ada@example.com"})),
+        )
+        .await;
+        assert_eq!(again.status(), 201);
+        assert_eq!(again.headers()["location"], first.headers()["location"]);
+        assert_eq!(again.headers()["idempotent-replayed"], "true");
+        assert_eq!(json_body(&again), json_body(&first));
+    }
+
+    #[tokio::test]
+    async fn a_key_reused_with_another_body_is_a_422_and_an_overlong_key_a_400() {
+        let store = MemoryStore::new();
+        assert_eq!(
+            handle(
+                &store,
+                post("k-2", &json!({"email": "ada@example.com", "name": "Ada"}))
+            )
+            .await
+            .status(),
+            201
+        );
+        let reused = handle(
+            &store,
+            post("k-2", &json!({"email": "eve@example.com", "name": "Eve"})),
+        )
+        .await;
+        assert_eq!(reused.status(), 422);
+        assert_eq!(
+            json_body(&reused)["type"],
+            "/problems/idempotency-key-reused"
+        );
+        let long = handle(
+            &store,
+            post(
+                &"k".repeat(256),
+                &json!({"email": "bob@example.com", "name": "Bob"}),
+            ),
+        )
+        .await;
+        assert_eq!(long.status(), 400);
+        assert_eq!(
+            handle(
+                &store,
+                post(
+                    &"k".repeat(255),
+                    &json!({"email": "bob@example.com", "name": "Bob"})
+                )
+            )
+            .await
+            .status(),
+            201
+        );
     }
 }

@@ -39,7 +39,7 @@ mod tests {
             UserName::parse("Ada").expect("name"),
             Timestamp::now(),
         );
-        store.create(&user).await.expect("create");
+        store.create(&user, None).await.expect("create");
         user
     }
 

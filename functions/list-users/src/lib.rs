@@ -5,7 +5,7 @@
 //!
 //! DynamoDB permissions: see [`DYNAMODB_ACTIONS`].
 
-use common::domain::{Email, PageSize, UserId};
+use common::domain::{Email, UserId};
 use common::lambda_http::http::StatusCode;
 use common::lambda_http::{Body, Request, Response};
 use common::store::UserStore;
@@ -26,12 +26,7 @@ pub async fn handle(store: &dyn UserStore, request: Request) -> Response<Body> {
 
 async fn list_users(store: &dyn UserStore, request: &Request) -> Result<Response<Body>, ApiError> {
     let query = http::query(request, &["limit", "cursor", "email"])?;
-    let size = match query.get("limit") {
-        Some(raw) => {
-            PageSize::parse(raw).map_err(|e| ApiError::bad_request(format!("limit {e}.")))?
-        }
-        None => PageSize::default(),
-    };
+    let size = http::page_size(&query)?;
     let after = query
         .get("cursor")
         .map(|raw| cursor::decode(CURSOR_SCOPE, raw).map(UserId::from_bytes))
@@ -58,8 +53,10 @@ async fn list_users(store: &dyn UserStore, request: &Request) -> Result<Response
         &PageBody {
             items: page.items.iter().map(UserBody::from).collect(),
             next_cursor: page
-                .last_if_more
-                .map(|id| cursor::encode(CURSOR_SCOPE, id.to_bytes())),
+                .items
+                .last()
+                .filter(|_| page.more)
+                .map(|last| cursor::encode(CURSOR_SCOPE, last.id.to_bytes())),
         },
     )
 }
@@ -80,7 +77,7 @@ mod tests {
                 UserName::parse(&format!("User {i}")).expect("name"),
                 Timestamp::now(),
             );
-            store.create(&user).await.expect("create");
+            store.create(&user, None).await.expect("create");
         }
         store
     }

@@ -8,12 +8,13 @@
 pub mod server;
 pub mod table;
 pub mod template;
+pub mod worker;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use common::store::{DynamoStore, MemoryStore, UserStore};
+use common::store::{DynamoStore, MemoryStore, Store};
 use tokio::net::TcpListener;
 
 use crate::template::Template;
@@ -62,22 +63,40 @@ pub struct LocalApi {
 }
 
 impl LocalApi {
-    /// Reads the template, prepares the store and binds `address`
-    /// (port 0 picks a free port).
+    /// Reads the template, prepares the store, starts the history worker on
+    /// the store's changes and binds `address` (port 0 picks a free port).
     pub async fn bind(
         address: SocketAddr,
         template: &std::path::Path,
         store: &StoreChoice,
     ) -> Result<Self, StartError> {
         let template = Template::load(template)?;
-        let store: Arc<dyn UserStore> = match store {
-            StoreChoice::Memory => Arc::new(MemoryStore::new()),
+        let store: Arc<dyn Store> = match store {
+            StoreChoice::Memory => {
+                let (store, changes) = MemoryStore::with_change_feed();
+                let store: Arc<dyn Store> = Arc::new(store);
+                tokio::spawn(worker::run_feed(Arc::clone(&store), changes));
+                store
+            }
             StoreChoice::DynamoDb { endpoint, table } => {
-                let client = table::local_client(endpoint).await;
+                let config = table::local_config(endpoint).await;
+                let client = aws_sdk_dynamodb::Client::new(&config);
                 if table::create_if_missing(&client, table, &template.table).await? {
                     tracing::info!(table, "created table from template.yaml");
                 }
-                Arc::new(DynamoStore::new(client, table.clone()))
+                let store: Arc<dyn Store> =
+                    Arc::new(DynamoStore::new(client.clone(), table.clone()));
+                match table::stream_arn(&client, table).await? {
+                    Some(arn) => {
+                        let streams = aws_sdk_dynamodbstreams::Client::new(&config);
+                        tokio::spawn(worker::poll_stream(Arc::clone(&store), streams, arn));
+                    }
+                    None => tracing::warn!(
+                        table,
+                        "table has no stream: the history worker does not run"
+                    ),
+                }
+                store
             }
         };
         let router = server::router(&template.routes, store)?;

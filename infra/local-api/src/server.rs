@@ -22,7 +22,7 @@ use common::lambda_http::aws_lambda_events::apigw::{
 };
 use common::lambda_http::request::LambdaRequest;
 use common::lambda_http::{Body, Request, Response};
-use common::store::UserStore;
+use common::store::Store;
 use time::OffsetDateTime;
 use time::macros::format_description;
 use tokio::net::TcpListener;
@@ -33,10 +33,8 @@ use crate::template::Route;
 const MAX_PAYLOAD_BYTES: usize = 10 * 1024 * 1024;
 
 /// A function's `handle`, as the local API calls it.
-pub type Handler = for<'a> fn(
-    &'a dyn UserStore,
-    Request,
-) -> Pin<Box<dyn Future<Output = Response<Body>> + Send + 'a>>;
+pub type Handler =
+    for<'a> fn(&'a dyn Store, Request) -> Pin<Box<dyn Future<Output = Response<Body>> + Send + 'a>>;
 
 /// Every function the local API can serve, by binary name.
 pub const HANDLERS: &[(&str, Handler)] = &[
@@ -55,6 +53,9 @@ pub const HANDLERS: &[(&str, Handler)] = &[
     ("delete-user", |store, request| {
         Box::pin(delete_user::handle(store, request))
     }),
+    ("list-user-events", |store, request| {
+        Box::pin(list_user_events::handle(store, request))
+    }),
 ];
 
 /// A route names a function the local API does not have.
@@ -69,12 +70,12 @@ pub struct UnknownFunction {
 struct Target {
     route_key: Arc<str>,
     handler: Handler,
-    store: Arc<dyn UserStore>,
+    store: Arc<dyn Store>,
 }
 
 /// The router for `routes`, each served by its function over `store`.
 /// Anything else answers as API Gateway does: 404 `{"message":"Not Found"}`.
-pub fn router(routes: &[Route], store: Arc<dyn UserStore>) -> Result<Router, UnknownFunction> {
+pub fn router(routes: &[Route], store: Arc<dyn Store>) -> Result<Router, UnknownFunction> {
     let mut paths: BTreeMap<&str, MethodRouter> = BTreeMap::new();
     for route in routes {
         let handler = HANDLERS

@@ -16,10 +16,10 @@ use crate::template::{KeyElement, TableDefinition};
 const LOCAL_ACCESS_KEY: &str = "local";
 const LOCAL_REGION: &str = "us-east-1";
 
-/// A client for a DynamoDB at `endpoint` (DynamoDB Local), with the fixed
-/// credentials and region the local API and its tests share.
-pub async fn local_client(endpoint: &str) -> Client {
-    let config = aws_config::defaults(BehaviorVersion::latest())
+/// The AWS configuration for a DynamoDB at `endpoint` (DynamoDB Local),
+/// with the fixed credentials and region the local API and its tests share.
+pub async fn local_config(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(Region::new(LOCAL_REGION))
         .credentials_provider(Credentials::new(
@@ -30,8 +30,23 @@ pub async fn local_client(endpoint: &str) -> Client {
             "local-api",
         ))
         .load()
-        .await;
-    Client::new(&config)
+        .await
+}
+
+/// A DynamoDB client for DynamoDB Local at `endpoint`.
+pub async fn local_client(endpoint: &str) -> Client {
+    Client::new(&local_config(endpoint).await)
+}
+
+/// The ARN of the table's stream, if it has one.
+pub async fn stream_arn(client: &Client, name: &str) -> Result<Option<String>, TableError> {
+    let output = client
+        .describe_table()
+        .table_name(name)
+        .send()
+        .await
+        .map_err(|e| TableError::DynamoDb(describe(&e)))?;
+    Ok(output.table.and_then(|t| t.latest_stream_arn))
 }
 
 /// Why the table could not be made ready.

@@ -2,9 +2,10 @@
 //! DynamoDB store does against DynamoDB Local.
 
 use common::domain::{
-    Email, PageSize, Precondition, Timestamp, User, UserChanges, UserName, Version,
+    ChangeKind, Email, HistoryEvent, Idempotency, IdempotencyKey, PageSize, Precondition,
+    Timestamp, User, UserChanges, UserName, Version,
 };
-use common::store::StoreError;
+use common::store::{Created, Page, StoreError};
 
 use crate::support::{Backend, on_both_backends, store};
 
@@ -33,7 +34,7 @@ fn move_to(email: &str) -> UserChanges {
 async fn created_users_can_be_read_back(backend: Backend) {
     let store = store(backend).await;
     let ada = user("ada@example.com");
-    store.create(&ada).await.expect("create");
+    store.create(&ada, None).await.expect("create");
     assert_eq!(store.get(ada.id).await.expect("get"), Some(ada.clone()));
     assert_eq!(
         store.find_by_email(&ada.email).await.expect("find"),
@@ -49,10 +50,13 @@ async fn created_users_can_be_read_back(backend: Backend) {
 
 async fn create_refuses_a_taken_email(backend: Backend) {
     let store = store(backend).await;
-    store.create(&user("ada@example.com")).await.expect("first");
+    store
+        .create(&user("ada@example.com"), None)
+        .await
+        .expect("first");
     let second = user("ada@example.com");
     assert!(matches!(
-        store.create(&second).await,
+        store.create(&second, None).await,
         Err(StoreError::EmailTaken)
     ));
     assert_eq!(
@@ -67,42 +71,35 @@ async fn list_pages_in_creation_order(backend: Backend) {
     let mut ids = Vec::new();
     for i in 0..7 {
         let u = user(&format!("user{i}@example.com"));
-        store.create(&u).await.expect("create");
+        store.create(&u, None).await.expect("create");
         ids.push(u.id);
     }
     let size = PageSize::parse("3").expect("size");
+    let ids_of = |page: &Page<User>| page.items.iter().map(|u| u.id).collect::<Vec<_>>();
     let first = store.list(None, size).await.expect("page 1");
-    assert_eq!(
-        first.items.iter().map(|u| u.id).collect::<Vec<_>>(),
-        ids[..3]
-    );
-    assert_eq!(first.last_if_more, Some(ids[2]));
-    let second = store.list(first.last_if_more, size).await.expect("page 2");
-    assert_eq!(
-        second.items.iter().map(|u| u.id).collect::<Vec<_>>(),
-        ids[3..6]
-    );
-    let third = store.list(second.last_if_more, size).await.expect("page 3");
-    assert_eq!(
-        third.items.iter().map(|u| u.id).collect::<Vec<_>>(),
-        ids[6..]
-    );
-    assert_eq!(third.last_if_more, None, "the last page has no cursor");
+    assert_eq!(ids_of(&first), ids[..3]);
+    assert!(first.more);
+    let second = store.list(Some(ids[2]), size).await.expect("page 2");
+    assert_eq!(ids_of(&second), ids[3..6]);
+    assert!(second.more);
+    let third = store.list(Some(ids[5]), size).await.expect("page 3");
+    assert_eq!(ids_of(&third), ids[6..]);
+    assert!(!third.more, "the last page says no more follow");
     let exact = store
         .list(None, PageSize::parse("7").expect("size"))
         .await
         .expect("all");
     assert_eq!(exact.items.len(), 7);
-    assert_eq!(
-        exact.last_if_more, None,
-        "a page that ends the list exactly has no cursor"
+    assert!(
+        !exact.more,
+        "a page that ends the list exactly says no more follow"
     );
 }
 
 async fn update_applies_changes_and_bumps_the_version(backend: Backend) {
     let store = store(backend).await;
     let ada = user("ada@example.com");
-    store.create(&ada).await.expect("create");
+    store.create(&ada, None).await.expect("create");
     let later = Timestamp::now();
     let renamed = store
         .update(ada.id, &rename("Countess"), &Precondition::None, later)
@@ -132,7 +129,7 @@ async fn update_applies_changes_and_bumps_the_version(backend: Backend) {
         "old address freed"
     );
     store
-        .create(&user("ada@example.com"))
+        .create(&user("ada@example.com"), None)
         .await
         .expect("old address can be claimed again");
 }
@@ -141,8 +138,8 @@ async fn update_checks_preconditions_existence_and_uniqueness(backend: Backend) 
     let store = store(backend).await;
     let ada = user("ada@example.com");
     let eve = user("eve@example.com");
-    store.create(&ada).await.expect("create");
-    store.create(&eve).await.expect("create");
+    store.create(&ada, None).await.expect("create");
+    store.create(&eve, None).await.expect("create");
     let stale = Precondition::OneOf(vec![Version::new(5)]);
     for changes in [rename("Eve"), move_to("x@example.com")] {
         assert!(matches!(
@@ -198,7 +195,7 @@ async fn update_checks_preconditions_existence_and_uniqueness(backend: Backend) 
 async fn update_to_the_same_email_keeps_the_claim(backend: Backend) {
     let store = store(backend).await;
     let ada = user("ada@example.com");
-    store.create(&ada).await.expect("create");
+    store.create(&ada, None).await.expect("create");
     let same = store
         .update(
             ada.id,
@@ -210,7 +207,7 @@ async fn update_to_the_same_email_keeps_the_claim(backend: Backend) {
         .expect("same address");
     assert_eq!(same.version, Version::new(2));
     assert!(matches!(
-        store.create(&user("ada@example.com")).await,
+        store.create(&user("ada@example.com"), None).await,
         Err(StoreError::EmailTaken)
     ));
 }
@@ -218,7 +215,7 @@ async fn update_to_the_same_email_keeps_the_claim(backend: Backend) {
 async fn delete_frees_the_email_and_checks_preconditions(backend: Backend) {
     let store = store(backend).await;
     let ada = user("ada@example.com");
-    store.create(&ada).await.expect("create");
+    store.create(&ada, None).await.expect("create");
     assert!(matches!(
         store
             .delete(ada.id, &Precondition::OneOf(vec![Version::new(2)]))
@@ -235,14 +232,125 @@ async fn delete_frees_the_email_and_checks_preconditions(backend: Backend) {
         Err(StoreError::NotFound)
     ));
     store
-        .create(&user("ada@example.com"))
+        .create(&user("ada@example.com"), None)
         .await
         .expect("address free again");
     let listed = store.list(None, PageSize::default()).await.expect("list");
     assert_eq!(listed.items.len(), 1);
 }
 
+fn keyed(key: &str, body: &str, now: Timestamp) -> Idempotency {
+    Idempotency::new(
+        IdempotencyKey::parse(key).expect("key"),
+        body.as_bytes(),
+        now,
+    )
+}
+
+async fn a_keyed_create_replays_for_the_same_request_only(backend: Backend) {
+    let store = store(backend).await;
+    let now = Timestamp::now();
+    let ada = user("ada@example.com");
+    let request = keyed("key-1", "{ada}", now);
+    assert_eq!(
+        store.create(&ada, Some(&request)).await.expect("create"),
+        Created::New
+    );
+    let retry = user("ada@example.com");
+    assert_eq!(
+        store.create(&retry, Some(&request)).await.expect("retry"),
+        Created::Replayed(ada.clone())
+    );
+    assert_eq!(
+        store.get(retry.id).await.expect("get"),
+        None,
+        "a replay stores nothing"
+    );
+    assert!(matches!(
+        store
+            .create(
+                &user("eve@example.com"),
+                Some(&keyed("key-1", "{eve}", now))
+            )
+            .await,
+        Err(StoreError::IdempotencyKeyReused)
+    ));
+    let other = user("bob@example.com");
+    assert_eq!(
+        store
+            .create(&other, Some(&keyed("key-2", "{bob}", now)))
+            .await
+            .expect("other key"),
+        Created::New
+    );
+}
+
+async fn an_expired_idempotency_key_can_be_used_again(backend: Backend) {
+    let store = store(backend).await;
+    let mut expired = keyed("key-1", "{ada}", Timestamp::now());
+    expired.expires_at = Timestamp::parse("2020-01-01T00:00:00.000Z").expect("time");
+    store
+        .create(&user("ada@example.com"), Some(&expired))
+        .await
+        .expect("first");
+    let fresh = keyed("key-1", "{eve}", Timestamp::now());
+    assert_eq!(
+        store
+            .create(&user("eve@example.com"), Some(&fresh))
+            .await
+            .expect("reuse"),
+        Created::New
+    );
+}
+
+async fn history_records_each_event_once_in_version_order(backend: Backend) {
+    let store = store(backend).await;
+    let ada = user("ada@example.com");
+    let other = user("eve@example.com");
+    let event = |owner: &User, version: u64, kind: ChangeKind| HistoryEvent {
+        user_id: owner.id,
+        kind,
+        version: Version::new(version),
+        changed_fields: vec!["name".to_owned()],
+        occurred_at: Timestamp::now(),
+    };
+    for e in [
+        event(&ada, 2, ChangeKind::Updated),
+        event(&ada, 1, ChangeKind::Created),
+        event(&other, 1, ChangeKind::Created),
+        event(&ada, 2, ChangeKind::Updated),
+        event(&ada, 3, ChangeKind::Deleted),
+    ] {
+        store.record(&e).await.expect("record");
+    }
+    let size = PageSize::parse("2").expect("size");
+    let first = store.history(ada.id, None, size).await.expect("page 1");
+    let versions = |page: &Page<HistoryEvent>| {
+        page.items
+            .iter()
+            .map(|e| e.version.get())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(versions(&first), [1, 2]);
+    assert!(first.more);
+    let second = store
+        .history(ada.id, Some(Version::new(2)), size)
+        .await
+        .expect("page 2");
+    assert_eq!(versions(&second), [3]);
+    assert!(!second.more);
+    assert_eq!(second.items[0].kind, ChangeKind::Deleted);
+    let none = store
+        .history(user("z@example.com").id, None, size)
+        .await
+        .expect("empty");
+    assert!(none.items.is_empty());
+}
+
 on_both_backends!(
+    a_keyed_create_replays_for_the_same_request_only,
+    an_expired_idempotency_key_can_be_used_again,
+    history_records_each_event_once_in_version_order,
     created_users_can_be_read_back,
     create_refuses_a_taken_email,
     list_pages_in_creation_order,

@@ -2,7 +2,7 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 
-use common::store::{DynamoStore, UserStore};
+use common::store::{DynamoStore, Store};
 use local_api::template::Template;
 use local_api::{LocalApi, StoreChoice};
 use reqwest::{Method, RequestBuilder, Response};
@@ -165,7 +165,7 @@ pub(crate) fn assert_security_headers(response: &Response) {
 }
 
 /// A store of either kind for the contract suite.
-pub(crate) async fn store(backend: Backend) -> Box<dyn UserStore> {
+pub(crate) async fn store(backend: Backend) -> Box<dyn Store> {
     match backend {
         Backend::Memory => Box::new(common::store::MemoryStore::new()),
         Backend::DynamoDb => Box::new(dynamo_store().await),

@@ -9,27 +9,28 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
     TransactWriteItem,
 };
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
-use super::{Cause, Page, StoreError, UserStore};
+use super::item::{
+    ALL_USERS, EMAIL_PREFIX, EMAIL_SORT_KEY, EmailClaimItem, EventItem, IDEMPOTENCY_PREFIX,
+    IDEMPOTENCY_SORT_KEY, IdempotencyItem, USER_SORT_KEY, UserItem, event_sk, user_pk,
+};
+use super::{Cause, Created, HistoryStore, Page, StoreError, UserStore};
 use crate::domain::{
-    Email, PageSize, Precondition, Timestamp, User, UserChanges, UserId, UserName, Version,
+    Email, HistoryEvent, Idempotency, IdempotencyKey, PageSize, Precondition, Timestamp, User,
+    UserChanges, UserId, UserName, Version,
 };
 
 /// Name of the index that lists users in creation order.
 pub const BY_CREATION_INDEX: &str = "byCreation";
 /// Name of the index that finds a user by email address.
 pub const BY_EMAIL_INDEX: &str = "byEmail";
-
-const USER_PREFIX: &str = "USER#";
-const USER_SORT_KEY: &str = "PROFILE";
-const EMAIL_PREFIX: &str = "EMAIL#";
-const EMAIL_SORT_KEY: &str = "EMAIL";
-const ALL_USERS: &str = "USERS";
 
 /// How often a write that lost a race with a concurrent write is retried.
 const MAX_ATTEMPTS: u32 = 6;
@@ -53,67 +54,6 @@ impl DynamoStore {
     }
 }
 
-/// A user as stored. The index attributes live only on user items, so both
-/// indexes are sparse.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct UserItem {
-    pk: String,
-    sk: String,
-    gsi1pk: String,
-    gsi1sk: String,
-    id: String,
-    email: String,
-    name: String,
-    created_at: String,
-    updated_at: String,
-    version: u64,
-}
-
-/// The item that claims an email address for one user.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct EmailClaimItem {
-    pk: String,
-    sk: String,
-    user_id: String,
-}
-
-impl From<&User> for UserItem {
-    fn from(user: &User) -> Self {
-        Self {
-            pk: format!("{USER_PREFIX}{}", user.id),
-            sk: USER_SORT_KEY.to_owned(),
-            gsi1pk: ALL_USERS.to_owned(),
-            gsi1sk: user.id.to_string(),
-            id: user.id.to_string(),
-            email: user.email.as_str().to_owned(),
-            name: user.name.as_str().to_owned(),
-            created_at: user.created_at.to_string(),
-            updated_at: user.updated_at.to_string(),
-            version: user.version.get(),
-        }
-    }
-}
-
-impl TryFrom<UserItem> for User {
-    type Error = StoreError;
-
-    fn try_from(item: UserItem) -> Result<Self, Self::Error> {
-        let corrupt = |field: &'static str| {
-            move |_| StoreError::Internal(format!("stored user has an invalid {field}").into())
-        };
-        Ok(Self {
-            id: UserId::parse(&item.id).map_err(corrupt("id"))?,
-            email: Email::parse(&item.email).map_err(corrupt("email"))?,
-            name: UserName::parse(&item.name).map_err(corrupt("name"))?,
-            created_at: Timestamp::parse(&item.created_at).map_err(corrupt("createdAt"))?,
-            updated_at: Timestamp::parse(&item.updated_at).map_err(corrupt("updatedAt"))?,
-            version: Version::new(item.version),
-        })
-    }
-}
-
 type Item = HashMap<String, AttributeValue>;
 
 fn s(value: impl Into<String>) -> AttributeValue {
@@ -124,36 +64,39 @@ fn n(value: u64) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
+fn n_i64(value: i64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn key(pk: String, sk: &str) -> Item {
+    HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
+}
+
 fn user_key(id: UserId) -> Item {
-    HashMap::from([
-        ("pk".to_owned(), s(format!("{USER_PREFIX}{id}"))),
-        ("sk".to_owned(), s(USER_SORT_KEY)),
-    ])
+    key(user_pk(id), USER_SORT_KEY)
 }
 
 fn claim_key(email: &Email) -> Item {
-    HashMap::from([
-        ("pk".to_owned(), s(format!("{EMAIL_PREFIX}{email}"))),
-        ("sk".to_owned(), s(EMAIL_SORT_KEY)),
-    ])
+    key(format!("{EMAIL_PREFIX}{email}"), EMAIL_SORT_KEY)
+}
+
+fn idempotency_key(key_: &IdempotencyKey) -> Item {
+    key(
+        format!("{IDEMPOTENCY_PREFIX}{}", key_.as_str()),
+        IDEMPOTENCY_SORT_KEY,
+    )
 }
 
 fn to_item<T: Serialize>(value: &T) -> Result<Item, StoreError> {
     serde_dynamo::to_item(value).map_err(|e| StoreError::Internal(e.into()))
 }
 
-fn to_user(item: Item) -> Result<User, StoreError> {
-    let stored: UserItem =
-        serde_dynamo::from_item(item).map_err(|e| StoreError::Internal(e.into()))?;
-    stored.try_into()
+fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, StoreError> {
+    serde_dynamo::from_item(item).map_err(|e| StoreError::Internal(e.into()))
 }
 
-fn claim_item(email: &Email, id: UserId) -> Result<Item, StoreError> {
-    to_item(&EmailClaimItem {
-        pk: format!("{EMAIL_PREFIX}{email}"),
-        sk: EMAIL_SORT_KEY.to_owned(),
-        user_id: id.to_string(),
-    })
+fn to_user(item: Item) -> Result<User, StoreError> {
+    from_item::<UserItem>(item)?.try_into()
 }
 
 /// Sorts an SDK error into throttling/unavailability (retryable by the
@@ -225,9 +168,11 @@ impl Cancellation {
     }
 
     fn condition_failed(&self, position: usize) -> bool {
-        self.codes
-            .get(position)
-            .is_some_and(|code| code == "ConditionalCheckFailed")
+        self.is(position, "ConditionalCheckFailed")
+    }
+
+    fn is(&self, position: usize, code: &str) -> bool {
+        self.codes.get(position).is_some_and(|c| c == code)
     }
 
     /// Cancelled because another transaction held an item, or throttled:
@@ -269,17 +214,27 @@ where
 }
 
 impl DynamoStore {
-    fn put(&self, item: Item, condition: &str) -> Result<TransactWriteItem, StoreError> {
+    fn put(
+        &self,
+        item: Item,
+        condition: &str,
+        values: Item,
+    ) -> Result<TransactWriteItem, StoreError> {
         Ok(TransactWriteItem::builder()
             .put(
                 Put::builder()
                     .table_name(&self.table)
                     .set_item(Some(item))
                     .condition_expression(condition)
+                    .set_expression_attribute_values((!values.is_empty()).then_some(values))
                     .build()
                     .map_err(|e| StoreError::Internal(e.into()))?,
             )
             .build())
+    }
+
+    fn put_new(&self, item: Item) -> Result<TransactWriteItem, StoreError> {
+        self.put(item, "attribute_not_exists(pk)", Item::new())
     }
 
     fn put_if_version(
@@ -287,17 +242,11 @@ impl DynamoStore {
         item: Item,
         version: Version,
     ) -> Result<TransactWriteItem, StoreError> {
-        Ok(TransactWriteItem::builder()
-            .put(
-                Put::builder()
-                    .table_name(&self.table)
-                    .set_item(Some(item))
-                    .condition_expression("version = :expected")
-                    .expression_attribute_values(":expected", n(version.get()))
-                    .build()
-                    .map_err(|e| StoreError::Internal(e.into()))?,
-            )
-            .build())
+        self.put(
+            item,
+            "version = :expected",
+            HashMap::from([(":expected".to_owned(), n(version.get()))]),
+        )
     }
 
     fn delete(
@@ -335,20 +284,81 @@ impl DynamoStore {
         }
     }
 
-    async fn try_create(&self, user: &User) -> Result<Attempt<()>, StoreError> {
-        let items = vec![
-            self.put(to_item(&UserItem::from(user))?, "attribute_not_exists(pk)")?,
-            self.put(
-                claim_item(&user.email, user.id)?,
-                "attribute_not_exists(pk)",
-            )?,
+    async fn try_create(
+        &self,
+        user: &User,
+        idempotency: Option<&Idempotency>,
+    ) -> Result<Attempt<Created>, StoreError> {
+        let mut items = vec![
+            self.put_new(to_item(&UserItem::from(user))?)?,
+            self.put_new(to_item(&EmailClaimItem::new(&user.email, user.id))?)?,
         ];
-        match self.transact(items).await? {
-            None => Ok(Attempt::Done(())),
-            Some(c) if c.condition_failed(1) => Err(StoreError::EmailTaken),
-            Some(c) if c.retryable() => Ok(Attempt::Raced),
-            Some(c) => Err(c.unexpected()),
+        if let Some(idempotency) = idempotency {
+            let record = IdempotencyItem {
+                pk: format!("{IDEMPOTENCY_PREFIX}{}", idempotency.key.as_str()),
+                sk: IDEMPOTENCY_SORT_KEY.to_owned(),
+                fingerprint: idempotency.fingerprint.clone(),
+                expires_at: idempotency.expires_at.unix_seconds(),
+                user: UserItem::from(user),
+            };
+            // TTL deletes expired items lazily, so an expired record counts as absent.
+            items.push(self.put(
+                to_item(&record)?,
+                "attribute_not_exists(pk) OR expiresAt < :now",
+                HashMap::from([(":now".to_owned(), n_i64(Timestamp::now().unix_seconds()))]),
+            )?);
         }
+        let Some(cancelled) = self.transact(items).await? else {
+            return Ok(Attempt::Done(Created::New));
+        };
+        if let Some(idempotency) = idempotency {
+            if cancelled.is(2, "TransactionConflict") {
+                return Err(StoreError::IdempotencyKeyInFlight);
+            }
+            // Cancellation reasons may stop at the first failed item, so a
+            // taken email is checked against the key record too: a replay
+            // finds its own user holding the address.
+            if (cancelled.condition_failed(2) || cancelled.condition_failed(1))
+                && let Some(replay) = self.replay(idempotency).await?
+            {
+                return replay.map(Attempt::Done);
+            }
+        }
+        if cancelled.condition_failed(1) {
+            Err(StoreError::EmailTaken)
+        } else if cancelled.retryable() || cancelled.condition_failed(2) {
+            Ok(Attempt::Raced)
+        } else {
+            Err(cancelled.unexpected())
+        }
+    }
+
+    /// The outcome of a request that reuses a stored idempotency key, if
+    /// a live record of the key exists.
+    async fn replay(
+        &self,
+        idempotency: &Idempotency,
+    ) -> Result<Option<Result<Created, StoreError>>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(idempotency_key(&idempotency.key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        let Some(item) = output.item else {
+            return Ok(None);
+        };
+        let record: IdempotencyItem = from_item(item)?;
+        if record.expires_at < Timestamp::now().unix_seconds() {
+            return Ok(None);
+        }
+        if record.fingerprint != idempotency.fingerprint {
+            return Ok(Some(Err(StoreError::IdempotencyKeyReused)));
+        }
+        Ok(Some(Ok(Created::Replayed(record.user.try_into()?))))
     }
 
     /// The stored user if it satisfies `precondition`.
@@ -377,7 +387,7 @@ impl DynamoStore {
             vec![self.put_if_version(to_item(&UserItem::from(&updated))?, current.version)?];
         if updated.email != current.email {
             items.push(self.delete_claim(&current.email, id)?);
-            items.push(self.put(claim_item(&updated.email, id)?, "attribute_not_exists(pk)")?);
+            items.push(self.put_new(to_item(&EmailClaimItem::new(&updated.email, id))?)?);
         }
         match self.transact(items).await? {
             None => Ok(Attempt::Done(updated)),
@@ -427,10 +437,13 @@ impl DynamoStore {
         };
         match request.condition_expression(condition).send().await {
             Ok(output) => to_user(output.attributes.unwrap_or_default()),
-            Err(SdkError::ServiceError(service)) if service.err().is_conditional_check_failed_exception() => {
+            Err(SdkError::ServiceError(service))
+                if service.err().is_conditional_check_failed_exception() =>
+            {
                 match service.err() {
-                    aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(e)
-                        if e.item().is_some() => Err(StoreError::PreconditionFailed),
+                    UpdateItemError::ConditionalCheckFailedException(e) if e.item().is_some() => {
+                        Err(StoreError::PreconditionFailed)
+                    }
                     _ => Err(StoreError::NotFound),
                 }
             }
@@ -468,37 +481,48 @@ impl DynamoStore {
         )
     }
 
-    async fn query_users(
+    /// Items matching `condition` on the table or an index, in key order.
+    async fn query(
         &self,
-        index: &str,
-        key_condition: &str,
+        index: Option<&str>,
+        condition: &str,
         values: Item,
         limit: usize,
-    ) -> Result<Vec<User>, StoreError> {
+    ) -> Result<Vec<Item>, StoreError> {
         let output = self
             .client
             .query()
             .table_name(&self.table)
-            .index_name(index)
-            .key_condition_expression(key_condition)
+            .set_index_name(index.map(str::to_owned))
+            .key_condition_expression(condition)
             .set_expression_attribute_values(Some(values))
             .limit(i32::try_from(limit).unwrap_or(i32::MAX))
             .send()
             .await
             .map_err(classify)?;
-        output
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(to_user)
-            .collect()
+        Ok(output.items.unwrap_or_default())
+    }
+
+    async fn query_users(
+        &self,
+        index: &str,
+        condition: &str,
+        values: Item,
+        limit: usize,
+    ) -> Result<Vec<User>, StoreError> {
+        let items = self.query(Some(index), condition, values, limit).await?;
+        items.into_iter().map(to_user).collect()
     }
 }
 
 #[async_trait]
 impl UserStore for DynamoStore {
-    async fn create(&self, user: &User) -> Result<(), StoreError> {
-        retry_races(|| self.try_create(user)).await
+    async fn create(
+        &self,
+        user: &User,
+        idempotency: Option<&Idempotency>,
+    ) -> Result<Created, StoreError> {
+        retry_races(|| self.try_create(user, idempotency)).await
     }
 
     async fn get(&self, id: UserId) -> Result<Option<User>, StoreError> {
@@ -535,22 +559,10 @@ impl UserStore for DynamoStore {
             }
             None => "gsi1pk = :all",
         };
-        // One item more than the page tells whether another page follows,
-        // so the last page never comes with a cursor to an empty page.
-        let mut items = self
+        let users = self
             .query_users(BY_CREATION_INDEX, condition, values, size.get() + 1)
             .await?;
-        let more = items.len() > size.get();
-        items.truncate(size.get());
-        let last_if_more = if more {
-            items.last().map(|u| u.id)
-        } else {
-            None
-        };
-        Ok(Page {
-            items,
-            last_if_more,
-        })
+        Ok(Page::from_one_extra(users, size))
     }
 
     async fn update(
@@ -568,5 +580,54 @@ impl UserStore for DynamoStore {
 
     async fn delete(&self, id: UserId, precondition: &Precondition) -> Result<(), StoreError> {
         retry_races(|| self.try_delete(id, precondition)).await
+    }
+}
+
+#[async_trait]
+impl HistoryStore for DynamoStore {
+    async fn record(&self, event: &HistoryEvent) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(&EventItem::from(event))?))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Already recorded: the stream delivered this change again.
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                Ok(())
+            }
+            Err(error) => Err(classify(error)),
+        }
+    }
+
+    async fn history(
+        &self,
+        user: UserId,
+        after: Option<Version>,
+        size: PageSize,
+    ) -> Result<Page<HistoryEvent>, StoreError> {
+        let from = after.map_or(Version::new(0), Version::next);
+        let values = HashMap::from([
+            (":pk".to_owned(), s(user_pk(user))),
+            (":from".to_owned(), s(event_sk(from))),
+            (":to".to_owned(), s(event_sk(Version::new(u64::MAX)))),
+        ]);
+        let items = self
+            .query(
+                None,
+                "pk = :pk AND sk BETWEEN :from AND :to",
+                values,
+                size.get() + 1,
+            )
+            .await?;
+        let events = items
+            .into_iter()
+            .map(|item| from_item::<EventItem>(item)?.try_into())
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page::from_one_extra(events, size))
     }
 }

@@ -1,26 +1,37 @@
 //! The in-memory store: the embedded default of the local API and the store
 //! of handler unit tests. One lock makes every call atomic, as DynamoDB's
-//! transactions make the DynamoDB store's calls.
+//! transactions make the DynamoDB store's calls. It can publish a change
+//! feed of the same records DynamoDB Streams would, for the history worker.
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
+use aws_lambda_events::event::dynamodb::EventRecord;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
-use super::{Page, StoreError, UserStore};
-use crate::domain::{Email, PageSize, Precondition, Timestamp, User, UserChanges, UserId};
+use super::{Created, HistoryStore, Page, StoreError, UserStore};
+use crate::domain::{
+    Email, HistoryEvent, Idempotency, IdempotencyKey, PageSize, Precondition, Timestamp, User,
+    UserChanges, UserId, Version,
+};
+use crate::stream;
 
-/// Users kept in process memory; lost when the process ends.
+/// Users and histories kept in process memory; lost when the process ends.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     state: Mutex<State>,
+    changes: Option<UnboundedSender<EventRecord>>,
 }
 
 #[derive(Debug, Default)]
 struct State {
     users: BTreeMap<UserId, User>,
     emails: HashMap<Email, UserId>,
+    keys: HashMap<IdempotencyKey, (Idempotency, User)>,
+    history: BTreeMap<(UserId, Version), HistoryEvent>,
+    sequence: u64,
 }
 
 impl MemoryStore {
@@ -29,12 +40,30 @@ impl MemoryStore {
         Self::default()
     }
 
+    /// An empty store that sends a stream record for every change of a
+    /// user, in commit order, as a table stream with `NEW_AND_OLD_IMAGES`.
+    pub fn with_change_feed() -> (Self, UnboundedReceiver<EventRecord>) {
+        let (sender, receiver) = unbounded_channel();
+        let store = Self {
+            state: Mutex::default(),
+            changes: Some(sender),
+        };
+        (store, receiver)
+    }
+
     fn state(&self) -> MutexGuard<'_, State> {
-        // A panic while holding the lock cannot leave the maps half-changed:
-        // every change below is made after all checks pass.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        // Every change below is made after all checks pass, so a panic while
+        // holding the lock cannot leave the maps half-changed.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Publishes a change; called with the lock held, so records keep commit order.
+    fn publish(&self, state: &mut State, old: Option<&User>, new: Option<&User>) {
+        if let Some(changes) = &self.changes {
+            state.sequence += 1;
+            // A closed feed only means nobody listens any more.
+            let _ = changes.send(stream::user_record(old, new, state.sequence));
+        }
     }
 }
 
@@ -51,14 +80,34 @@ impl State {
 
 #[async_trait]
 impl UserStore for MemoryStore {
-    async fn create(&self, user: &User) -> Result<(), StoreError> {
+    async fn create(
+        &self,
+        user: &User,
+        idempotency: Option<&Idempotency>,
+    ) -> Result<Created, StoreError> {
         let mut state = self.state();
+        if let Some(request) = idempotency
+            && let Some((first, created)) = state.keys.get(&request.key)
+            && first.expires_at > Timestamp::now()
+        {
+            return if first.fingerprint == request.fingerprint {
+                Ok(Created::Replayed(created.clone()))
+            } else {
+                Err(StoreError::IdempotencyKeyReused)
+            };
+        }
         if state.emails.contains_key(&user.email) {
             return Err(StoreError::EmailTaken);
         }
         state.emails.insert(user.email.clone(), user.id);
         state.users.insert(user.id, user.clone());
-        Ok(())
+        if let Some(idempotency) = idempotency {
+            state
+                .keys
+                .insert(idempotency.key.clone(), (idempotency.clone(), user.clone()));
+        }
+        self.publish(&mut state, None, Some(user));
+        Ok(Created::New)
     }
 
     async fn get(&self, id: UserId) -> Result<Option<User>, StoreError> {
@@ -77,23 +126,13 @@ impl UserStore for MemoryStore {
     async fn list(&self, after: Option<UserId>, size: PageSize) -> Result<Page<User>, StoreError> {
         let state = self.state();
         let start = after.map_or(Bound::Unbounded, Bound::Excluded);
-        let mut items: Vec<User> = state
+        let users = state
             .users
             .range((start, Bound::Unbounded))
             .take(size.get() + 1)
             .map(|(_, user)| user.clone())
             .collect();
-        let more = items.len() > size.get();
-        items.truncate(size.get());
-        let last_if_more = if more {
-            items.last().map(|u| u.id)
-        } else {
-            None
-        };
-        Ok(Page {
-            items,
-            last_if_more,
-        })
+        Ok(Page::from_one_extra(users, size))
     }
 
     async fn update(
@@ -104,25 +143,57 @@ impl UserStore for MemoryStore {
         now: Timestamp,
     ) -> Result<User, StoreError> {
         let mut state = self.state();
-        let current = state.current(id, precondition)?;
-        let old_email = current.email.clone();
+        let current = state.current(id, precondition)?.clone();
         let updated = current.apply(changes, now);
-        if updated.email != old_email {
+        if updated.email != current.email {
             if state.emails.contains_key(&updated.email) {
                 return Err(StoreError::EmailTaken);
             }
-            state.emails.remove(&old_email);
+            state.emails.remove(&current.email);
             state.emails.insert(updated.email.clone(), id);
         }
         state.users.insert(id, updated.clone());
+        self.publish(&mut state, Some(&current), Some(&updated));
         Ok(updated)
     }
 
     async fn delete(&self, id: UserId, precondition: &Precondition) -> Result<(), StoreError> {
         let mut state = self.state();
-        let email = state.current(id, precondition)?.email.clone();
-        state.emails.remove(&email);
+        let current = state.current(id, precondition)?.clone();
+        state.emails.remove(&current.email);
         state.users.remove(&id);
+        self.publish(&mut state, Some(&current), None);
         Ok(())
+    }
+}
+
+#[async_trait]
+impl HistoryStore for MemoryStore {
+    async fn record(&self, event: &HistoryEvent) -> Result<(), StoreError> {
+        self.state()
+            .history
+            .entry((event.user_id, event.version))
+            .or_insert_with(|| event.clone());
+        Ok(())
+    }
+
+    async fn history(
+        &self,
+        user: UserId,
+        after: Option<Version>,
+        size: PageSize,
+    ) -> Result<Page<HistoryEvent>, StoreError> {
+        let state = self.state();
+        let start = after.map_or(Bound::Included((user, Version::new(0))), |v| {
+            Bound::Excluded((user, v))
+        });
+        let events = state
+            .history
+            .range((start, Bound::Unbounded))
+            .take_while(|((owner, _), _)| *owner == user)
+            .take(size.get() + 1)
+            .map(|(_, event)| event.clone())
+            .collect();
+        Ok(Page::from_one_extra(events, size))
     }
 }

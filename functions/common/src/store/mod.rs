@@ -1,7 +1,8 @@
-//! The storage seam: one trait named by intent, with a DynamoDB and an
+//! The storage seam: traits named by intent, each with a DynamoDB and an
 //! in-memory implementation that keep the same semantics.
 
 mod dynamodb;
+pub(crate) mod item;
 mod memory;
 
 pub use dynamodb::{BY_CREATION_INDEX, BY_EMAIL_INDEX, DynamoStore};
@@ -9,7 +10,10 @@ pub use memory::MemoryStore;
 
 use async_trait::async_trait;
 
-use crate::domain::{Email, PageSize, Precondition, Timestamp, User, UserChanges, UserId};
+use crate::domain::{
+    Email, HistoryEvent, Idempotency, PageSize, Precondition, Timestamp, User, UserChanges, UserId,
+    Version,
+};
 
 /// A boxed error cause, kept for the log.
 pub type Cause = Box<dyn std::error::Error + Send + Sync>;
@@ -26,6 +30,12 @@ pub enum StoreError {
     /// The stored version does not satisfy the precondition.
     #[error("precondition failed")]
     PreconditionFailed,
+    /// The idempotency key was first used with a different request.
+    #[error("idempotency key reused with a different request")]
+    IdempotencyKeyReused,
+    /// A request with the same idempotency key is being processed.
+    #[error("request with this idempotency key in flight")]
+    IdempotencyKeyInFlight,
     /// Storage is throttled, unreachable or kept conflicting; retry later.
     #[error("storage unavailable")]
     Unavailable(#[source] Cause),
@@ -39,17 +49,43 @@ pub enum StoreError {
 pub struct Page<T> {
     /// The items of this page.
     pub items: Vec<T>,
-    /// The id of the last item when more items follow it.
-    pub last_if_more: Option<UserId>,
+    /// Whether more items follow the last one.
+    pub more: bool,
+}
+
+impl<T> Page<T> {
+    /// The page from up to `size + 1` items read in order: the extra item
+    /// only tells that another page follows, so the last page never comes
+    /// with a cursor to an empty page.
+    pub(crate) fn from_one_extra(mut items: Vec<T>, size: PageSize) -> Self {
+        let more = items.len() > size.get();
+        items.truncate(size.get());
+        Self { items, more }
+    }
+}
+
+/// What a create did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Created {
+    /// It stored the new user.
+    New,
+    /// The idempotency key was used before with the same request: nothing
+    /// was stored, and this is the user that request created.
+    Replayed(User),
 }
 
 /// Where users live. Conflicts and preconditions are decided by the store
 /// itself (conditional writes), never by a read before a write in a handler.
 #[async_trait]
 pub trait UserStore: Send + Sync {
-    /// Stores a new user and claims its email address, atomically.
+    /// Stores a new user and claims its email address, atomically, with the
+    /// idempotency record if the request carries a key.
     /// Fails with [`StoreError::EmailTaken`] if the address is claimed.
-    async fn create(&self, user: &User) -> Result<(), StoreError>;
+    async fn create(
+        &self,
+        user: &User,
+        idempotency: Option<&Idempotency>,
+    ) -> Result<Created, StoreError>;
 
     /// The user with this id, if any (read-after-write consistent).
     async fn get(&self, id: UserId) -> Result<Option<User>, StoreError>;
@@ -74,3 +110,24 @@ pub trait UserStore: Send + Sync {
     /// stored version satisfies `precondition`.
     async fn delete(&self, id: UserId, precondition: &Precondition) -> Result<(), StoreError>;
 }
+
+/// Where users' histories live.
+#[async_trait]
+pub trait HistoryStore: Send + Sync {
+    /// Records `event` once: recording the same event again (a stream
+    /// record delivered twice) changes nothing and succeeds.
+    async fn record(&self, event: &HistoryEvent) -> Result<(), StoreError>;
+
+    /// A user's history, oldest first, starting after version `after`.
+    async fn history(
+        &self,
+        user: UserId,
+        after: Option<Version>,
+        size: PageSize,
+    ) -> Result<Page<HistoryEvent>, StoreError>;
+}
+
+/// Both stores, as one object (the local API serves every function from one).
+pub trait Store: UserStore + HistoryStore {}
+
+impl<T: UserStore + HistoryStore> Store for T {}

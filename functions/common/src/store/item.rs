@@ -1,0 +1,153 @@
+//! Items as stored in the table, and their conversions to domain types.
+//! The DynamoDB store writes them; the stream worker reads them back from
+//! stream images; the memory store's change feed produces the same images.
+
+use serde::{Deserialize, Serialize};
+
+use super::StoreError;
+use crate::domain::{ChangeKind, Email, HistoryEvent, Timestamp, User, UserId, UserName, Version};
+
+pub(crate) const USER_PREFIX: &str = "USER#";
+pub(crate) const USER_SORT_KEY: &str = "PROFILE";
+pub(crate) const EMAIL_PREFIX: &str = "EMAIL#";
+pub(crate) const EMAIL_SORT_KEY: &str = "EMAIL";
+pub(crate) const IDEMPOTENCY_PREFIX: &str = "IDEMPOTENCY#";
+pub(crate) const IDEMPOTENCY_SORT_KEY: &str = "IDEMPOTENCY";
+pub(crate) const EVENT_PREFIX: &str = "EVENT#";
+pub(crate) const ALL_USERS: &str = "USERS";
+
+/// The partition key of a user and of its history.
+pub(crate) fn user_pk(id: UserId) -> String {
+    format!("{USER_PREFIX}{id}")
+}
+
+/// The sort key of a history event: versions zero-padded, so they sort as numbers.
+pub(crate) fn event_sk(version: Version) -> String {
+    format!("{EVENT_PREFIX}{:020}", version.get())
+}
+
+fn corrupt(what: &'static str) -> impl Fn(crate::domain::InvalidValue) -> StoreError {
+    move |_| StoreError::Internal(format!("stored item has an invalid {what}").into())
+}
+
+/// A user. The index attributes live only on user items, so both indexes
+/// are sparse.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct UserItem {
+    pub(crate) pk: String,
+    pub(crate) sk: String,
+    pub(crate) gsi1pk: String,
+    pub(crate) gsi1sk: String,
+    pub(crate) id: String,
+    pub(crate) email: String,
+    pub(crate) name: String,
+    pub(crate) created_at: String,
+    pub(crate) updated_at: String,
+    pub(crate) version: u64,
+}
+
+impl From<&User> for UserItem {
+    fn from(user: &User) -> Self {
+        Self {
+            pk: user_pk(user.id),
+            sk: USER_SORT_KEY.to_owned(),
+            gsi1pk: ALL_USERS.to_owned(),
+            gsi1sk: user.id.to_string(),
+            id: user.id.to_string(),
+            email: user.email.as_str().to_owned(),
+            name: user.name.as_str().to_owned(),
+            created_at: user.created_at.to_string(),
+            updated_at: user.updated_at.to_string(),
+            version: user.version.get(),
+        }
+    }
+}
+
+impl TryFrom<UserItem> for User {
+    type Error = StoreError;
+
+    fn try_from(item: UserItem) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: UserId::parse(&item.id).map_err(corrupt("id"))?,
+            email: Email::parse(&item.email).map_err(corrupt("email"))?,
+            name: UserName::parse(&item.name).map_err(corrupt("name"))?,
+            created_at: Timestamp::parse(&item.created_at).map_err(corrupt("createdAt"))?,
+            updated_at: Timestamp::parse(&item.updated_at).map_err(corrupt("updatedAt"))?,
+            version: Version::new(item.version),
+        })
+    }
+}
+
+/// Claims an email address for one user.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct EmailClaimItem {
+    pub(crate) pk: String,
+    pub(crate) sk: String,
+    pub(crate) user_id: String,
+}
+
+impl EmailClaimItem {
+    pub(crate) fn new(email: &Email, id: UserId) -> Self {
+        Self {
+            pk: format!("{EMAIL_PREFIX}{email}"),
+            sk: EMAIL_SORT_KEY.to_owned(),
+            user_id: id.to_string(),
+        }
+    }
+}
+
+/// Remembers a keyed create: the request's fingerprint and the user it
+/// created, until `expiresAt` (the table's TTL attribute, epoch seconds).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct IdempotencyItem {
+    pub(crate) pk: String,
+    pub(crate) sk: String,
+    pub(crate) fingerprint: String,
+    pub(crate) expires_at: i64,
+    pub(crate) user: UserItem,
+}
+
+/// One entry of a user's history, under the user's partition key.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct EventItem {
+    pub(crate) pk: String,
+    pub(crate) sk: String,
+    pub(crate) user_id: String,
+    #[serde(rename = "type")]
+    pub(crate) kind: String,
+    pub(crate) version: u64,
+    pub(crate) changed_fields: Vec<String>,
+    pub(crate) occurred_at: String,
+}
+
+impl From<&HistoryEvent> for EventItem {
+    fn from(event: &HistoryEvent) -> Self {
+        Self {
+            pk: user_pk(event.user_id),
+            sk: event_sk(event.version),
+            user_id: event.user_id.to_string(),
+            kind: event.kind.as_str().to_owned(),
+            version: event.version.get(),
+            changed_fields: event.changed_fields.clone(),
+            occurred_at: event.occurred_at.to_string(),
+        }
+    }
+}
+
+impl TryFrom<EventItem> for HistoryEvent {
+    type Error = StoreError;
+
+    fn try_from(item: EventItem) -> Result<Self, StoreError> {
+        Ok(Self {
+            user_id: UserId::parse(&item.user_id).map_err(corrupt("userId"))?,
+            kind: ChangeKind::parse(&item.kind).map_err(corrupt("type"))?,
+            version: Version::new(item.version),
+            changed_fields: item.changed_fields,
+            occurred_at: Timestamp::parse(&item.occurred_at).map_err(corrupt("occurredAt"))?,
+        })
+    }
+}

@@ -1,0 +1,132 @@
+//! The background worker: consumes the table's DynamoDB stream and writes
+//! one history event per user change (created; updated, naming the changed
+//! fields, never their values; deleted). The stream is the queue: a change
+//! is committed once, in DynamoDB, and this worker sees it.
+//!
+//! Each event is a conditional put keyed on the user and the version the
+//! change produced, so a record delivered twice records one event. A record
+//! that cannot be processed is reported in `batchItemFailures` (the event
+//! source mapping uses `ReportBatchItemFailures`) while the others are
+//! processed; after bounded retries Lambda sends it to the dead-letter queue.
+//!
+//! DynamoDB permissions: see [`DYNAMODB_ACTIONS`].
+
+use common::store::{HistoryStore, StoreError};
+use common::stream::{
+    self, DynamoDbBatchItemFailure, DynamoDbEventResponse, EventRecord, InvalidRecord, StreamEvent,
+};
+
+/// The DynamoDB actions this function's role needs: `PutItem` for the
+/// events; the stream actions are called by the event source mapping with
+/// the function's role.
+pub const DYNAMODB_ACTIONS: &[&str] = &[
+    "dynamodb:PutItem",
+    "dynamodb:DescribeStream",
+    "dynamodb:GetRecords",
+    "dynamodb:GetShardIterator",
+    "dynamodb:ListStreams",
+];
+
+#[derive(Debug, thiserror::Error)]
+enum RecordError {
+    #[error(transparent)]
+    Invalid(#[from] InvalidRecord),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Handles one batch of stream records.
+pub async fn handle(store: &dyn HistoryStore, event: StreamEvent) -> DynamoDbEventResponse {
+    let mut response = DynamoDbEventResponse::default();
+    for record in &event.records {
+        let sequence_number = record.change.sequence_number.clone();
+        if let Err(error) = process(store, record).await {
+            tracing::error!(
+                sequence_number = sequence_number.as_deref().unwrap_or_default(),
+                event_name = record.event_name,
+                error = %error_chain(&error),
+                "stream record failed"
+            );
+            let mut failure = DynamoDbBatchItemFailure::default();
+            failure.item_identifier = sequence_number;
+            response.batch_item_failures.push(failure);
+        }
+    }
+    tracing::info!(
+        records = event.records.len(),
+        failed = response.batch_item_failures.len(),
+        "stream batch"
+    );
+    response
+}
+
+async fn process(store: &dyn HistoryStore, record: &EventRecord) -> Result<(), RecordError> {
+    if let Some(event) = stream::history_event(record)? {
+        store.record(&event).await?;
+        tracing::info!(user_id = %event.user_id, version = event.version.get(), kind = event.kind.as_str(), "history event");
+    }
+    Ok(())
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use common::domain::{PageSize, UserId};
+    use common::store::MemoryStore;
+
+    use super::*;
+
+    const BATCH: &str = include_str!("../fixtures/stream-batch.json");
+
+    fn batch() -> StreamEvent {
+        serde_json::from_str(BATCH).expect("fixture is a DynamoDB stream event")
+    }
+
+    #[tokio::test]
+    async fn a_poison_record_is_reported_and_its_neighbours_are_processed() {
+        let store = MemoryStore::new();
+        let response = handle(&store, batch()).await;
+        let failed: Vec<_> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.clone())
+            .collect();
+        assert_eq!(failed, [Some("200000000000000000002".to_owned())]);
+        let id = UserId::parse("01JDQ7Z3K5N6P8R9S0T1V2W3X4").expect("id");
+        let history = store
+            .history(id, None, PageSize::default())
+            .await
+            .expect("history");
+        let kinds: Vec<&str> = history.items.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(
+            kinds,
+            ["created", "updated", "deleted"],
+            "records before and after the poison one"
+        );
+        assert_eq!(history.items[1].changed_fields, ["name"]);
+        assert_eq!(history.items[2].version.get(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_record_delivered_twice_records_one_event() {
+        let store = MemoryStore::new();
+        handle(&store, batch()).await;
+        handle(&store, batch()).await;
+        let id = UserId::parse("01JDQ7Z3K5N6P8R9S0T1V2W3X4").expect("id");
+        let history = store
+            .history(id, None, PageSize::default())
+            .await
+            .expect("history");
+        assert_eq!(history.items.len(), 3);
+    }
+}
