@@ -258,6 +258,10 @@ pub struct User {
     pub updated_at: Timestamp,
     /// Its version, which is also its entity tag.
     pub version: Version,
+    /// Who made the last change: the caller API Gateway's JWT authorizer
+    /// accepted (`None` on an open API). Stored for the history, never
+    /// returned by the API.
+    pub changed_by: Option<String>,
 }
 
 impl User {
@@ -270,16 +274,26 @@ impl User {
             created_at: now,
             updated_at: now,
             version: Version::FIRST,
+            changed_by: None,
         }
     }
 
-    /// This user with `changes` applied at `now`, one version later.
-    pub fn apply(&self, changes: &UserChanges, now: Timestamp) -> Self {
+    /// This user, as changed by `actor`.
+    pub fn by(self, actor: Option<&str>) -> Self {
+        Self {
+            changed_by: actor.map(str::to_owned),
+            ..self
+        }
+    }
+
+    /// This user with `changes` applied at `now` by `actor`, one version later.
+    pub fn apply(&self, changes: &UserChanges, now: Timestamp, actor: Option<&str>) -> Self {
         Self {
             email: changes.email.clone().unwrap_or_else(|| self.email.clone()),
             name: changes.name.clone().unwrap_or_else(|| self.name.clone()),
             updated_at: now,
             version: self.version.next(),
+            changed_by: actor.map(str::to_owned),
             ..self.clone()
         }
     }
@@ -420,6 +434,8 @@ pub struct HistoryEvent {
     pub changed_fields: Vec<String>,
     /// When the change was made.
     pub occurred_at: Timestamp,
+    /// Who made it (see [`User::changed_by`]).
+    pub actor: Option<String>,
 }
 
 /// Why a raw value was rejected, phrased to complete "<field> …".

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::time::Instant;
 
+use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
 use lambda_http::http::header::{
     CACHE_CONTROL, CONTENT_TYPE, ETAG, HeaderMap, HeaderName, HeaderValue, IF_MATCH, IF_NONE_MATCH,
     LOCATION, RETRY_AFTER,
@@ -56,7 +57,11 @@ where
     F: Future<Output = Result<Response<Body>, ApiError>>,
 {
     let started = Instant::now();
-    let (request_id, route) = request_context(request);
+    let Gateway {
+        request_id,
+        route,
+        actor,
+    } = gateway(request);
     let mut response = match work.await {
         Ok(response) => response,
         Err(error) => {
@@ -79,6 +84,7 @@ where
         status = response.status().as_u16(),
         latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
         user_id = user_id.map(tracing::field::display),
+        actor,
         "request"
     );
     response
@@ -95,15 +101,42 @@ fn error_chain(error: &dyn std::error::Error) -> String {
     text
 }
 
-/// The API Gateway request id and route key (`GET /users/{id}`).
-fn request_context(request: &Request) -> (&str, &str) {
+/// What API Gateway says about a request: its id, its route key
+/// (`GET /users/{id}`) and the caller its JWT authorizer accepted.
+struct Gateway<'r> {
+    request_id: &'r str,
+    route: &'r str,
+    actor: Option<&'r str>,
+}
+
+fn gateway(request: &Request) -> Gateway<'_> {
     match request.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(context)) => (
-            context.request_id.as_deref().unwrap_or_default(),
-            context.route_key.as_deref().unwrap_or_default(),
-        ),
-        _ => ("", ""),
+        Some(RequestContext::ApiGatewayV2(context)) => Gateway {
+            request_id: context.request_id.as_deref().unwrap_or_default(),
+            route: context.route_key.as_deref().unwrap_or_default(),
+            actor: actor_of(context),
+        },
+        _ => Gateway {
+            request_id: "",
+            route: "",
+            actor: None,
+        },
     }
+}
+
+/// The caller: the verified token's `client_id` (machine clients) or `sub`.
+/// Only the authorizer's claims count, never a header the client sets.
+fn actor_of(context: &ApiGatewayV2httpRequestContext) -> Option<&str> {
+    let claims = &context.authorizer.as_ref()?.jwt.as_ref()?.claims;
+    claims
+        .get("client_id")
+        .or_else(|| claims.get("sub"))
+        .map(String::as_str)
+}
+
+/// The caller of `request`, as its JWT authorizer accepted it.
+pub fn actor(request: &Request) -> Option<&str> {
+    gateway(request).actor
 }
 
 fn add_default_headers(headers: &mut HeaderMap) {

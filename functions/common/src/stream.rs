@@ -9,7 +9,7 @@ pub use aws_lambda_events::event::dynamodb::{Event as StreamEvent, EventRecord};
 pub use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 
 use crate::domain::{ChangeKind, HistoryEvent, Timestamp, User, UserId};
-use crate::store::item::{USER_PREFIX, USER_SORT_KEY, UserItem};
+use crate::store::item::{TOMBSTONE_SORT_KEY, TombstoneItem, USER_PREFIX, USER_SORT_KEY, UserItem};
 
 /// A record that cannot be turned into a history event (a poison record).
 #[derive(Debug, thiserror::Error)]
@@ -37,18 +37,21 @@ fn user_image(image: &serde_dynamo::Item, which: &str) -> Result<User, InvalidRe
     User::try_from(item).map_err(|e| InvalidRecord(format!("{which} image: {e}")))
 }
 
-/// The history event a stream record stands for; `None` for records of
-/// items other than users (email claims, history events, idempotency keys).
+/// The history event a stream record stands for; `None` for records that
+/// stand for none: items other than users and tombstones (email claims,
+/// history events, idempotency keys), a user item's removal (its tombstone,
+/// written in the same transaction, says who deleted it), a tombstone's
+/// expiry.
 pub fn history_event(record: &EventRecord) -> Result<Option<HistoryEvent>, InvalidRecord> {
     let keys: Keys = serde_dynamo::from_item(record.change.keys.clone())
         .map_err(|e| InvalidRecord(format!("keys: {e}")))?;
-    if !(keys.pk.starts_with(USER_PREFIX) && keys.sk == USER_SORT_KEY) {
+    if !keys.pk.starts_with(USER_PREFIX) {
         return Ok(None);
     }
     let new = || user_image(&record.change.new_image, "new");
     let old = || user_image(&record.change.old_image, "old");
-    let event = match record.event_name.as_str() {
-        "INSERT" => {
+    let event = match (keys.sk.as_str(), record.event_name.as_str()) {
+        (USER_SORT_KEY, "INSERT") => {
             let user = new()?;
             HistoryEvent {
                 user_id: user.id,
@@ -56,9 +59,10 @@ pub fn history_event(record: &EventRecord) -> Result<Option<HistoryEvent>, Inval
                 version: user.version,
                 changed_fields: FIELDS.iter().map(|(name, _)| (*name).to_owned()).collect(),
                 occurred_at: user.updated_at,
+                actor: user.changed_by,
             }
         }
-        "MODIFY" => {
+        (USER_SORT_KEY, "MODIFY") => {
             let (before, after) = (old()?, new()?);
             HistoryEvent {
                 user_id: after.id,
@@ -70,24 +74,20 @@ pub fn history_event(record: &EventRecord) -> Result<Option<HistoryEvent>, Inval
                     .map(|(name, _)| (*name).to_owned())
                     .collect(),
                 occurred_at: after.updated_at,
+                actor: after.changed_by,
             }
         }
-        "REMOVE" => {
-            let user = old()?;
-            let at = record
-                .change
-                .approximate_creation_date_time
-                .timestamp_millis();
-            HistoryEvent {
-                user_id: user.id,
-                kind: ChangeKind::Deleted,
-                version: user.version.next(),
-                changed_fields: Vec::new(),
-                occurred_at: Timestamp::from_unix_millis(at)
-                    .map_err(|e| InvalidRecord(format!("time {e}")))?,
-            }
+        (TOMBSTONE_SORT_KEY, "INSERT") => {
+            let tombstone: TombstoneItem = serde_dynamo::from_item(record.change.new_image.clone())
+                .map_err(|e| InvalidRecord(format!("tombstone: {e}")))?;
+            HistoryEvent::try_from(tombstone)
+                .map_err(|e| InvalidRecord(format!("tombstone: {e}")))?
         }
-        other => return Err(InvalidRecord(format!("unknown event name {other:?}"))),
+        (USER_SORT_KEY | TOMBSTONE_SORT_KEY, "REMOVE") => return Ok(None),
+        (USER_SORT_KEY | TOMBSTONE_SORT_KEY, other) => {
+            return Err(InvalidRecord(format!("unexpected event name {other:?}")));
+        }
+        _ => return Ok(None),
     };
     Ok(Some(event))
 }
@@ -116,6 +116,28 @@ pub fn user_record(old: Option<&User>, new: Option<&User>, sequence_number: u64)
         serde_dynamo::to_item(keys).unwrap_or_default(),
         image(new),
         image(old),
+        format!("{sequence_number:021}"),
+        chrono::Utc::now(),
+    )
+}
+
+/// The record of the tombstone a deletion of `deleted` at `now` by `actor` writes.
+pub fn tombstone_record(
+    deleted: &User,
+    now: Timestamp,
+    actor: Option<&str>,
+    sequence_number: u64,
+) -> EventRecord {
+    let tombstone = TombstoneItem::new(deleted, now, actor);
+    let keys = Keys {
+        pk: tombstone.pk.clone(),
+        sk: tombstone.sk.clone(),
+    };
+    record(
+        "INSERT",
+        serde_dynamo::to_item(keys).unwrap_or_default(),
+        serde_dynamo::to_item(tombstone).unwrap_or_default(),
+        serde_dynamo::Item::default(),
         format!("{sequence_number:021}"),
         chrono::Utc::now(),
     )
@@ -169,6 +191,7 @@ mod tests {
                 name: Some(UserName::parse("Countess").unwrap()),
             },
             Timestamp::now(),
+            Some("editor-app"),
         );
         let created = history_event(&user_record(None, Some(&user), 1))
             .unwrap()
@@ -183,13 +206,25 @@ mod tests {
         assert_eq!(updated.kind, ChangeKind::Updated);
         assert_eq!(updated.changed_fields, ["name"]);
         assert_eq!(updated.version, Version::new(2));
-        let deleted = history_event(&user_record(Some(&renamed), None, 3))
-            .unwrap()
-            .unwrap();
+        assert_eq!(updated.actor.as_deref(), Some("editor-app"));
+        assert_eq!(
+            history_event(&user_record(Some(&renamed), None, 3)).unwrap(),
+            None,
+            "the removal itself is not the history: its tombstone is"
+        );
+        let deleted = history_event(&tombstone_record(
+            &renamed,
+            Timestamp::now(),
+            Some("admin-app"),
+            4,
+        ))
+        .unwrap()
+        .unwrap();
         assert_eq!(
             (deleted.kind, deleted.version),
             (ChangeKind::Deleted, Version::new(3))
         );
+        assert_eq!(deleted.actor.as_deref(), Some("admin-app"));
     }
 
     #[test]

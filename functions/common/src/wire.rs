@@ -42,6 +42,7 @@ pub struct HistoryEventBody {
     version: u64,
     changed_fields: Vec<String>,
     occurred_at: String,
+    actor: Option<String>,
 }
 
 impl From<&HistoryEvent> for HistoryEventBody {
@@ -52,6 +53,7 @@ impl From<&HistoryEvent> for HistoryEventBody {
             version: event.version.get(),
             changed_fields: event.changed_fields.clone(),
             occurred_at: event.occurred_at.to_string(),
+            actor: event.actor.clone(),
         }
     }
 }

@@ -34,7 +34,7 @@ async fn create_user(store: &dyn UserStore, request: &Request) -> Result<Respons
     let idempotency = key
         .map(|key| Idempotency::new(key, Value::Object(body.clone()).to_string().as_bytes(), now));
     let fields = NewUserFields::try_from(body)?;
-    let user = User::new(fields.email, fields.name, now);
+    let user = User::new(fields.email, fields.name, now).by(http::actor(request));
     match store.create(&user, idempotency.as_ref()).await? {
         Created::New => http::created(&user),
         Created::Replayed(first) => http::replayed(&first),

@@ -115,6 +115,11 @@ mod tests {
         );
         assert_eq!(history.items[1].changed_fields, ["name"]);
         assert_eq!(history.items[2].version.get(), 3);
+        assert_eq!(
+            history.items[2].actor.as_deref(),
+            Some("admin-app"),
+            "the tombstone names who deleted"
+        );
     }
 
     #[tokio::test]

@@ -81,6 +81,7 @@ mod tests {
                 version: Version::new(v),
                 changed_fields: vec!["name".to_owned()],
                 occurred_at: Timestamp::now(),
+                actor: Some("admin-app".to_owned()),
             };
             store.record(&event).await.expect("record");
         }

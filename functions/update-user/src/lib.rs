@@ -33,7 +33,13 @@ async fn update_user(store: &dyn UserStore, request: &Request) -> Result<Respons
     let precondition = http::if_match(request)?;
     let changes = UserChanges::try_from(http::json_object(request, http::JSON_OR_MERGE_PATCH)?)?;
     let user = store
-        .update(id, &changes, &precondition, Timestamp::now())
+        .update(
+            id,
+            &changes,
+            &precondition,
+            Timestamp::now(),
+            http::actor(request),
+        )
         .await?;
     http::user(StatusCode::OK, &user)
 }

@@ -5,6 +5,7 @@
 //! With `--dynamodb-endpoint` it needs no AWS permissions beyond what
 //! DynamoDB Local accepts; it never talks to AWS itself.
 
+pub mod auth;
 pub mod server;
 pub mod table;
 pub mod template;
@@ -17,6 +18,7 @@ use std::sync::Arc;
 use common::store::{DynamoStore, MemoryStore, Store};
 use tokio::net::TcpListener;
 
+use crate::auth::{AuthConfig, Authorizer};
 use crate::template::Template;
 
 /// The template beside the workspace this binary was built from.
@@ -47,6 +49,9 @@ pub enum StartError {
     /// The table could not be created.
     #[error(transparent)]
     Table(#[from] table::TableError),
+    /// The authorizer's keys could not be loaded.
+    #[error(transparent)]
+    Auth(#[from] auth::AuthError),
     /// A route has no handler.
     #[error(transparent)]
     Route(#[from] server::UnknownFunction),
@@ -65,10 +70,13 @@ pub struct LocalApi {
 impl LocalApi {
     /// Reads the template, prepares the store, starts the history worker on
     /// the store's changes and binds `address` (port 0 picks a free port).
+    /// With `auth`, every route checks bearer tokens as the template's JWT
+    /// authorizer does; without, the API is open.
     pub async fn bind(
         address: SocketAddr,
         template: &std::path::Path,
         store: &StoreChoice,
+        auth: Option<AuthConfig>,
     ) -> Result<Self, StartError> {
         let template = Template::load(template)?;
         let store: Arc<dyn Store> = match store {
@@ -99,7 +107,11 @@ impl LocalApi {
                 store
             }
         };
-        let router = server::router(&template.routes, store)?;
+        let authorizer = match auth {
+            Some(config) => Some(Arc::new(Authorizer::load(config).await?)),
+            None => None,
+        };
+        let router = server::router(&template.routes, store, authorizer)?;
         let listener = TcpListener::bind(address).await?;
         Ok(Self { listener, router })
     }

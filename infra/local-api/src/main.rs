@@ -1,13 +1,29 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
-use clap::Parser;
+use clap::{Args as ClapArgs, Parser, Subcommand};
+use local_api::auth::{AuthConfig, DevToken, JwksSource};
 use local_api::{LocalApi, StoreChoice};
 
 /// Serves the users API locally, with the routes of template.yaml.
 #[derive(Debug, Parser)]
 #[command(version, about)]
-struct Args {
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Prints a bearer token signed by the local development key, for an
+    /// API started with --dev-auth.
+    DevToken(DevTokenArgs),
+}
+
+#[derive(Debug, ClapArgs)]
+struct ServeArgs {
     /// Port to listen on (0 picks a free one).
     #[arg(long, env = "PORT", default_value_t = 3000)]
     port: u16,
@@ -23,12 +39,50 @@ struct Args {
     /// The SAM template to read routes and the table definition from.
     #[arg(long, env = "TEMPLATE", default_value_os_t = local_api::default_template_path())]
     template: PathBuf,
+    /// Require tokens signed by the local development key (see dev-token).
+    #[arg(long, conflicts_with_all = ["auth_issuer", "auth_audience", "auth_jwks"])]
+    dev_auth: bool,
+    /// Require tokens from this issuer (exact `iss`).
+    #[arg(long, env = "AUTH_ISSUER", requires_all = ["auth_audience", "auth_jwks"])]
+    auth_issuer: Option<String>,
+    /// The audience (`aud` or `client_id`) tokens must carry.
+    #[arg(long, env = "AUTH_AUDIENCE", requires_all = ["auth_issuer", "auth_jwks"])]
+    auth_audience: Option<String>,
+    /// The issuer's keys: a JWKS file or URL.
+    #[arg(long, env = "AUTH_JWKS", requires_all = ["auth_issuer", "auth_audience"])]
+    auth_jwks: Option<String>,
+}
+
+#[derive(Debug, ClapArgs)]
+struct DevTokenArgs {
+    /// A scope to grant (repeatable); default: users/read and users/write.
+    #[arg(long = "scope")]
+    scopes: Vec<String>,
+    /// Seconds until the token expires.
+    #[arg(long, default_value_t = 3600)]
+    expires_in: i64,
+    /// The caller's client id (and subject).
+    #[arg(long, default_value = "local-developer")]
+    client_id: String,
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let cli = Cli::parse();
+    if let Some(Command::DevToken(args)) = cli.command {
+        let mut token = DevToken {
+            expires_in: args.expires_in,
+            client_id: args.client_id,
+            ..DevToken::default()
+        };
+        if !args.scopes.is_empty() {
+            token.scopes = args.scopes;
+        }
+        println!("{}", token.sign()?);
+        return Ok(());
+    }
     common::telemetry::init();
-    let args = Args::parse();
+    let args = cli.serve;
     let store = match args.dynamodb_endpoint {
         Some(endpoint) => StoreChoice::DynamoDb {
             endpoint,
@@ -36,10 +90,32 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         },
         None => StoreChoice::Memory,
     };
+    let auth = match (
+        args.dev_auth,
+        args.auth_issuer,
+        args.auth_audience,
+        args.auth_jwks,
+    ) {
+        (true, ..) => Some(AuthConfig::dev()),
+        (false, Some(issuer), Some(audience), Some(jwks)) => Some(AuthConfig {
+            issuer,
+            audience,
+            jwks: JwksSource::parse(&jwks),
+        }),
+        _ => None,
+    };
+    if auth.is_none() {
+        tracing::warn!(
+            "AUTH IS OFF: every route is open to anyone who can reach this port. \
+             Deployed stacks require JWTs by default; run with --dev-auth (and \
+             `local-api dev-token`) or --auth-issuer/--auth-audience/--auth-jwks to check tokens."
+        );
+    }
     let api = LocalApi::bind(
         SocketAddr::new(args.bind, args.port),
         &args.template,
         &store,
+        auth,
     )
     .await?;
     let address = api.local_addr()?;

@@ -17,6 +17,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response as HttpResponse};
 use axum::routing::{MethodFilter, MethodRouter, on};
 use common::lambda_http::aws_lambda_events::apigw::{
+    ApiGatewayRequestAuthorizer, ApiGatewayRequestAuthorizerJwtDescription,
     ApiGatewayV2httpRequest, ApiGatewayV2httpRequestContext,
     ApiGatewayV2httpRequestContextHttpDescription,
 };
@@ -27,6 +28,7 @@ use time::OffsetDateTime;
 use time::macros::format_description;
 use tokio::net::TcpListener;
 
+use crate::auth::{Authorizer, Denied};
 use crate::template::Route;
 
 /// API Gateway's own limit on an HTTP API request body.
@@ -71,11 +73,17 @@ struct Target {
     route_key: Arc<str>,
     handler: Handler,
     store: Arc<dyn Store>,
+    /// The JWT authorizer and the route's scopes; `None`: the API is open.
+    auth: Option<(Arc<Authorizer>, Arc<[String]>)>,
 }
 
 /// The router for `routes`, each served by its function over `store`.
 /// Anything else answers as API Gateway does: 404 `{"message":"Not Found"}`.
-pub fn router(routes: &[Route], store: Arc<dyn Store>) -> Result<Router, UnknownFunction> {
+pub fn router(
+    routes: &[Route],
+    store: Arc<dyn Store>,
+    authorizer: Option<Arc<Authorizer>>,
+) -> Result<Router, UnknownFunction> {
     let mut paths: BTreeMap<&str, MethodRouter> = BTreeMap::new();
     for route in routes {
         let handler = HANDLERS
@@ -97,6 +105,9 @@ pub fn router(routes: &[Route], store: Arc<dyn Store>) -> Result<Router, Unknown
             route_key: route.key().into(),
             handler,
             store: Arc::clone(&store),
+            auth: authorizer
+                .as_ref()
+                .map(|a| (Arc::clone(a), route.scopes.clone().into())),
         };
         let method_router = on(
             filter,
@@ -158,10 +169,26 @@ async fn invoke(
         .get::<axum::extract::ConnectInfo<SocketAddr>>()
         .map(|info| info.0.ip().to_string());
     let (parts, body) = request.into_parts();
+    let accepted = match &target.auth {
+        None => None,
+        Some((authorizer, scopes)) => {
+            let authorization = parts
+                .headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok());
+            match authorizer.check(authorization, scopes) {
+                Ok(accepted) => Some(accepted),
+                Err(Denied::Unauthorized) => {
+                    return gateway_error(StatusCode::UNAUTHORIZED, "Unauthorized");
+                }
+                Err(Denied::Forbidden) => return gateway_error(StatusCode::FORBIDDEN, "Forbidden"),
+            }
+        }
+    };
     let Ok(body) = axum::body::to_bytes(body, MAX_PAYLOAD_BYTES).await else {
         return gateway_error(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
     };
-    let event = event(
+    let mut event = event(
         &target.route_key,
         &request_id,
         source_ip,
@@ -169,6 +196,14 @@ async fn invoke(
         path_parameters,
         body,
     );
+    if let Some(accepted) = accepted {
+        let mut jwt = ApiGatewayRequestAuthorizerJwtDescription::default();
+        jwt.claims = accepted.claims;
+        jwt.scopes = Some(accepted.scopes);
+        let mut authorizer = ApiGatewayRequestAuthorizer::default();
+        authorizer.jwt = Some(jwt);
+        event.request_context.authorizer = Some(authorizer);
+    }
     let response = (target.handler)(
         target.store.as_ref(),
         LambdaRequest::ApiGatewayV2(event).into(),

@@ -47,6 +47,9 @@ pub struct Route {
     pub path: String,
     /// The function's binary (= crate) name.
     pub function: String,
+    /// The OAuth scopes the route requires when the API has its JWT
+    /// authorizer (any one of them suffices, as in API Gateway).
+    pub scopes: Vec<String>,
 }
 
 impl Route {
@@ -163,6 +166,8 @@ struct Event {
 struct HttpApiEvent {
     method: String,
     path: String,
+    #[serde(default)]
+    auth: Value,
 }
 
 impl Template {
@@ -207,6 +212,7 @@ impl Template {
                             method: api.method.to_ascii_uppercase(),
                             path: api.path,
                             function: binary.clone(),
+                            scopes: authorization_scopes(&api.auth),
                         });
                     }
                     grants.insert(binary, dynamodb_actions(&properties.policies));
@@ -232,6 +238,32 @@ impl Template {
             grants,
         })
     }
+}
+
+/// The value a condition-dependent setting takes when its condition holds:
+/// the first branch of `!If [Condition, WhenTrue, WhenFalse]`.
+fn when_enabled(value: &Value) -> &Value {
+    let branches = match value {
+        Value::Tagged(tagged) if tagged.tag == "If" => tagged.value.as_sequence(),
+        Value::Mapping(mapping) => mapping.get("Fn::If").and_then(Value::as_sequence),
+        _ => None,
+    };
+    branches.and_then(|b| b.get(1)).map_or(value, when_enabled)
+}
+
+/// A route event's `Auth.AuthorizationScopes`, with auth enabled.
+fn authorization_scopes(auth: &Value) -> Vec<String> {
+    when_enabled(auth)
+        .get("AuthorizationScopes")
+        .and_then(Value::as_sequence)
+        .map(|scopes| {
+            scopes
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The `dynamodb:` actions granted by a function's inline policy statements.

@@ -45,20 +45,31 @@ pub async fn poll_stream(
     client: aws_sdk_dynamodbstreams::Client,
     stream_arn: String,
 ) {
-    let mut iterators: HashMap<String, Option<String>> = HashMap::new();
+    let mut shards: HashMap<String, Shard> = HashMap::new();
     loop {
-        if let Err(error) = poll_once(store.as_ref(), &client, &stream_arn, &mut iterators).await {
+        if let Err(error) = poll_once(store.as_ref(), &client, &stream_arn, &mut shards).await {
             tracing::warn!(error = %error, "polling the table stream failed; retrying");
         }
         tokio::time::sleep(POLL_INTERVAL).await;
     }
 }
 
+/// Where reading one shard has got to.
+#[derive(Debug, Default)]
+struct Shard {
+    /// The iterator to read on with; `None` until one is got (again).
+    iterator: Option<String>,
+    /// The last record delivered, to resume after if an iterator is lost.
+    last_sequence_number: Option<String>,
+    /// Closed and read to its end.
+    done: bool,
+}
+
 async fn poll_once(
     store: &dyn Store,
     client: &aws_sdk_dynamodbstreams::Client,
     stream_arn: &str,
-    iterators: &mut HashMap<String, Option<String>>,
+    shards: &mut HashMap<String, Shard>,
 ) -> Result<(), aws_sdk_dynamodbstreams::Error> {
     let description = client
         .describe_stream()
@@ -70,38 +81,50 @@ async fn poll_once(
         .and_then(|d| d.shards)
         .unwrap_or_default()
     {
-        let Some(shard_id) = shard.shard_id else {
-            continue;
-        };
-        if iterators.contains_key(&shard_id) {
-            continue;
+        if let Some(shard_id) = shard.shard_id {
+            shards.entry(shard_id).or_default();
         }
-        let iterator = client
-            .get_shard_iterator()
-            .stream_arn(stream_arn)
-            .shard_id(&shard_id)
-            .shard_iterator_type(ShardIteratorType::TrimHorizon)
-            .send()
-            .await?
-            .shard_iterator;
-        iterators.insert(shard_id, iterator);
     }
-    for iterator in iterators.values_mut() {
-        let Some(current) = iterator.take() else {
-            continue;
+    for (shard_id, shard) in shards.iter_mut().filter(|(_, s)| !s.done) {
+        let iterator = match shard.iterator.take() {
+            Some(iterator) => iterator,
+            None => {
+                let request = client
+                    .get_shard_iterator()
+                    .stream_arn(stream_arn)
+                    .shard_id(shard_id);
+                let request = match &shard.last_sequence_number {
+                    Some(after) => request
+                        .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
+                        .sequence_number(after),
+                    None => request.shard_iterator_type(ShardIteratorType::TrimHorizon),
+                };
+                match request.send().await?.shard_iterator {
+                    Some(iterator) => iterator,
+                    None => continue,
+                }
+            }
         };
-        let output = client.get_records().shard_iterator(&current).send().await?;
+        // On an error the iterator stays taken, so the next poll gets a
+        // fresh one after the last record delivered.
+        let output = client
+            .get_records()
+            .shard_iterator(&iterator)
+            .send()
+            .await?;
         let records: Vec<EventRecord> = output
             .records
             .unwrap_or_default()
             .into_iter()
             .map(event_record)
             .collect();
-        if !records.is_empty() {
+        if let Some(last) = records.last() {
+            shard.last_sequence_number = last.change.sequence_number.clone();
             deliver(store, records).await;
         }
-        // `None`: the shard is closed and fully read.
-        *iterator = output.next_shard_iterator;
+        // No next iterator: the shard is closed and fully read.
+        shard.done = output.next_shard_iterator.is_none();
+        shard.iterator = output.next_shard_iterator;
     }
     Ok(())
 }

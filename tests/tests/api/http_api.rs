@@ -19,7 +19,10 @@ fn is_rfc3339_utc_millis(text: &str) -> bool {
 async fn create_returns_201_with_the_user_location_and_etag(backend: Backend) {
     let api = Api::start(backend).await;
     let response = api
-        .create("  Ada.Lovelace@Example.COM ", " Ada Lovelace ")
+        .create(
+            &format!("  {} ", api.email("Ada.Lovelace").to_uppercase()),
+            " Ada Lovelace ",
+        )
         .await;
     assert_eq!(response.status(), 201);
     assert_security_headers(&response);
@@ -34,7 +37,7 @@ async fn create_returns_201_with_the_user_location_and_etag(backend: Backend) {
     let id = user["id"].as_str().expect("id");
     assert_eq!(id.len(), 26);
     assert_eq!(location, format!("/users/{id}"));
-    assert_eq!(user["email"], "ada.lovelace@example.com");
+    assert_eq!(user["email"], api.email("ada.lovelace").as_str());
     assert_eq!(user["name"], "Ada Lovelace");
     assert_eq!(user["version"], 1);
     assert!(
@@ -60,8 +63,13 @@ async fn create_returns_201_with_the_user_location_and_etag(backend: Backend) {
 
 async fn create_returns_409_when_the_email_is_taken_in_any_case(backend: Backend) {
     let api = Api::start(backend).await;
-    api.created("ada@example.com", "Ada").await;
-    let problem = assert_problem(api.create("ADA@EXAMPLE.COM", "Other Ada").await, 409).await;
+    api.created(&api.email("ada"), "Ada").await;
+    let problem = assert_problem(
+        api.create(&api.email("ada").to_uppercase(), "Other Ada")
+            .await,
+        409,
+    )
+    .await;
     assert_eq!(problem["type"], "/problems/email-taken");
 }
 
@@ -91,7 +99,7 @@ async fn create_reports_every_invalid_field_with_422(backend: Backend) {
 
 async fn bad_bodies_get_4xx_and_store_nothing(backend: Backend) {
     let api = Api::start(backend).await;
-    let valid = r#"{"email":"ada@example.com","name":"Ada"}"#;
+    let valid = json!({"email": api.email("ada"), "name": "Ada"}).to_string();
     let cases: [(&str, Option<&str>, String, u16); 7] = [
         (
             "not JSON",
@@ -116,7 +124,8 @@ async fn bad_bodies_get_4xx_and_store_nothing(backend: Backend) {
             "over 16 KiB",
             Some("application/json"),
             format!(
-                "{{\"email\":\"ada@example.com\",\"name\":\"{}\"}}",
+                "{{\"email\":\"{}\",\"name\":\"{}\"}}",
+                api.email("ada"),
                 "a".repeat(16 * 1024)
             ),
             413,
@@ -138,7 +147,12 @@ async fn bad_bodies_get_4xx_and_store_nothing(backend: Backend) {
         assert_eq!(response.status(), status, "{why}");
         assert_problem(response, status).await;
     }
-    let (status, page) = api.get_json("/users?email=ada%40example.com").await;
+    let (status, page) = api
+        .get_json(&format!(
+            "/users?email={}",
+            api.email("ada").replace('@', "%40")
+        ))
+        .await;
     assert_eq!(status, 200);
     assert_eq!(page["items"], json!([]), "nothing was stored");
     let accepted = api
@@ -153,7 +167,7 @@ async fn bad_bodies_get_4xx_and_store_nothing(backend: Backend) {
 
 async fn get_supports_etags_and_not_modified(backend: Backend) {
     let api = Api::start(backend).await;
-    let user = api.created("ada@example.com", "Ada").await;
+    let user = api.created(&api.email("ada"), "Ada").await;
     let path = format!("/users/{}", user["id"].as_str().expect("id"));
     let response = api.request(Method::GET, &path).send().await.expect("GET");
     assert_eq!(response.status(), 200);
@@ -216,7 +230,7 @@ async fn list_walks_every_user_once_and_late_creations_come_last(backend: Backen
     let mut expected = Vec::new();
     for i in 0..11 {
         let user = api
-            .created(&format!("walker{i}@example.com"), &format!("Walker {i}"))
+            .created(&api.email(&format!("walker{i}")), &format!("Walker {i}"))
             .await;
         expected.push(user["id"].as_str().expect("id").to_owned());
     }
@@ -232,7 +246,7 @@ async fn list_walks_every_user_once_and_late_creations_come_last(backend: Backen
         }
         if pages == 2 {
             // Created during the walk: must show up at its end.
-            let late = api.created("late@example.com", "Late Comer").await;
+            let late = api.created(&api.email("late"), "Late Comer").await;
             expected.push(late["id"].as_str().expect("id").to_owned());
         }
         match page["nextCursor"].as_str() {
@@ -243,21 +257,21 @@ async fn list_walks_every_user_once_and_late_creations_come_last(backend: Backen
             }
         }
     }
+    // A deployed table holds other users too: only ours are compared.
+    seen.retain(|id| expected.contains(id));
     assert_eq!(seen, expected, "every user exactly once, in creation order");
-    assert_eq!(pages, 3);
-
-    let (_, default_page) = api.get_json("/users").await;
-    assert_eq!(
-        default_page["items"].as_array().map(Vec::len),
-        Some(12),
-        "default limit is 20"
-    );
+    if api.is_local() {
+        assert_eq!(pages, 3);
+        let (_, default_page) = api.get_json("/users").await;
+        let items = default_page["items"].as_array().map(Vec::len);
+        assert_eq!(items, Some(12), "default limit is 20");
+    }
 }
 
 async fn list_rejects_invalid_query_parameters_and_foreign_cursors(backend: Backend) {
     let api = Api::start(backend).await;
     for i in 0..3 {
-        api.created(&format!("q{i}@example.com"), "Query").await;
+        api.created(&api.email(&format!("q{i}")), "Query").await;
     }
     let (_, page) = api.get_json("/users?limit=1").await;
     let cursor = page["nextCursor"].as_str().expect("cursor").to_owned();
@@ -289,20 +303,30 @@ async fn list_rejects_invalid_query_parameters_and_foreign_cursors(backend: Back
 
 async fn list_finds_a_user_by_email_case_insensitively(backend: Backend) {
     let api = Api::start(backend).await;
-    let ada = api.created("ada@example.com", "Ada").await;
-    api.created("eve@example.com", "Eve").await;
-    let (status, page) = api.get_json("/users?email=ADA%40Example.com").await;
+    let ada = api.created(&api.email("ada"), "Ada").await;
+    api.created(&api.email("eve"), "Eve").await;
+    let (status, page) = api
+        .get_json(&format!(
+            "/users?email={}",
+            api.email("ADA").replace('@', "%40")
+        ))
+        .await;
     assert_eq!(status, 200);
     assert_eq!(page["items"], json!([ada]));
     assert_eq!(page["nextCursor"], Value::Null);
-    let (_, none) = api.get_json("/users?email=nobody%40example.com").await;
+    let (_, none) = api
+        .get_json(&format!(
+            "/users?email={}",
+            api.email("nobody").replace('@', "%40")
+        ))
+        .await;
     assert_eq!(none["items"], json!([]));
 }
 
 async fn patch_updates_with_if_match_and_moves_the_email(backend: Backend) {
     let api = Api::start(backend).await;
-    let ada = api.created("ada@example.com", "Ada").await;
-    api.created("eve@example.com", "Eve").await;
+    let ada = api.created(&api.email("ada"), "Ada").await;
+    api.created(&api.email("eve"), "Eve").await;
     let path = format!("/users/{}", ada["id"].as_str().expect("id"));
     let patch = |body: Value| {
         api.request(Method::PATCH, &path)
@@ -333,20 +357,23 @@ async fn patch_updates_with_if_match_and_moves_the_email(backend: Backend) {
         "/problems/precondition-failed"
     );
 
-    let taken = patch(json!({"email": "EVE@example.com"}))
+    let taken = patch(json!({"email": api.email("eve").to_uppercase()}))
         .send()
         .await
         .expect("PATCH");
     assert_problem(taken, 409).await;
 
-    let moved = patch(json!({"email": "ada@new.example"}))
+    let moved = patch(json!({"email": api.email("ada-new")}))
         .header("if-match", "\"2\"")
         .send()
         .await
         .expect("PATCH");
     assert_eq!(moved.status(), 200);
-    assert_eq!(body_json(moved).await["email"], "ada@new.example");
-    api.created("ada@example.com", "New Ada").await;
+    assert_eq!(
+        body_json(moved).await["email"],
+        api.email("ada-new").as_str()
+    );
+    api.created(&api.email("ada"), "New Ada").await;
 
     let (_, current) = api.get_json(&path).await;
     assert_eq!(current["version"], 3, "failed patches changed nothing");
@@ -355,7 +382,7 @@ async fn patch_updates_with_if_match_and_moves_the_email(backend: Backend) {
 
 async fn patch_rejects_bad_input_and_unknown_users(backend: Backend) {
     let api = Api::start(backend).await;
-    let ada = api.created("ada@example.com", "Ada").await;
+    let ada = api.created(&api.email("ada"), "Ada").await;
     let path = format!("/users/{}", ada["id"].as_str().expect("id"));
     let cases: [(&str, &str, String, u16); 6] = [
         ("no field", "application/json", "{}".to_owned(), 422),
@@ -417,7 +444,7 @@ async fn patch_rejects_bad_input_and_unknown_users(backend: Backend) {
 
 async fn delete_returns_204_checks_if_match_and_frees_the_email(backend: Backend) {
     let api = Api::start(backend).await;
-    let ada = api.created("ada@example.com", "Ada").await;
+    let ada = api.created(&api.email("ada"), "Ada").await;
     let path = format!("/users/{}", ada["id"].as_str().expect("id"));
     let stale = api
         .request(Method::DELETE, &path)
@@ -443,7 +470,7 @@ async fn delete_returns_204_checks_if_match_and_frees_the_email(backend: Backend
         .await
         .expect("DELETE");
     assert_problem(again, 404).await;
-    api.created("ada@example.com", "Ada Again").await;
+    api.created(&api.email("ada"), "Ada Again").await;
 }
 
 async fn unknown_routes_answer_like_api_gateway(backend: Backend) {
@@ -471,12 +498,8 @@ async fn unknown_routes_answer_like_api_gateway(backend: Backend) {
 async fn concurrent_creates_of_one_email_yield_exactly_one_user(backend: Backend) {
     let api = Api::start(backend).await;
     let names: Vec<String> = (0..20).map(|i| format!("Racer {i}")).collect();
-    let responses = join_all(
-        names
-            .iter()
-            .map(|name| api.create("race@example.com", name)),
-    )
-    .await;
+    let race = api.email("race");
+    let responses = join_all(names.iter().map(|name| api.create(&race, name))).await;
     let statuses: Vec<u16> = responses.iter().map(|r| r.status().as_u16()).collect();
     assert_eq!(
         statuses.iter().filter(|s| **s == 201).count(),
@@ -488,8 +511,11 @@ async fn concurrent_creates_of_one_email_yield_exactly_one_user(backend: Backend
         19,
         "{statuses:?}"
     );
-    let (_, page) = api.get_json("/users").await;
-    assert_eq!(page["items"].as_array().map(Vec::len), Some(1));
+    assert_eq!(api.find(&api.email("race")).await.len(), 1);
+    if api.is_local() {
+        let (_, page) = api.get_json("/users").await;
+        assert_eq!(page["items"].as_array().map(Vec::len), Some(1));
+    }
 }
 
 on_both_backends!(

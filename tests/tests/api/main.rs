@@ -7,6 +7,7 @@
     reason = "test code: a failed expectation is a failed test"
 )]
 
+mod auth;
 mod concurrency;
 mod http_api;
 mod store_contract;

@@ -102,13 +102,20 @@ async fn update_applies_changes_and_bumps_the_version(backend: Backend) {
     store.create(&ada, None).await.expect("create");
     let later = Timestamp::now();
     let renamed = store
-        .update(ada.id, &rename("Countess"), &Precondition::None, later)
+        .update(
+            ada.id,
+            &rename("Countess"),
+            &Precondition::None,
+            later,
+            Some("editor-app"),
+        )
         .await
         .expect("rename");
     assert_eq!(renamed.name.as_str(), "Countess");
     assert_eq!(renamed.version, Version::new(2));
     assert_eq!(renamed.updated_at, later);
     assert_eq!(renamed.created_at, ada.created_at);
+    assert_eq!(renamed.changed_by.as_deref(), Some("editor-app"));
     assert_eq!(store.get(ada.id).await.expect("get"), Some(renamed.clone()));
 
     let moved = store
@@ -117,6 +124,7 @@ async fn update_applies_changes_and_bumps_the_version(backend: Backend) {
             &move_to("ada@new.example"),
             &Precondition::OneOf(vec![Version::new(2)]),
             Timestamp::now(),
+            None,
         )
         .await
         .expect("move email");
@@ -144,7 +152,7 @@ async fn update_checks_preconditions_existence_and_uniqueness(backend: Backend) 
     for changes in [rename("Eve"), move_to("x@example.com")] {
         assert!(matches!(
             store
-                .update(ada.id, &changes, &stale, Timestamp::now())
+                .update(ada.id, &changes, &stale, Timestamp::now(), None)
                 .await,
             Err(StoreError::PreconditionFailed)
         ));
@@ -154,7 +162,8 @@ async fn update_checks_preconditions_existence_and_uniqueness(backend: Backend) 
                     user("z@example.com").id,
                     &changes,
                     &Precondition::None,
-                    Timestamp::now()
+                    Timestamp::now(),
+                    None
                 )
                 .await,
             Err(StoreError::NotFound)
@@ -166,7 +175,8 @@ async fn update_checks_preconditions_existence_and_uniqueness(backend: Backend) 
                 ada.id,
                 &move_to("eve@example.com"),
                 &Precondition::None,
-                Timestamp::now()
+                Timestamp::now(),
+                None
             )
             .await,
         Err(StoreError::EmailTaken)
@@ -178,7 +188,8 @@ async fn update_checks_preconditions_existence_and_uniqueness(backend: Backend) 
                     ada.id,
                     &rename("Eve"),
                     &Precondition::OneOf(vec![]),
-                    Timestamp::now()
+                    Timestamp::now(),
+                    None
                 )
                 .await,
             Err(StoreError::PreconditionFailed)
@@ -202,6 +213,7 @@ async fn update_to_the_same_email_keeps_the_claim(backend: Backend) {
             &move_to("ADA@example.com"),
             &Precondition::None,
             Timestamp::now(),
+            None,
         )
         .await
         .expect("same address");
@@ -218,17 +230,29 @@ async fn delete_frees_the_email_and_checks_preconditions(backend: Backend) {
     store.create(&ada, None).await.expect("create");
     assert!(matches!(
         store
-            .delete(ada.id, &Precondition::OneOf(vec![Version::new(2)]))
+            .delete(
+                ada.id,
+                &Precondition::OneOf(vec![Version::new(2)]),
+                Timestamp::now(),
+                None
+            )
             .await,
         Err(StoreError::PreconditionFailed)
     ));
     store
-        .delete(ada.id, &Precondition::OneOf(vec![Version::FIRST]))
+        .delete(
+            ada.id,
+            &Precondition::OneOf(vec![Version::FIRST]),
+            Timestamp::now(),
+            None,
+        )
         .await
         .expect("delete");
     assert_eq!(store.get(ada.id).await.expect("get"), None);
     assert!(matches!(
-        store.delete(ada.id, &Precondition::None).await,
+        store
+            .delete(ada.id, &Precondition::None, Timestamp::now(), None)
+            .await,
         Err(StoreError::NotFound)
     ));
     store
@@ -313,6 +337,7 @@ async fn history_records_each_event_once_in_version_order(backend: Backend) {
         version: Version::new(version),
         changed_fields: vec!["name".to_owned()],
         occurred_at: Timestamp::now(),
+        actor: Some("worker-test".to_owned()),
     };
     for e in [
         event(&ada, 2, ChangeKind::Updated),

@@ -1,8 +1,10 @@
 //! Starts the local API for a test and talks to it over HTTP.
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Mutex, PoisonError};
 
 use common::store::{DynamoStore, Store};
+use local_api::auth::{AuthConfig, DevToken};
 use local_api::template::Template;
 use local_api::{LocalApi, StoreChoice};
 use reqwest::{Method, RequestBuilder, Response};
@@ -45,16 +47,41 @@ pub(crate) enum Backend {
     DynamoDb,
 }
 
-/// The local API, started on a free port for one test.
+/// The API under test: the local API started on a free port for one test
+/// (with a fresh store, checking tokens as the deployed API does), or a
+/// deployed API when `API_URL` is set (with the token in `API_TOKEN`).
 #[derive(Debug)]
 pub(crate) struct Api {
     base: String,
     client: reqwest::Client,
+    token: Option<String>,
+    /// Makes this test's email addresses its own, so tests never collide
+    /// on a shared deployed table.
+    domain: String,
+    local: bool,
+    created: Mutex<Vec<String>>,
 }
 
 impl Api {
-    /// Starts the local API on `backend` (a fresh table for DynamoDB).
+    /// Starts the local API on `backend` (a fresh table for DynamoDB), or
+    /// targets `API_URL`.
     pub(crate) async fn start(backend: Backend) -> Self {
+        match std::env::var("API_URL") {
+            Ok(url) => Self {
+                base: url.trim_end_matches('/').to_owned(),
+                client: reqwest::Client::new(),
+                token: std::env::var("API_TOKEN").ok(),
+                domain: unique_domain(),
+                local: false,
+                created: Mutex::default(),
+            },
+            Err(_) => Self::local(backend).await,
+        }
+    }
+
+    /// Starts the local API on `backend`, whatever `API_URL` says (for tests
+    /// that need to mint tokens the API trusts).
+    pub(crate) async fn local(backend: Backend) -> Self {
         let store = match backend {
             Backend::Memory => StoreChoice::Memory,
             Backend::DynamoDb => StoreChoice::DynamoDb {
@@ -63,29 +90,67 @@ impl Api {
             },
         };
         let address = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
-        let api = LocalApi::bind(address, &local_api::default_template_path(), &store)
-            .await
-            .expect("local API starts");
+        let api = LocalApi::bind(
+            address,
+            &local_api::default_template_path(),
+            &store,
+            Some(AuthConfig::dev()),
+        )
+        .await
+        .expect("local API starts");
         let base = format!("http://{}", api.local_addr().expect("bound"));
         tokio::spawn(api.serve(std::future::pending()));
         Self {
             base,
             client: reqwest::Client::new(),
+            token: Some(DevToken::default().sign().expect("development token")),
+            domain: unique_domain(),
+            local: true,
+            created: Mutex::default(),
         }
     }
 
-    /// A request to `path` (which may carry a query string).
+    /// Whether this is the local API (whose store only this test uses).
+    pub(crate) fn is_local(&self) -> bool {
+        self.local
+    }
+
+    /// An email address unique to this test: `local@<test domain>`.
+    pub(crate) fn email(&self, local: &str) -> String {
+        format!("{local}@{}", self.domain)
+    }
+
+    /// A request to `path` (which may carry a query string), with the
+    /// test's bearer token.
     pub(crate) fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        let request = self.client.request(method, format!("{}{path}", self.base));
+        match &self.token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
+    }
+
+    /// A request without any token.
+    pub(crate) fn anonymous(&self, method: Method, path: &str) -> RequestBuilder {
         self.client.request(method, format!("{}{path}", self.base))
     }
 
     /// `POST /users` with a JSON body.
     pub(crate) async fn create(&self, email: &str, name: &str) -> Response {
-        self.request(Method::POST, "/users")
+        let response = self
+            .request(Method::POST, "/users")
             .json(&serde_json::json!({ "email": email, "name": name }))
             .send()
             .await
-            .expect("POST /users")
+            .expect("POST /users");
+        if let Some(location) = response
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+        {
+            self.remember(location);
+        }
+        response
     }
 
     /// Creates a user and returns its body.
@@ -95,11 +160,71 @@ impl Api {
         response.json().await.expect("user JSON")
     }
 
+    /// Notes a user to delete when the test ends (on a deployed API).
+    pub(crate) fn remember(&self, location: &str) {
+        self.created
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(location.to_owned());
+    }
+
     /// `GET` of a path, returning status and JSON body (Null when empty).
     pub(crate) async fn get_json(&self, path: &str) -> (u16, Value) {
         let response = self.request(Method::GET, path).send().await.expect("GET");
         let status = response.status().as_u16();
         (status, body_json(response).await)
+    }
+
+    /// The users `GET /users?email=` finds.
+    pub(crate) async fn find(&self, email: &str) -> Vec<Value> {
+        let (status, page) = self
+            .get_json(&format!(
+                "/users?email={}",
+                email.replace('@', "%40").replace('+', "%2B")
+            ))
+            .await;
+        assert_eq!(status, 200, "{page}");
+        page["items"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// How many users the local API's store holds; `None` on a deployed API,
+    /// whose table other clients share.
+    pub(crate) async fn local_user_count(&self) -> Option<usize> {
+        if !self.local {
+            return None;
+        }
+        let (_, page) = self.get_json("/users?limit=100").await;
+        page["items"].as_array().map(Vec::len)
+    }
+}
+
+fn unique_domain() -> String {
+    format!(
+        "t{}.example.com",
+        ulid::Ulid::new().to_string().to_lowercase()
+    )
+}
+
+impl Drop for Api {
+    /// Deletes what the test created on a deployed API. (A local API's
+    /// store goes with it.)
+    fn drop(&mut self) {
+        let created = std::mem::take(
+            self.created
+                .get_mut()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        if self.local || created.is_empty() {
+            return;
+        }
+        let handle = tokio::runtime::Handle::current();
+        tokio::task::block_in_place(|| {
+            handle.block_on(async {
+                for location in created {
+                    let _ = self.request(Method::DELETE, &location).send().await;
+                }
+            });
+        });
     }
 }
 

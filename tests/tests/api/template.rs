@@ -82,3 +82,15 @@ fn the_table_definition_has_the_indexes_the_store_queries() {
         .into()
     );
 }
+
+#[test]
+fn reading_routes_need_users_read_and_changing_routes_users_write() {
+    for route in template().routes {
+        let expected = if route.method == "GET" {
+            "users/read"
+        } else {
+            "users/write"
+        };
+        assert_eq!(route.scopes, [expected], "{}", route.key());
+    }
+}

@@ -19,7 +19,8 @@ use serde::de::DeserializeOwned;
 
 use super::item::{
     ALL_USERS, EMAIL_PREFIX, EMAIL_SORT_KEY, EmailClaimItem, EventItem, IDEMPOTENCY_PREFIX,
-    IDEMPOTENCY_SORT_KEY, IdempotencyItem, USER_SORT_KEY, UserItem, event_sk, user_pk,
+    IDEMPOTENCY_SORT_KEY, IdempotencyItem, TombstoneItem, USER_SORT_KEY, UserItem, event_sk,
+    user_pk,
 };
 use super::{Cause, Created, HistoryStore, Page, StoreError, UserStore};
 use crate::domain::{
@@ -380,9 +381,10 @@ impl DynamoStore {
         changes: &UserChanges,
         precondition: &Precondition,
         now: Timestamp,
+        actor: Option<&str>,
     ) -> Result<Attempt<User>, StoreError> {
         let current = self.current(id, precondition).await?;
-        let updated = current.apply(changes, now);
+        let updated = current.apply(changes, now, actor);
         let mut items =
             vec![self.put_if_version(to_item(&UserItem::from(&updated))?, current.version)?];
         if updated.email != current.email {
@@ -404,13 +406,21 @@ impl DynamoStore {
         name: &UserName,
         precondition: &Precondition,
         now: Timestamp,
+        actor: Option<&str>,
     ) -> Result<User, StoreError> {
+        let set = "SET #name = :name, updatedAt = :now, version = version + :one";
         let mut request = self
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(user_key(id)))
-            .update_expression("SET #name = :name, updatedAt = :now, version = version + :one")
+            .set_key(Some(user_key(id)));
+        request = match actor {
+            Some(actor) => request
+                .update_expression(format!("{set}, changedBy = :by"))
+                .expression_attribute_values(":by", s(actor)),
+            None => request.update_expression(format!("{set} REMOVE changedBy")),
+        };
+        let mut request = request
             .expression_attribute_names("#name", "name")
             .expression_attribute_values(":name", s(name.as_str()))
             .expression_attribute_values(":now", s(now.to_string()))
@@ -455,6 +465,8 @@ impl DynamoStore {
         &self,
         id: UserId,
         precondition: &Precondition,
+        now: Timestamp,
+        actor: Option<&str>,
     ) -> Result<Attempt<()>, StoreError> {
         let current = self.current(id, precondition).await?;
         let items = vec![
@@ -464,6 +476,7 @@ impl DynamoStore {
                 HashMap::from([(":expected".to_owned(), n(current.version.get()))]),
             )?,
             self.delete_claim(&current.email, id)?,
+            self.put_new(to_item(&TombstoneItem::new(&current, now, actor))?)?,
         ];
         match self.transact(items).await? {
             None => Ok(Attempt::Done(())),
@@ -571,15 +584,25 @@ impl UserStore for DynamoStore {
         changes: &UserChanges,
         precondition: &Precondition,
         now: Timestamp,
+        actor: Option<&str>,
     ) -> Result<User, StoreError> {
         match (&changes.email, &changes.name) {
-            (None, Some(name)) => self.update_name(id, name, precondition, now).await,
-            _ => retry_races(|| self.try_update_with_email(id, changes, precondition, now)).await,
+            (None, Some(name)) => self.update_name(id, name, precondition, now, actor).await,
+            _ => {
+                retry_races(|| self.try_update_with_email(id, changes, precondition, now, actor))
+                    .await
+            }
         }
     }
 
-    async fn delete(&self, id: UserId, precondition: &Precondition) -> Result<(), StoreError> {
-        retry_races(|| self.try_delete(id, precondition)).await
+    async fn delete(
+        &self,
+        id: UserId,
+        precondition: &Precondition,
+        now: Timestamp,
+        actor: Option<&str>,
+    ) -> Result<(), StoreError> {
+        retry_races(|| self.try_delete(id, precondition, now, actor)).await
     }
 }
 

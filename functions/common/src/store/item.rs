@@ -14,6 +14,10 @@ pub(crate) const EMAIL_SORT_KEY: &str = "EMAIL";
 pub(crate) const IDEMPOTENCY_PREFIX: &str = "IDEMPOTENCY#";
 pub(crate) const IDEMPOTENCY_SORT_KEY: &str = "IDEMPOTENCY";
 pub(crate) const EVENT_PREFIX: &str = "EVENT#";
+pub(crate) const TOMBSTONE_SORT_KEY: &str = "DELETED";
+/// How long a tombstone stays: long enough for the stream worker to read it
+/// (stream records live 24 hours), then TTL removes it.
+pub(crate) const TOMBSTONE_LIFETIME: time::Duration = time::Duration::days(2);
 pub(crate) const ALL_USERS: &str = "USERS";
 
 /// The partition key of a user and of its history.
@@ -45,6 +49,8 @@ pub(crate) struct UserItem {
     pub(crate) created_at: String,
     pub(crate) updated_at: String,
     pub(crate) version: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) changed_by: Option<String>,
 }
 
 impl From<&User> for UserItem {
@@ -60,6 +66,7 @@ impl From<&User> for UserItem {
             created_at: user.created_at.to_string(),
             updated_at: user.updated_at.to_string(),
             version: user.version.get(),
+            changed_by: user.changed_by.clone(),
         }
     }
 }
@@ -75,6 +82,52 @@ impl TryFrom<UserItem> for User {
             created_at: Timestamp::parse(&item.created_at).map_err(corrupt("createdAt"))?,
             updated_at: Timestamp::parse(&item.updated_at).map_err(corrupt("updatedAt"))?,
             version: Version::new(item.version),
+            changed_by: item.changed_by,
+        })
+    }
+}
+
+/// Marks a deleted user, for the history: who deleted it and when. Written
+/// in the delete's transaction; TTL removes it after the stream has carried it.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct TombstoneItem {
+    pub(crate) pk: String,
+    pub(crate) sk: String,
+    pub(crate) user_id: String,
+    /// The version the deletion produces: the deleted version plus one.
+    pub(crate) version: u64,
+    pub(crate) deleted_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) changed_by: Option<String>,
+    pub(crate) expires_at: i64,
+}
+
+impl TombstoneItem {
+    pub(crate) fn new(deleted: &User, now: Timestamp, actor: Option<&str>) -> Self {
+        Self {
+            pk: user_pk(deleted.id),
+            sk: TOMBSTONE_SORT_KEY.to_owned(),
+            user_id: deleted.id.to_string(),
+            version: deleted.version.next().get(),
+            deleted_at: now.to_string(),
+            changed_by: actor.map(str::to_owned),
+            expires_at: now.plus(TOMBSTONE_LIFETIME).unix_seconds(),
+        }
+    }
+}
+
+impl TryFrom<TombstoneItem> for HistoryEvent {
+    type Error = StoreError;
+
+    fn try_from(item: TombstoneItem) -> Result<Self, StoreError> {
+        Ok(Self {
+            user_id: UserId::parse(&item.user_id).map_err(corrupt("userId"))?,
+            kind: ChangeKind::Deleted,
+            version: Version::new(item.version),
+            changed_fields: Vec::new(),
+            occurred_at: Timestamp::parse(&item.deleted_at).map_err(corrupt("deletedAt"))?,
+            actor: item.changed_by,
         })
     }
 }
@@ -122,6 +175,8 @@ pub(crate) struct EventItem {
     pub(crate) version: u64,
     pub(crate) changed_fields: Vec<String>,
     pub(crate) occurred_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) actor: Option<String>,
 }
 
 impl From<&HistoryEvent> for EventItem {
@@ -134,6 +189,7 @@ impl From<&HistoryEvent> for EventItem {
             version: event.version.get(),
             changed_fields: event.changed_fields.clone(),
             occurred_at: event.occurred_at.to_string(),
+            actor: event.actor.clone(),
         }
     }
 }
@@ -148,6 +204,7 @@ impl TryFrom<EventItem> for HistoryEvent {
             version: Version::new(item.version),
             changed_fields: item.changed_fields,
             occurred_at: Timestamp::parse(&item.occurred_at).map_err(corrupt("occurredAt"))?,
+            actor: item.actor,
         })
     }
 }

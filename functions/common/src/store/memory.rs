@@ -141,10 +141,11 @@ impl UserStore for MemoryStore {
         changes: &UserChanges,
         precondition: &Precondition,
         now: Timestamp,
+        actor: Option<&str>,
     ) -> Result<User, StoreError> {
         let mut state = self.state();
         let current = state.current(id, precondition)?.clone();
-        let updated = current.apply(changes, now);
+        let updated = current.apply(changes, now, actor);
         if updated.email != current.email {
             if state.emails.contains_key(&updated.email) {
                 return Err(StoreError::EmailTaken);
@@ -157,12 +158,28 @@ impl UserStore for MemoryStore {
         Ok(updated)
     }
 
-    async fn delete(&self, id: UserId, precondition: &Precondition) -> Result<(), StoreError> {
+    async fn delete(
+        &self,
+        id: UserId,
+        precondition: &Precondition,
+        now: Timestamp,
+        actor: Option<&str>,
+    ) -> Result<(), StoreError> {
         let mut state = self.state();
         let current = state.current(id, precondition)?.clone();
         state.emails.remove(&current.email);
         state.users.remove(&id);
+        // As in DynamoDB: the user's item goes, a tombstone comes.
         self.publish(&mut state, Some(&current), None);
+        if let Some(changes) = &self.changes {
+            state.sequence += 1;
+            let _ = changes.send(stream::tombstone_record(
+                &current,
+                now,
+                actor,
+                state.sequence,
+            ));
+        }
         Ok(())
     }
 }

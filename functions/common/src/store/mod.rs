@@ -96,19 +96,28 @@ pub trait UserStore: Send + Sync {
     /// Users in creation order, starting after `after`.
     async fn list(&self, after: Option<UserId>, size: PageSize) -> Result<Page<User>, StoreError>;
 
-    /// Applies `changes` at `now` if the stored version satisfies
-    /// `precondition`, bumping the version; moves the email claim atomically.
+    /// Applies `changes` made at `now` by `actor` if the stored version
+    /// satisfies `precondition`, bumping the version; moves the email claim
+    /// atomically.
     async fn update(
         &self,
         id: UserId,
         changes: &UserChanges,
         precondition: &Precondition,
         now: Timestamp,
+        actor: Option<&str>,
     ) -> Result<User, StoreError>;
 
     /// Deletes the user and frees its email address, atomically, if the
-    /// stored version satisfies `precondition`.
-    async fn delete(&self, id: UserId, precondition: &Precondition) -> Result<(), StoreError>;
+    /// stored version satisfies `precondition`, leaving a short-lived
+    /// tombstone that tells the history who deleted it and when.
+    async fn delete(
+        &self,
+        id: UserId,
+        precondition: &Precondition,
+        now: Timestamp,
+        actor: Option<&str>,
+    ) -> Result<(), StoreError>;
 }
 
 /// Where users' histories live.

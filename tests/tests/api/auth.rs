@@ -1,0 +1,175 @@
+//! The JWT authorizer, as the local API enforces it from the template: 401
+//! for missing or bad tokens, 403 for a missing scope, the normal answer
+//! with the right scope. (Against a deployed API, API Gateway does this.)
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use local_api::auth::DevToken;
+use reqwest::Method;
+use serde_json::json;
+
+use crate::support::{Api, Backend, body_json};
+
+const ROUTES: [(&str, &str); 6] = [
+    ("POST", "/users"),
+    ("GET", "/users"),
+    ("GET", "/users/01ARZ3NDEKTSV4RRFFQ69G5FAV"),
+    ("PATCH", "/users/01ARZ3NDEKTSV4RRFFQ69G5FAV"),
+    ("DELETE", "/users/01ARZ3NDEKTSV4RRFFQ69G5FAV"),
+    ("GET", "/users/01ARZ3NDEKTSV4RRFFQ69G5FAV/events"),
+];
+
+fn method(name: &str) -> Method {
+    Method::from_bytes(name.as_bytes()).expect("method")
+}
+
+async fn status_with(
+    api: &Api,
+    verb: &str,
+    path: &str,
+    token: Option<&str>,
+) -> (u16, serde_json::Value) {
+    let mut request = api
+        .anonymous(method(verb), path)
+        .json(&json!({"email": "a@b.co", "name": "Ada"}));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    (status, body_json(response).await)
+}
+
+fn unsigned(claims: &serde_json::Value) -> String {
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+    let body = URL_SAFE_NO_PAD.encode(claims.to_string());
+    format!("{header}.{body}.")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_refuses_a_request_without_a_token() {
+    let api = Api::local(Backend::Memory).await;
+    for (verb, path) in ROUTES {
+        let (status, body) = status_with(&api, verb, path, None).await;
+        assert_eq!(status, 401, "{verb} {path}");
+        assert_eq!(body, json!({"message": "Unauthorized"}), "{verb} {path}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_tokens_are_refused_with_401() {
+    let api = Api::local(Backend::Memory).await;
+    let untrusted = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/untrusted-key.pem"
+    ))
+    .expect("key");
+    let valid = DevToken::default().sign().expect("token");
+    let mut tampered = valid.clone();
+    tampered.insert(valid.find('.').expect("dot") + 5, 'x');
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let cases = [
+        (
+            "expired",
+            DevToken {
+                expires_in: -60,
+                ..DevToken::default()
+            }
+            .sign()
+            .expect("token"),
+        ),
+        (
+            "another audience",
+            DevToken {
+                audience: "someone-else".into(),
+                client_id: "someone-else".into(),
+                ..DevToken::default()
+            }
+            .sign()
+            .expect("token"),
+        ),
+        (
+            "another issuer",
+            DevToken {
+                issuer: "https://evil.example.com".into(),
+                ..DevToken::default()
+            }
+            .sign()
+            .expect("token"),
+        ),
+        (
+            "another key",
+            DevToken::default()
+                .sign_with(&untrusted, "users-api-local-dev")
+                .expect("token"),
+        ),
+        (
+            "alg none",
+            unsigned(
+                &json!({"iss": local_api::auth::DEV_ISSUER, "aud": local_api::auth::DEV_AUDIENCE, "client_id": local_api::auth::DEV_AUDIENCE, "scope": "users/read users/write", "exp": now + 600}),
+            ),
+        ),
+        ("tampered", tampered),
+        ("garbage", "not-a-jwt".to_owned()),
+    ];
+    for (why, token) in cases {
+        for (verb, path) in [("GET", "/users"), ("POST", "/users")] {
+            let (status, body) = status_with(&api, verb, path, Some(&token)).await;
+            assert_eq!(status, 401, "{why}: {verb} {path}");
+            assert_eq!(body, json!({"message": "Unauthorized"}), "{why}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_without_the_route_scope_is_refused_with_403() {
+    let api = Api::local(Backend::Memory).await;
+    let read_only = DevToken {
+        scopes: vec!["users/read".into()],
+        ..DevToken::default()
+    }
+    .sign()
+    .expect("token");
+    let write_only = DevToken {
+        scopes: vec!["users/write".into()],
+        ..DevToken::default()
+    }
+    .sign()
+    .expect("token");
+    for (verb, path) in ROUTES {
+        let (token, other) = if verb == "GET" {
+            (&write_only, &read_only)
+        } else {
+            (&read_only, &write_only)
+        };
+        let (status, body) = status_with(&api, verb, path, Some(token)).await;
+        assert_eq!(status, 403, "{verb} {path} without its scope");
+        assert_eq!(body, json!({"message": "Forbidden"}));
+        let (status, _) = status_with(&api, verb, path, Some(other)).await;
+        assert!(
+            ![401, 403].contains(&status),
+            "{verb} {path} with its scope answered {status}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_right_scope_gets_the_normal_response() {
+    let api = Api::local(Backend::Memory).await;
+    let writer = DevToken {
+        scopes: vec!["users/write".into()],
+        client_id: "writer-app".into(),
+        ..DevToken::default()
+    };
+    let response = api
+        .anonymous(Method::POST, "/users")
+        .bearer_auth(writer.sign().expect("token"))
+        .json(&json!({"email": api.email("scoped"), "name": "Scoped"}))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(response.status(), 201);
+}
