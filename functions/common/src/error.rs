@@ -190,3 +190,15 @@ impl From<StoreError> for ApiError {
         }
     }
 }
+
+/// An error and its sources as one line (`a: b: c`), for the log.
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

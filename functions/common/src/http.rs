@@ -66,7 +66,7 @@ where
         Ok(response) => response,
         Err(error) => {
             if error.status().is_server_error() {
-                tracing::error!(request_id, error = %error_chain(&error), "request failed");
+                tracing::error!(request_id, error = %crate::error::chain(&error), "request failed");
             }
             problem(&error, request_id)
         }
@@ -88,17 +88,6 @@ where
         "request"
     );
     response
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// What API Gateway says about a request: its id, its route key

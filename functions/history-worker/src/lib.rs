@@ -44,7 +44,7 @@ pub async fn handle(store: &dyn HistoryStore, event: StreamEvent) -> DynamoDbEve
             tracing::error!(
                 sequence_number = sequence_number.as_deref().unwrap_or_default(),
                 event_name = record.event_name,
-                error = %error_chain(&error),
+                error = %common::error::chain(&error),
                 "stream record failed"
             );
             let mut failure = DynamoDbBatchItemFailure::default();
@@ -66,17 +66,6 @@ async fn process(store: &dyn HistoryStore, record: &EventRecord) -> Result<(), R
         tracing::info!(user_id = %event.user_id, version = event.version.get(), kind = event.kind.as_str(), "history event");
     }
     Ok(())
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

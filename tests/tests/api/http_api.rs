@@ -1,9 +1,8 @@
 //! The API over real HTTP, as a client sees it: every documented status
-//! code, the headers, a full pagination walk and concurrent creates.
+//! code, the headers and a full pagination walk. (Concurrency: `concurrency.rs`.)
 
 use std::collections::BTreeSet;
 
-use futures::future::join_all;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -495,29 +494,6 @@ async fn unknown_routes_answer_like_api_gateway(backend: Backend) {
     }
 }
 
-async fn concurrent_creates_of_one_email_yield_exactly_one_user(backend: Backend) {
-    let api = Api::start(backend).await;
-    let names: Vec<String> = (0..20).map(|i| format!("Racer {i}")).collect();
-    let race = api.email("race");
-    let responses = join_all(names.iter().map(|name| api.create(&race, name))).await;
-    let statuses: Vec<u16> = responses.iter().map(|r| r.status().as_u16()).collect();
-    assert_eq!(
-        statuses.iter().filter(|s| **s == 201).count(),
-        1,
-        "{statuses:?}"
-    );
-    assert_eq!(
-        statuses.iter().filter(|s| **s == 409).count(),
-        19,
-        "{statuses:?}"
-    );
-    assert_eq!(api.find(&api.email("race")).await.len(), 1);
-    if api.is_local() {
-        let (_, page) = api.get_json("/users").await;
-        assert_eq!(page["items"].as_array().map(Vec::len), Some(1));
-    }
-}
-
 on_both_backends!(
     create_returns_201_with_the_user_location_and_etag,
     create_returns_409_when_the_email_is_taken_in_any_case,
@@ -532,7 +508,6 @@ on_both_backends!(
     patch_rejects_bad_input_and_unknown_users,
     delete_returns_204_checks_if_match_and_frees_the_email,
     unknown_routes_answer_like_api_gateway,
-    concurrent_creates_of_one_email_yield_exactly_one_user,
 );
 
 /// DynamoDB out of reach: the client gets a generic 503 with Retry-After,
