@@ -48,6 +48,9 @@ stop() {
   rm -rf "$work"
 }
 trap stop EXIT
+# A signal ends the script through exit, so the EXIT trap runs too.
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
