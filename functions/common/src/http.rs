@@ -350,11 +350,12 @@ fn entity_tags(request: &Request, header: HeaderName) -> Result<Option<EntityTag
             .and_then(|rest| rest.strip_suffix('"'))
             .filter(|inner| !inner.contains('"'))
             .ok_or_else(invalid)?;
-        // A tag that is not a number is well formed but names no version of ours.
+        // Tags compare as text, so only a version's own spelling names it ("01" is
+        // not "1"); any other tag is well formed but names no version of ours.
         let version = opaque
             .parse::<u64>()
             .ok()
-            .filter(|_| opaque.bytes().all(|b| b.is_ascii_digit()))
+            .filter(|number| number.to_string() == opaque)
             .map(Version::new);
         tags.push((weak, version));
     }
@@ -396,4 +397,57 @@ impl IfNoneMatch {
 /// Reads `If-None-Match`; a malformed one is a 400.
 pub fn if_none_match(request: &Request) -> Result<IfNoneMatch, ApiError> {
     entity_tags(request, IF_NONE_MATCH).map(IfNoneMatch)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_header(name: HeaderName, value: &str) -> Request {
+        lambda_http::http::Request::builder()
+            .header(name, value)
+            .body(Body::Empty)
+            .expect("request")
+    }
+
+    #[test]
+    fn if_match_names_a_version_only_by_its_exact_entity_tag() {
+        let cases = [
+            ("\"1\"", vec![Version::new(1)], "the ETag itself"),
+            ("\"01\"", vec![], "a leading zero"),
+            ("\"+1\"", vec![], "a sign"),
+            (
+                "\"001\", \"2\"",
+                vec![Version::new(2)],
+                "only the exact tag of a list",
+            ),
+            ("W/\"1\"", vec![], "a weak tag"),
+        ];
+        for (header, versions, why) in cases {
+            assert_eq!(
+                if_match(&with_header(IF_MATCH, header)).ok(),
+                Some(Precondition::OneOf(versions)),
+                "{why}: {header}"
+            );
+        }
+    }
+
+    #[test]
+    fn if_none_match_matches_only_the_exact_entity_tag() {
+        let cases = [
+            ("\"1\"", true, "the ETag itself"),
+            ("W/\"1\"", true, "weak comparison"),
+            ("\"01\"", false, "a leading zero"),
+            ("W/\"001\"", false, "a weak tag with leading zeros"),
+        ];
+        for (header, matches, why) in cases {
+            let condition =
+                if_none_match(&with_header(IF_NONE_MATCH, header)).expect("well formed");
+            assert_eq!(
+                condition.matches(Version::new(1)),
+                matches,
+                "{why}: {header}"
+            );
+        }
+    }
 }

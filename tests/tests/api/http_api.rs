@@ -472,6 +472,36 @@ async fn delete_returns_204_checks_if_match_and_frees_the_email(backend: Backend
     api.created(&api.email("ada"), "Ada Again").await;
 }
 
+async fn conditional_headers_match_only_the_exact_entity_tag(backend: Backend) {
+    let api = Api::start(backend).await;
+    let ada = api.created("ada@example.com", "Ada").await;
+    let path = format!("/users/{}", ada["id"].as_str().expect("id"));
+    let cached = api
+        .request(Method::GET, &path)
+        .header("if-none-match", "\"01\"")
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(cached.status(), 200, "\"01\" is not the ETag \"1\"");
+    let patched = api
+        .request(Method::PATCH, &path)
+        .header("if-match", "\"01\"")
+        .json(&json!({"name": "Eve"}))
+        .send()
+        .await
+        .expect("PATCH");
+    assert_problem(patched, 412).await;
+    let deleted = api
+        .request(Method::DELETE, &path)
+        .header("if-match", "\"001\"")
+        .send()
+        .await
+        .expect("DELETE");
+    assert_problem(deleted, 412).await;
+    let (_, current) = api.get_json(&path).await;
+    assert_eq!(current, ada, "nothing changed");
+}
+
 async fn unknown_routes_answer_like_api_gateway(backend: Backend) {
     let api = Api::start(backend).await;
     for (method, path) in [
@@ -507,6 +537,7 @@ on_both_backends!(
     patch_updates_with_if_match_and_moves_the_email,
     patch_rejects_bad_input_and_unknown_users,
     delete_returns_204_checks_if_match_and_frees_the_email,
+    conditional_headers_match_only_the_exact_entity_tag,
     unknown_routes_answer_like_api_gateway,
 );
 

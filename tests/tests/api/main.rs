@@ -1,6 +1,6 @@
 //! The one integration test binary: the store contract suite on both
 //! stores, the black-box HTTP suite against the local API on both stores,
-//! and the checks that tie the code to `template.yaml`.
+//! and the checks that tie the code to `template.yaml` and `openapi.yaml`.
 #![allow(
     clippy::expect_used,
     clippy::panic,
@@ -10,6 +10,7 @@
 mod auth;
 mod concurrency;
 mod http_api;
+mod openapi;
 mod store_contract;
 mod support;
 mod template;
