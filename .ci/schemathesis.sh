@@ -28,12 +28,14 @@ if [ ! -f "$venv/installed" ]; then
 fi
 "$venv/bin/st" --version
 
+
 # --- the local API binary
 cd "$root"
 cargo build --locked --quiet -p local-api
 target_dir="$(cargo metadata --format-version 1 --no-deps --locked |
   python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
 local_api="$target_dir/debug/local-api"
+token="$("$local_api" dev-token)"
 
 # --- processes we start, stopped on exit
 work="$(mktemp -d -t schemathesis.XXXXXX)"
@@ -83,7 +85,9 @@ fuzz() {
   port="$(free_port)"
   log="$work/local-api-$name.log"
   # Info logs are one line per request; warnings and errors are what matter here.
-  RUST_LOG=warn "$local_api" --port "$port" "$@" >"$log" 2>&1 &
+  # With token checks on, as deployed: a token with both scopes for the
+  # run, while Schemathesis' ignored_auth check sends requests without it.
+  RUST_LOG=warn "$local_api" --port "$port" --dev-auth "$@" >"$log" 2>&1 &
   pid=$!
   pids+=("$pid")
   await_port "$pid" "$port" "$log" || return 1
@@ -101,6 +105,7 @@ fuzz() {
   # Run from $work so Schemathesis' and Hypothesis' state stays out of the repo.
   (cd "$work" && "$venv/bin/st" --config-file "$root/.ci/schemathesis.toml" run \
     "$root/openapi.yaml" --url "http://127.0.0.1:$port" \
+    --header "Authorization: Bearer $token" \
     --checks all --exclude-checks unsupported_method \
     --mode all --max-examples "$examples" "${seed[@]}" \
     --request-timeout 10 --no-color) || status=$?
