@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 
 use crate::domain::{Email, HistoryEvent, InvalidValue, User, UserChanges, UserName};
 use crate::error::{ApiError, FieldError};
+use crate::store::Page;
 
 /// A user as returned by the API.
 #[derive(Debug, Serialize)]
@@ -66,6 +67,21 @@ pub struct PageBody<T> {
     pub items: Vec<T>,
     /// The cursor of the next page, or `null` on the last page.
     pub next_cursor: Option<String>,
+}
+
+impl<T> PageBody<T> {
+    /// The body of `page`: each item converted by `item`, and the cursor
+    /// `cursor` makes of the last item when more items follow.
+    pub fn of<I>(
+        page: &Page<I>,
+        item: impl Fn(&I) -> T,
+        cursor: impl FnOnce(&I) -> String,
+    ) -> Self {
+        Self {
+            items: page.items.iter().map(item).collect(),
+            next_cursor: page.items.last().filter(|_| page.more).map(cursor),
+        }
+    }
 }
 
 /// The fields of `POST /users`.

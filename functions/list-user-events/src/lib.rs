@@ -38,17 +38,12 @@ async fn list_events(
     if page.items.is_empty() && after.is_none() {
         return Err(ApiError::NotFound);
     }
-    http::json(
-        StatusCode::OK,
-        &PageBody {
-            items: page.items.iter().map(HistoryEventBody::from).collect(),
-            next_cursor: page
-                .items
-                .last()
-                .filter(|_| page.more)
-                .map(|last| cursor::encode(&scope, version_key(last.version))),
-        },
-    )
+    let body = PageBody::of(
+        &page,
+        |event| HistoryEventBody::from(event),
+        |last| cursor::encode(&scope, version_key(last.version)),
+    );
+    http::json(StatusCode::OK, &body)
 }
 
 fn version_key(version: Version) -> [u8; 16] {

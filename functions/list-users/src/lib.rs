@@ -48,17 +48,12 @@ async fn list_users(store: &dyn UserStore, request: &Request) -> Result<Response
         );
     }
     let page = store.list(after, size).await?;
-    http::json(
-        StatusCode::OK,
-        &PageBody {
-            items: page.items.iter().map(UserBody::from).collect(),
-            next_cursor: page
-                .items
-                .last()
-                .filter(|_| page.more)
-                .map(|last| cursor::encode(CURSOR_SCOPE, last.id.to_bytes())),
-        },
-    )
+    let body = PageBody::of(
+        &page,
+        |user| UserBody::from(user),
+        |last| cursor::encode(CURSOR_SCOPE, last.id.to_bytes()),
+    );
+    http::json(StatusCode::OK, &body)
 }
 
 #[cfg(test)]
