@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Deploy checks: lints template.yaml (sam validate --lint, cfn-lint, checkov)
+# and proves the SAM build path: `sam build` must turn every function into
+# an arm64 `bootstrap`, whose sizes it prints. Installs its pinned tools
+# into virtualenvs under a cache directory on first use (about 80 s); later
+# runs reuse them. Needs python3, rustup and network access to PyPI and the
+# Rust distribution server on first use.
+set -euo pipefail
+trap 'echo "error: deploy checks failed (line $LINENO: $BASH_COMMAND)" >&2' ERR
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+# Bump a pin here and the next run installs it into a fresh venv.
+SAM_CLI_VERSION=1.170.0
+CFN_LINT_VERSION=1.58.0
+CHECKOV_VERSION=3.3.30
+CARGO_LAMBDA_VERSION=1.9.2
+
+cache="${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/users-api-ci"
+python="$(python3 -c 'import sys; print("py%d.%d" % sys.version_info[:2])')"
+mkdir -p "$cache"
+export SAM_CLI_TELEMETRY=0
+
+# venv NAME VERSION: prints the bin directory of a venv holding NAME==VERSION,
+# creating it if needed. A venv counts only once its install finished (the
+# marker) and its python still runs, so an interrupted install or a removed
+# interpreter means a fresh venv, not a broken one.
+venv() {
+  local dir="$cache/$1-$2-$python"
+  if [ ! -e "$dir/.installed" ] || ! "$dir/bin/python" -c '' 2>/dev/null; then
+    echo "installing $1==$2 into $dir" >&2
+    rm -rf "$dir"
+    python3 -m venv "$dir"
+    "$dir/bin/pip" install --quiet --disable-pip-version-check "$1==$2" >&2
+    touch "$dir/.installed"
+  fi
+  echo "$dir/bin"
+}
+
+started=$SECONDS
+step=$SECONDS
+echo "--- tools (pinned, cached in $cache)"
+sam_bin="$(venv aws-sam-cli "$SAM_CLI_VERSION")"
+cfn_lint_bin="$(venv cfn-lint "$CFN_LINT_VERSION")"
+checkov_bin="$(venv checkov "$CHECKOV_VERSION")"
+cargo_lambda_bin="$(venv cargo-lambda "$CARGO_LAMBDA_VERSION")"
+rustup target add aarch64-unknown-linux-gnu
+echo "tools ready in $((SECONDS - step)) s"
+
+echo "--- sam validate --lint (SAM CLI $SAM_CLI_VERSION)"
+"$sam_bin/sam" validate --lint --region us-east-1 --template template.yaml
+
+echo "--- cfn-lint $CFN_LINT_VERSION"
+"$cfn_lint_bin/cfn-lint" template.yaml
+echo "no findings"
+
+echo "--- checkov $CHECKOV_VERSION (skips are justified in template.yaml)"
+# --skip-download: no calls to the vendor's platform, which CI need not reach.
+"$checkov_bin/checkov" --quiet --compact --skip-download \
+  --framework cloudformation --file template.yaml
+
+echo "--- sam build (rust-cargolambda, arm64)"
+step=$SECONDS
+rm -rf .aws-sam/build
+# cargo-lambda cross-compiles with the zig its PyPI package brings.
+PATH="$cargo_lambda_bin:$PATH" "$sam_bin/sam" build --template template.yaml
+echo "sam build took $((SECONDS - step)) s"
+
+echo "--- every function built for arm64"
+"$sam_bin/python" - template.yaml .aws-sam/build <<'EOF'
+import io, os, sys, zipfile
+from samtranslator.yaml_helper import yaml_parse
+
+template, build = sys.argv[1], sys.argv[2]
+with open(template) as f:
+    resources = yaml_parse(f.read())["Resources"]
+functions = {
+    logical_id: resource["Metadata"]["BuildProperties"]["Binary"]
+    for logical_id, resource in resources.items()
+    if resource["Type"] == "AWS::Serverless::Function"
+}
+print(f"{'function':<14} {'bootstrap':>12} {'zip':>12}")
+failed = False
+for logical_id, binary in sorted(functions.items(), key=lambda f: f[1]):
+    path = os.path.join(build, logical_id, "bootstrap")
+    with open(path, "rb") as f:
+        header = f.read(20)
+    # ELF, 64-bit, little-endian, e_machine 183 (EM_AARCH64)
+    if header[:4] != b"\x7fELF" or header[4] != 2 or int.from_bytes(header[18:20], "little") != 183:
+        print(f"error: {path} is not an arm64 ELF executable", file=sys.stderr)
+        failed = True
+        continue
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
+        z.write(path, "bootstrap")
+    print(f"{binary:<14} {os.path.getsize(path):>12,} {len(archive.getvalue()):>12,}")
+sys.exit(1 if failed or not functions else 0)
+EOF
+
+echo "deploy checks passed in $((SECONDS - started)) s"
