@@ -34,8 +34,22 @@ pub struct Template {
     pub routes: Vec<Route>,
     /// The DynamoDB table's definition.
     pub table: TableDefinition,
-    /// Per function binary: the DynamoDB actions its policy grants.
-    pub grants: BTreeMap<String, Vec<String>>,
+    /// Per function binary: what its policies grant (DynamoDB actions and
+    /// anything that is not an inline statement).
+    pub grants: BTreeMap<String, Vec<Grant>>,
+}
+
+/// One action a function's policy allows, on one resource, as written in
+/// the template: `UsersTable.Arn` for `!GetAtt UsersTable.Arn`,
+/// `${UsersTable.Arn}/index/byEmail` for a `!Sub`, `*` for a wildcard. A
+/// policy that is not an inline statement (a SAM policy template, a managed
+/// policy) shows as the action `policy:<its name>` on `*`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Grant {
+    /// `dynamodb:Query` and the like.
+    pub action: String,
+    /// The resource, as written.
+    pub resource: String,
 }
 
 /// One route: `GET /users/{id}` served by the function built as `get-user`.
@@ -215,7 +229,7 @@ impl Template {
                             scopes: authorization_scopes(&api.auth),
                         });
                     }
-                    grants.insert(binary, dynamodb_actions(&properties.policies));
+                    grants.insert(binary, dynamodb_grants(&properties.policies));
                 }
                 "AWS::DynamoDB::Table" => {
                     tables.push(serde_norway::from_value(resource.properties)?)
@@ -266,25 +280,56 @@ fn authorization_scopes(auth: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// The `dynamodb:` actions granted by a function's inline policy statements.
-fn dynamodb_actions(policies: &[Value]) -> Vec<String> {
-    let mut actions: Vec<String> = policies
-        .iter()
-        .filter_map(|policy| policy.get("Statement").and_then(Value::as_sequence))
-        .flatten()
-        .filter_map(|statement| statement.get("Action"))
-        .flat_map(|action| match action {
-            Value::String(one) => vec![one.clone()],
-            Value::Sequence(many) => many
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect(),
-            _ => Vec::new(),
-        })
-        .filter(|action| action.starts_with("dynamodb:"))
-        .collect();
-    actions.sort();
-    actions.dedup();
-    actions
+/// What a function's policies grant: every `dynamodb:` action of its
+/// inline statements on each of its resources, and any other kind of policy.
+fn dynamodb_grants(policies: &[Value]) -> Vec<Grant> {
+    let mut grants = Vec::new();
+    for policy in policies {
+        let Some(statements) = policy.get("Statement").and_then(Value::as_sequence) else {
+            let name = match policy {
+                Value::String(name) => name.clone(),
+                Value::Mapping(map) => map
+                    .keys()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(","),
+                _ => "?".to_owned(),
+            };
+            grants.push(Grant {
+                action: format!("policy:{name}"),
+                resource: "*".to_owned(),
+            });
+            continue;
+        };
+        for statement in statements {
+            let actions = strings(statement.get("Action"));
+            let resources = strings(statement.get("Resource"));
+            for action in actions.iter().filter(|a| a.starts_with("dynamodb:")) {
+                for resource in &resources {
+                    grants.push(Grant {
+                        action: action.clone(),
+                        resource: resource.clone(),
+                    });
+                }
+            }
+        }
+    }
+    grants.sort();
+    grants.dedup();
+    grants
+}
+
+/// A string, a tagged string (`!GetAtt X.Arn`, `!Sub "…"`) or a list of them.
+fn strings(value: Option<&Value>) -> Vec<String> {
+    match value {
+        Some(Value::String(one)) => vec![one.clone()],
+        Some(Value::Tagged(tagged)) => tagged
+            .value
+            .as_str()
+            .map(str::to_owned)
+            .into_iter()
+            .collect(),
+        Some(Value::Sequence(many)) => many.iter().flat_map(|v| strings(Some(v))).collect(),
+        _ => Vec::new(),
+    }
 }
