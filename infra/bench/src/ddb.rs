@@ -69,14 +69,15 @@ impl DynamoDbLocal {
         Ok(())
     }
 
-    /// Writes `count` users (and, with `claims`, their email claims) into
-    /// `table` with `BatchWriteItem`, bypassing the functions; returns their
-    /// ids in creation order.
+    /// Writes `count` users into `table` with `BatchWriteItem`, bypassing
+    /// the functions; with `complete`, also what the API would have written
+    /// with them: their email claims and their "created" history events.
+    /// Returns their ids in creation order.
     pub(crate) async fn seed_users(
         &self,
         table: &str,
         count: usize,
-        claims: bool,
+        complete: bool,
     ) -> Result<Vec<UserId>, crate::Error> {
         let started = Timestamp::now();
         let mut users = Vec::with_capacity(count);
@@ -93,8 +94,8 @@ impl DynamoDbLocal {
         let requests: Vec<WriteRequest> = users
             .iter()
             .flat_map(|user| {
-                let claim = claims.then(|| claim_item(user));
-                std::iter::once(user_item(user)).chain(claim)
+                let linked = complete.then(|| [claim_item(user), created_event_item(user)]);
+                std::iter::once(user_item(user)).chain(linked.into_iter().flatten())
             })
             .map(|item| {
                 PutRequest::builder()
@@ -174,5 +175,21 @@ fn claim_item(user: &User) -> HashMap<String, AttributeValue> {
         ("pk".to_owned(), s(format!("EMAIL#{}", user.email))),
         ("sk".to_owned(), s("EMAIL")),
         ("userId".to_owned(), s(user.id.to_string())),
+    ])
+}
+
+/// The history event the history worker records for a new user.
+fn created_event_item(user: &User) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        ("pk".to_owned(), s(format!("USER#{}", user.id))),
+        ("sk".to_owned(), s(format!("EVENT#{:020}", 1))),
+        ("userId".to_owned(), s(user.id.to_string())),
+        ("type".to_owned(), s("created")),
+        ("version".to_owned(), AttributeValue::N("1".to_owned())),
+        (
+            "changedFields".to_owned(),
+            AttributeValue::L(vec![s("email"), s("name")]),
+        ),
+        ("occurredAt".to_owned(), s(user.created_at.to_string())),
     ])
 }

@@ -46,8 +46,24 @@ async fn measure_all(
     let system = std::fs::read_to_string("/etc/ssl/certs/ca-certificates.crt").unwrap_or_default();
     let bundle = cx.work_dir.join("ca-bundle-levers.pem");
     std::fs::write(&bundle, format!("{system}\n{}", proxy.ca_pem()))?;
+    let ca_only = cx.work_dir.join("ca-levers.pem");
+    std::fs::write(&ca_only, proxy.ca_pem())?;
+    let mut builds: Vec<(Vec<&str>, Option<&Path>)> =
+        builds.iter().map(|build| (build.clone(), None)).collect();
+    // Same binary, another environment: the cost of loading the system's
+    // root certificates at init (rustls-native-certs reads SSL_CERT_FILE).
+    if let Some(deployed) = builds
+        .iter()
+        .find(|(b, _)| b.first() == Some(&"(reference)"))
+    {
+        let mut variant = deployed.0.clone();
+        variant[0] = "root certificates";
+        variant[1] = "SSL_CERT_FILE with 1 root instead of the system's";
+        variant[3] = "same binary as the reference; measures loading the roots";
+        builds.push((variant, Some(ca_only.as_path())));
+    }
     let mut results = Vec::new();
-    for (i, build) in builds.iter().enumerate() {
+    for (i, (build, roots)) in builds.iter().enumerate() {
         let [lever, variant, binary, note] = build.as_slice() else {
             return Err(Error::msg(format!("bad manifest line: {build:?}")));
         };
@@ -60,13 +76,16 @@ async fn measure_all(
         let dir = binary.parent().unwrap_or(Path::new("."));
         let size = Size::of(&name, dir, &cx.work_dir.join("levers"))?;
         let launch = Launch {
-            name: format!("lever-{name}"),
+            name: format!("lever-{name}-{i}"),
             command: vec![binary.display().to_string()],
             dir: cx.root.clone(),
             env: vec![
                 ("TABLE_NAME".to_owned(), TABLE.to_owned()),
                 ("AWS_ENDPOINT_URL_DYNAMODB".to_owned(), proxy.endpoint()),
-                ("SSL_CERT_FILE".to_owned(), bundle.display().to_string()),
+                (
+                    "SSL_CERT_FILE".to_owned(),
+                    roots.unwrap_or(&bundle).display().to_string(),
+                ),
             ],
         };
         let tag = format!("lever{i}-{}", ulid::Ulid::new().to_string().to_lowercase());

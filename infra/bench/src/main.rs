@@ -141,9 +141,17 @@ async fn run(args: Args) -> Result<(), Error> {
     let root = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
     let root = root.canonicalize()?;
     let plan = Plan::new(args.quick);
+    std::fs::create_dir_all(&args.work_dir)?;
+    std::fs::create_dir_all(&args.out)?;
+    // Absolute, because the processes it starts run in other folders.
+    let args = Args {
+        work_dir: args.work_dir.canonicalize()?,
+        out: args.out.canonicalize()?,
+        bin_dir: args.bin_dir.canonicalize()?,
+        ..args
+    };
     let logs = args.work_dir.join("logs");
     std::fs::create_dir_all(&logs)?;
-    std::fs::create_dir_all(&args.out)?;
     let mut report = report::Report::new(plan, machine());
     say(&format!("machine: {}", report.machine.summary()));
 
@@ -270,7 +278,11 @@ fn machine() -> report::Machine {
     };
     report::Machine {
         cpu,
-        cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
+        // Not available_parallelism: the harness itself runs pinned to one core.
+        cores: cpuinfo
+            .lines()
+            .filter(|line| line.starts_with("processor"))
+            .count(),
         memory_gib: memory_kib as f64 / 1024.0 / 1024.0,
         kernel: command("uname", &["-sr"]),
         rustc: command("rustc", &["--version"]),

@@ -124,7 +124,7 @@ impl DynamoCost {
                     }
                 })
                 .collect(),
-            capacity: calls.iter().map(|c| c.capacity).sum(),
+            capacity: calls.iter().map(|c| c.capacity).fold(0.0, |a, b| a + b),
         }
     }
 }
