@@ -4,10 +4,12 @@
 # `--config profile.release.*` overrides; the others build a copy of the
 # workspace with one edit. Every build, the reference included, is
 # `-p create-user`: features resolved for create-user alone, so a lever's
-# effect is not mixed with what the rest of the workspace turns on. All
-# builds share one target folder, so a second run only rebuilds what
-# changed. Each build takes minutes (a clean one over ten on a busy
-# two-core machine).
+# effect is not mixed with what the rest of the workspace turns on. The
+# profile builds share one target folder; each copy has its own, because
+# cargo names a path crate's artifacts by its path inside the workspace, so
+# two copies of the workspace in one target folder overwrite each other's
+# crates. A second run only rebuilds what changed. Each build takes
+# minutes (a clean one over ten on a busy two-core machine).
 #
 # Usage: levers.sh OUT_DIR [BUILD...]   (default: every build, in the order below)
 # Writes OUT_DIR/manifest.tsv: lever <TAB> build <TAB> binary <TAB> note
@@ -73,8 +75,8 @@ edit() { # dir file perl-substitution
 
 source_variant() { # name lever build note dir
   echo "--- levers: $1 ($3)" >&2
-  (cd "$5" && CARGO_TARGET_DIR="$target" cargo build --quiet --release -p create-user)
-  record "$1" "$2" "$3" "$4" "$target/release/create-user"
+  (cd "$5" && CARGO_TARGET_DIR="$target-$1" cargo build --quiet --release -p create-user)
+  record "$1" "$2" "$3" "$4" "$target-$1/release/create-user"
 }
 
 # The reference: the deployed profile, built the same way as the variants.

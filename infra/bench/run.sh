@@ -7,7 +7,8 @@
 #
 #   infra/bench/run.sh            full run (about 25 minutes)
 #   infra/bench/run.sh --levers   also rebuild create-user once per lever and
-#                                 measure each build (about an hour more)
+#                                 measure each build (about an hour more;
+#                                 LEVERS="tls-ring opt-z ..." builds only those)
 #   infra/bench/run.sh --quick    a few minutes: proves the harness works (CI);
 #                                 writes to target/bench-quick/, not docs/
 #
@@ -21,7 +22,7 @@ for arg in "$@"; do
   case "$arg" in
     --quick) quick=true ;;
     --levers) levers=true ;;
-    *) sed -n '2,16p' "${BASH_SOURCE[0]}" >&2; exit 2 ;;
+    *) sed -n '2,17p' "${BASH_SOURCE[0]}" >&2; exit 2 ;;
   esac
 done
 if [ "${BENCH_QUICK:-}" = 1 ]; then quick=true; fi
@@ -86,7 +87,8 @@ taskset -c 0 cargo bench --locked --profile release -p bench --bench handlers --
 lever_args=()
 if $levers && ! $quick; then
   echo "--- levers: building create-user once per lever (levers.sh)" >&2
-  "$root/infra/bench/levers.sh" "$work/levers"
+  # shellcheck disable=SC2086 # LEVERS is a list of build names
+  "$root/infra/bench/levers.sh" "$work/levers" ${LEVERS:-}
   lever_args=(--levers "$work/levers/manifest.tsv")
 fi
 

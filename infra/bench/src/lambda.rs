@@ -178,10 +178,20 @@ impl Instance {
 
 /// What a function is benchmarked with.
 pub(crate) struct Workload<'a> {
-    /// The event of invocation `i` (0 is the cold one).
+    /// The event of invocation `n`, counted across every run of this
+    /// workload (so a warm-up run does not reuse the events of the next).
     pub(crate) event: Box<dyn FnMut(usize) -> Vec<u8> + 'a>,
     /// Whether an answer is the expected one.
     pub(crate) expect: Box<dyn Fn(&Outcome) -> bool + 'a>,
+    /// Invocations sent so far.
+    pub(crate) sent: usize,
+}
+
+impl<'a> Workload<'a> {
+    fn next_event(&mut self) -> Vec<u8> {
+        self.sent += 1;
+        (self.event)(self.sent - 1)
+    }
 }
 
 impl std::fmt::Debug for Workload<'_> {
@@ -206,7 +216,6 @@ pub(crate) async fn measure(
     let mut unexpected = 0;
     let mut unexpected_sample = None;
     let mut init_requests = 0;
-    let mut n = 0;
     let mut check = |outcome: &Outcome, expect: &dyn Fn(&Outcome) -> bool| {
         if !expect(outcome) {
             unexpected += 1;
@@ -223,14 +232,12 @@ pub(crate) async fn measure(
         let instance = launch.start(proxy, log_dir).await?;
         inits.push(ms(instance.init));
         init_requests = instance.init_calls.len();
-        let first = instance.invoke((workload.event)(n), proxy).await?;
-        n += 1;
+        let first = instance.invoke(workload.next_event(), proxy).await?;
         firsts.push(ms(first.outcome.duration));
         check(&first.outcome, &*workload.expect);
         if round + 1 == cold_starts.max(1) {
             for _ in 0..warm {
-                let next = instance.invoke((workload.event)(n), proxy).await?;
-                n += 1;
+                let next = instance.invoke(workload.next_event(), proxy).await?;
                 warms.push(ms(next.outcome.duration));
                 check(&next.outcome, &*workload.expect);
             }

@@ -90,9 +90,13 @@ async fn measure_all(
         };
         let tag = format!("lever{i}-{}", ulid::Ulid::new().to_string().to_lowercase());
         let mut workload = Workload {
+            sent: 0,
             event: Box::new(|n| events::create(&tag, n).to_json()),
             expect: Box::new(|o: &Outcome| !o.failed && events::status(&o.body) == Some(201)),
         };
+        if i == 0 {
+            crate::scenarios::warm_up(cx, &launch, &mut workload, Some(&proxy)).await?;
+        }
         let run = lambda::measure(
             &launch,
             &mut workload,
