@@ -1,6 +1,11 @@
 //! Configuration read once from the environment at start-up.
 
+use std::time::Duration;
+
 use aws_config::BehaviorVersion;
+
+/// The longest init waits for [`open_connection`].
+const OPEN_CONNECTION_LIMIT: Duration = Duration::from_secs(2);
 
 /// Settings every function needs.
 #[derive(Debug, Clone)]
@@ -30,4 +35,14 @@ impl Config {
 /// elsewhere).
 pub async fn dynamodb_client() -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::new(&aws_config::load_defaults(BehaviorVersion::latest()).await)
+}
+
+/// Opens the client's connection to DynamoDB during init, so the first
+/// request does not pay for it: the root certificates, the TLS handshake and
+/// the first signing all happen on the client's first call, and Lambda runs
+/// init at full CPU. The call is `DescribeEndpoints`, and its answer, even a
+/// refusal, is ignored; if it fails or takes too long, the first request
+/// opens the connection as it would have anyway.
+pub async fn open_connection(client: &aws_sdk_dynamodb::Client) {
+    let _ = tokio::time::timeout(OPEN_CONNECTION_LIMIT, client.describe_endpoints().send()).await;
 }

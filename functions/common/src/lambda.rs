@@ -6,12 +6,11 @@ use crate::telemetry;
 
 /// Installs logging, reads the configuration (failing fast, so a broken
 /// deployment fails at init rather than on a request) and builds the
-/// DynamoDB store once for all invocations.
+/// DynamoDB store once for all invocations, its connection already open.
 pub async fn init() -> Result<DynamoStore, ConfigError> {
     telemetry::init();
     let config = Config::from_env()?;
-    Ok(DynamoStore::new(
-        config::dynamodb_client().await,
-        config.table_name,
-    ))
+    let client = config::dynamodb_client().await;
+    config::open_connection(&client).await;
+    Ok(DynamoStore::new(client, config.table_name))
 }

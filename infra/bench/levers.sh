@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Builds create-user once per lever, with that lever undone (or pushed the
+# other way), for the benchmark's "Levers" section. Profile levers are
+# `--config profile.release.*` overrides; the others build a copy of the
+# workspace with one edit. Every build, the reference included, is
+# `-p create-user`: features resolved for create-user alone, so a lever's
+# effect is not mixed with what the rest of the workspace turns on. The
+# profile builds share one target folder; each copy has its own, because
+# cargo names a path crate's artifacts by its path inside the workspace, so
+# two copies of the workspace in one target folder overwrite each other's
+# crates. A second run only rebuilds what changed. Each build takes
+# minutes (a clean one over ten on a busy two-core machine).
+#
+# Usage: levers.sh OUT_DIR [BUILD...]   (default: every build, in the order below)
+# Writes OUT_DIR/manifest.tsv: lever <TAB> build <TAB> binary <TAB> note
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+out="$(mkdir -p "$1" && cd "$1" && pwd)"
+shift
+wanted=("$@")
+target="$out/target"
+manifest="$out/manifest.tsv"
+mkdir -p "$out/bin"
+: >"$manifest"
+
+# Whether build NAME was asked for.
+wanted() {
+  [ "${#wanted[@]}" -eq 0 ] && return 0
+  local name
+  for name in "${wanted[@]}"; do [ "$name" = "$1" ] && return 0; done
+  return 1
+}
+
+record() { # name lever build note binary
+  cp "$5" "$out/bin/$1"
+  printf '%s\t%s\t%s\t%s\n' "$2" "$3" "$out/bin/$1" "$4" >>"$manifest"
+}
+
+profile() { # name lever build note config...
+  local name=$1 lever=$2 build=$3 note=$4
+  shift 4
+  [ "$name" = deployed ] || wanted "$name" || return 0
+  local args=()
+  for setting in "$@"; do args+=(--config "profile.release.$setting"); done
+  echo "--- levers: $name ($build)" >&2
+  (cd "$root" && CARGO_TARGET_DIR="$target" cargo build --quiet --release -p create-user "${args[@]}")
+  record "$name" "$lever" "$build" "$note" "$target/release/create-user"
+}
+
+# A copy of the workspace's tracked files in $out/src-NAME, rewritten only
+# where a file's content changed, so cargo sees unchanged files as fresh.
+copy_workspace() { # name
+  local dest="$out/src-$1" file
+  (cd "$root" && git ls-files -z) | while IFS= read -r -d '' file; do
+    mkdir -p "$dest/$(dirname "$file")"
+    if ! cmp -s "$root/$file" "$dest/$file.orig" 2>/dev/null; then
+      cp -p "$root/$file" "$dest/$file.orig"
+      cp -p "$root/$file" "$dest/$file"
+    fi
+  done
+  echo "$dest"
+}
+
+edit() { # dir file perl-substitution
+  local dir=$1 file=$2 expression=$3 staged
+  staged="$(mktemp)"
+  perl -0pe "$expression" "$dir/$file.orig" >"$staged"
+  if cmp -s "$staged" "$dir/$file.orig"; then
+    echo "levers.sh: '$expression' no longer matches $file; update this script" >&2
+    exit 1
+  fi
+  if ! cmp -s "$staged" "$dir/$file"; then cp "$staged" "$dir/$file"; fi
+  rm -f "$staged"
+}
+
+source_variant() { # name lever build note dir
+  echo "--- levers: $1 ($3)" >&2
+  (cd "$5" && CARGO_TARGET_DIR="$target-$1" cargo build --quiet --release -p create-user)
+  record "$1" "$2" "$3" "$4" "$target-$1/release/create-user"
+}
+
+# The reference: the deployed profile, built the same way as the variants.
+profile deployed "(reference)" "deployed profile: opt-level s, lto, 1 codegen unit, strip" "-p create-user"
+
+if wanted lazy-connection; then
+  dir="$(copy_workspace lazy-connection)"
+  edit "$dir" functions/common/src/lambda.rs 's/\n    config::open_connection\(&client\)\.await;//'
+  source_variant lazy-connection "DynamoDB connection opened at init" "undone: the first request opens it" "lambda.rs without open_connection" "$dir"
+fi
+
+if wanted tls-ring; then
+  dir="$(copy_workspace tls-ring)"
+  edit "$dir" Cargo.toml 's/(aws-config = \{[^\n]*)"default-https-client", /$1/; s/(aws-sdk-dynamodb = \{[^\n]*)"default-https-client", /$1/'
+  edit "$dir" functions/common/Cargo.toml 's/\[dependencies\]\n/[dependencies]\naws-smithy-http-client = { version = "1.1", default-features = false, features = ["rustls-ring", "rt-tokio"] }\n/'
+  edit "$dir" functions/common/src/config.rs 's/aws_config::load_defaults\(BehaviorVersion::latest\(\)\)\.await/aws_config::defaults(BehaviorVersion::latest()).http_client(aws_smithy_http_client::Builder::new().tls_provider(aws_smithy_http_client::tls::Provider::Rustls(aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring)).build_https()).load().await/'
+  source_variant tls-ring "TLS provider" "changed: rustls with ring instead of aws-lc-rs" "HTTPS client built with CryptoMode::Ring; aws-lc not linked" "$dir"
+fi
+
+if wanted sdk-default-features; then
+  dir="$(copy_workspace sdk-default-features)"
+  edit "$dir" Cargo.toml 's/(aws-config = \{ version = "[^"]*", )default-features = false, /$1/; s/(aws-sdk-dynamodb = \{ version = "[^"]*", )default-features = false, /$1/'
+  source_variant sdk-default-features "SDK default features off" "undone: default features on" "aws-config and aws-sdk-dynamodb with default features" "$dir"
+fi
+
+profile cargo-defaults "release profile" "undone: Cargo's defaults (opt-level 3, no LTO, 16 units, no strip)" "" "opt-level=3" "lto=false" "codegen-units=16" "strip=false"
+profile panic-abort "panic strategy" 'changed: panic = "abort"' "a panic would end the process, not one invocation" 'panic="abort"'
+profile opt-z "opt-level" 'changed: opt-level = "z"' "smallest code" 'opt-level="z"'
+profile opt-3 "opt-level" "undone: opt-level = 3" "fastest code" "opt-level=3"
+profile no-lto "lto" "undone: lto = false" "" "lto=false"
+profile cgu-16 "codegen-units" "undone: codegen-units = 16" "" "codegen-units=16"
+profile no-strip "strip" "undone: strip = false" "symbols kept" "strip=false"
+
+echo "levers: built $(wc -l <"$manifest") variants; manifest in $manifest" >&2
