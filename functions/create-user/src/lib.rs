@@ -19,7 +19,7 @@ use serde_json::Value;
 
 /// The DynamoDB actions this function calls (`TransactWriteItems` of two
 /// conditional puts).
-pub const DYNAMODB_ACTIONS: &[&str] = &["dynamodb:PutItem"];
+pub const DYNAMODB_ACTIONS: &[&str] = &["dynamodb:GetItem", "dynamodb:PutItem"];
 
 /// Handles one request.
 pub async fn handle(store: &dyn UserStore, request: Request) -> Response<Body> {
