@@ -17,8 +17,10 @@ use common::store::{Created, UserStore};
 use common::wire::NewUserFields;
 use serde_json::Value;
 
-/// The DynamoDB actions this function calls (`TransactWriteItems` of two
-/// conditional puts).
+/// The DynamoDB actions this function calls: `TransactWriteItems` of
+/// conditional puts, and `GetItem` of the key record when an
+/// `Idempotency-Key` is reused.
+
 pub const DYNAMODB_ACTIONS: &[&str] = &["dynamodb:GetItem", "dynamodb:PutItem"];
 
 /// Handles one request.
