@@ -20,7 +20,6 @@ use serde_json::Value;
 /// The DynamoDB actions this function calls: `TransactWriteItems` of
 /// conditional puts, and `GetItem` of the key record when an
 /// `Idempotency-Key` is reused.
-
 pub const DYNAMODB_ACTIONS: &[&str] = &["dynamodb:GetItem", "dynamodb:PutItem"];
 
 /// Handles one request.
