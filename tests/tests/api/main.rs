@@ -10,6 +10,7 @@
 mod auth;
 mod concurrency;
 mod http_api;
+mod lambda;
 mod openapi;
 mod store_contract;
 mod support;
