@@ -6,6 +6,7 @@
 //! DynamoDB Local accepts; it never talks to AWS itself.
 
 pub mod auth;
+pub mod docs;
 pub mod server;
 pub mod table;
 pub mod template;
@@ -111,7 +112,7 @@ impl LocalApi {
             Some(config) => Some(Arc::new(Authorizer::load(config).await?)),
             None => None,
         };
-        let router = server::router(&template.routes, store, authorizer)?;
+        let router = server::router(&template.routes, store, authorizer)?.merge(docs::router());
         let listener = TcpListener::bind(address).await?;
         Ok(Self { listener, router })
     }
