@@ -1,3 +1,7 @@
+# shellcheck shell=bash
+# Variables set here are read by the scripts that source this file, and
+# $root is theirs.
+# shellcheck disable=SC2034,SC2154
 # Shared by the .ci scripts that run the local API; sourced, not run.
 # Needs $root (the repository). Gives:
 #   $work        a scratch folder, removed on exit
