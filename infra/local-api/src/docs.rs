@@ -57,7 +57,7 @@ pub fn router() -> Router {
 
 /// `text` (an OpenAPI document) with this local API as its first server and
 /// a bearer token field in place of the OAuth2 scheme.
-pub fn local_document(text: &str) -> Result<String, serde_norway::Error> {
+fn local_document(text: &str) -> Result<String, serde_norway::Error> {
     let mut document: Value = serde_norway::from_str(text)?;
     if let Some(document) = document.as_mapping_mut() {
         let mut servers = vec![server("/", "this local API")];
