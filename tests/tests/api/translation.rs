@@ -4,7 +4,9 @@
 //! template). The routes come from `template.yaml` itself; the rest of what
 //! is checked is what SAM generates: the HTTP API's OpenAPI body and its
 //! authorizer, the function roles with the managed policies SAM attaches,
-//! the stream's event source mapping, and the outputs.
+//! the stream's event source mapping, and the outputs. Last, that
+//! `infra/deploy/deployer-policy.json` covers every service the stack
+//! creates resources in.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -696,6 +698,72 @@ fn outputs_name_the_api_and_every_function_and_cognito_only_in_cognito_mode() {
                 exists(&translated, &translated["Resources"][id]),
                 mode == Mode::Cognito,
                 "{mode:?}: {id} exists only in cognito mode"
+            );
+        }
+    }
+}
+
+/// The IAM prefix of the actions that create each AWS service's resources.
+const IAM_PREFIXES: [(&str, &str); 7] = [
+    ("AWS::ApiGatewayV2::", "apigateway"),
+    ("AWS::Cognito::", "cognito-idp"),
+    ("AWS::DynamoDB::", "dynamodb"),
+    ("AWS::IAM::", "iam"),
+    ("AWS::Lambda::", "lambda"),
+    ("AWS::Logs::", "logs"),
+    ("AWS::SQS::", "sqs"),
+];
+
+#[test]
+fn the_deployer_policy_grants_actions_on_every_service_the_stack_creates() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../infra/deploy/deployer-policy.json"
+    );
+    let text = std::fs::read_to_string(path).expect("deployer-policy.json is readable");
+    let policy: Value = serde_json::from_str(&text).expect("deployer-policy.json is JSON");
+    assert_eq!(policy["Version"], "2012-10-17");
+    let mut services = BTreeSet::new();
+    for statement in policy["Statement"].as_array().expect("statements") {
+        assert_eq!(statement["Effect"], "Allow", "{statement}");
+        assert!(!statement["Resource"].is_null(), "{statement}");
+        let actions = match &statement["Action"] {
+            Value::Array(actions) => actions.iter().collect(),
+            one => vec![one],
+        };
+        for action in actions {
+            let action = action.as_str().unwrap_or_default();
+            let (service, name) = action
+                .split_once(':')
+                .unwrap_or_else(|| panic!("{action:?} is service:Action"));
+            assert!(
+                !name.is_empty() && !name.contains('*'),
+                "{action:?} is named"
+            );
+            services.insert(service.to_owned());
+        }
+    }
+    for transform in ["LanguageExtensions", "Serverless-2016-10-31"] {
+        assert!(
+            text.contains(&format!(":aws:transform/{transform}\"")),
+            "the deployer may use the {transform} transform"
+        );
+    }
+    for mode in Mode::ALL {
+        for resource in resources(&mode.translated()).values() {
+            let kind = resource["Type"].as_str().expect("a resource has a Type");
+            let service = IAM_PREFIXES
+                .iter()
+                .find(|(prefix, _)| kind.starts_with(prefix))
+                .map(|(_, service)| *service)
+                .unwrap_or_else(|| {
+                    panic!(
+                        "{kind} is new: add what deploying it needs to {path}, and its service here"
+                    )
+                });
+            assert!(
+                services.contains(service),
+                "{mode:?}: {path} grants no {service} action for {kind}"
             );
         }
     }
