@@ -5,8 +5,8 @@
 //! is checked is what SAM generates: the HTTP API's OpenAPI body and its
 //! authorizer, the function roles with the managed policies SAM attaches,
 //! the stream's event source mapping, and the outputs. Last, that
-//! `infra/deploy/deployer-policy.json` covers every service the stack
-//! creates resources in.
+//! `infra/deploy/deployer-policy.json` allows creating every resource type
+//! the stack has.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -489,8 +489,39 @@ fn each_function_runs_as_a_role_of_its_own_that_only_lambda_assumes() {
     }
 }
 
+/// A policy document's statements, after checking each allows and names
+/// its actions (`service:Action`, no wildcard).
+fn allow_statements<'t>(document: &'t Value, what: &str) -> &'t [Value] {
+    let statements = document["Statement"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{what} has statements"));
+    for statement in statements {
+        assert_eq!(statement["Effect"], "Allow", "{what}: {statement}");
+        let actions = match &statement["Action"] {
+            Value::Array(actions) => actions.iter().collect(),
+            one => vec![one],
+        };
+        for action in actions {
+            let action = action.as_str().unwrap_or_default();
+            let (service, name) = action.split_once(':').unwrap_or_default();
+            assert!(
+                !service.is_empty() && !name.is_empty() && !name.contains('*'),
+                "{what}: {action:?} is a named action"
+            );
+        }
+    }
+    statements
+}
+
+/// Whether a managed policy ARN is one of AWS's own (which SAM attaches by
+/// itself), not one the stack defines.
+fn is_aws_managed(arn: &Value) -> bool {
+    arn.as_str()
+        .is_some_and(|arn| arn.starts_with("arn:aws:iam::aws:policy/"))
+}
+
 #[test]
-fn each_role_allows_named_actions_on_the_stacks_own_table_and_queue_only() {
+fn each_role_allows_named_actions_inline_only_on_the_stacks_own_table_and_queue() {
     for mode in Mode::ALL {
         let translated = mode.translated();
         let allowed_targets: BTreeSet<String> = ["AWS::DynamoDB::Table", "AWS::SQS::Queue"]
@@ -503,40 +534,42 @@ fn each_role_allows_named_actions_on_the_stacks_own_table_and_queue_only() {
             let policies = role["Properties"]["Policies"]
                 .as_array()
                 .unwrap_or_else(|| panic!("{id} has inline policies"));
+            // SAM names the statements of a function's Policies entry N
+            // `<Role>PolicyN`.
+            let own = format!("{id}Policy");
             assert!(
-                policies
-                    .iter()
-                    .any(|p| p["PolicyName"] == format!("{id}Policy0")),
+                policies.iter().any(|p| p["PolicyName"]
+                    .as_str()
+                    .and_then(|name| name.strip_prefix(&own))
+                    .is_some_and(|n| n.parse::<usize>().is_ok())),
                 "{mode:?}: {binary}'s own statements from template.yaml are on {id}"
             );
             for policy in policies {
-                let name = &policy["PolicyName"];
-                let statements = policy["PolicyDocument"]["Statement"]
-                    .as_array()
-                    .unwrap_or_else(|| panic!("{name} has statements"));
-                for statement in statements {
-                    assert_eq!(statement["Effect"], "Allow", "{name}: {statement}");
-                    let actions = match &statement["Action"] {
-                        Value::Array(actions) => actions.clone(),
-                        one => vec![one.clone()],
-                    };
-                    for action in &actions {
-                        let action = action.as_str().unwrap_or_default();
-                        let (service, name) = action.split_once(':').unwrap_or_default();
-                        assert!(
-                            matches!(service, "dynamodb" | "sqs")
-                                && !name.is_empty()
-                                && !name.contains('*'),
-                            "{mode:?} {binary}: action {action:?} is a named DynamoDB or SQS action"
-                        );
-                    }
+                let what = format!("{mode:?} {binary}: {}", policy["PolicyName"]);
+                for statement in allow_statements(&policy["PolicyDocument"], &what) {
                     let mut targets = BTreeSet::new();
                     references(&statement["Resource"], &mut targets);
                     assert!(
                         !targets.is_empty() && targets.is_subset(&allowed_targets),
-                        "{mode:?} {binary}: {statement} targets only {allowed_targets:?}"
+                        "{what}: {statement} targets only {allowed_targets:?}"
                     );
                 }
+            }
+            // The stack's own managed policies: for actions that name no
+            // resource (DynamoDB's DescribeEndpoints), shared by functions.
+            for arn in role["Properties"]["ManagedPolicyArns"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{id} has managed policies"))
+                .iter()
+                .filter(|arn| !is_aws_managed(arn))
+            {
+                let policy_id = arn["Ref"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{id}: {arn} is an AWS policy or the stack's own"));
+                let policy = &translated["Resources"][policy_id];
+                assert_eq!(policy["Type"], "AWS::IAM::ManagedPolicy", "{policy_id}");
+                let what = format!("{mode:?} {binary}: {policy_id}");
+                allow_statements(&policy["Properties"]["PolicyDocument"], &what);
             }
         }
     }
@@ -557,11 +590,13 @@ fn sam_attaches_basic_execution_and_xray_to_every_role_and_the_stream_policy_to_
             if stream_functions.contains(function) {
                 expected.push(DYNAMODB_STREAM_EXECUTION);
             }
-            assert_eq!(
-                role["Properties"]["ManagedPolicyArns"],
-                json!(expected),
-                "{mode:?}: {id}"
-            );
+            let attached: Vec<&Value> = role["Properties"]["ManagedPolicyArns"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{id} has managed policies"))
+                .iter()
+                .filter(|arn| is_aws_managed(arn))
+                .collect();
+            assert_eq!(json!(attached), json!(expected), "{mode:?}: {id}");
         }
     }
 }
@@ -703,19 +738,39 @@ fn outputs_name_the_api_and_every_function_and_cognito_only_in_cognito_mode() {
     }
 }
 
-/// The IAM prefix of the actions that create each AWS service's resources.
-const IAM_PREFIXES: [(&str, &str); 7] = [
-    ("AWS::ApiGatewayV2::", "apigateway"),
-    ("AWS::Cognito::", "cognito-idp"),
-    ("AWS::DynamoDB::", "dynamodb"),
-    ("AWS::IAM::", "iam"),
-    ("AWS::Lambda::", "lambda"),
-    ("AWS::Logs::", "logs"),
-    ("AWS::SQS::", "sqs"),
+/// The action CloudFormation creates each resource type with, on the
+/// deployer's credentials.
+const CREATE_ACTIONS: [(&str, &str); 14] = [
+    ("AWS::ApiGatewayV2::Api", "apigateway:POST"),
+    ("AWS::ApiGatewayV2::Stage", "apigateway:POST"),
+    ("AWS::Cognito::UserPool", "cognito-idp:CreateUserPool"),
+    (
+        "AWS::Cognito::UserPoolClient",
+        "cognito-idp:CreateUserPoolClient",
+    ),
+    (
+        "AWS::Cognito::UserPoolDomain",
+        "cognito-idp:CreateUserPoolDomain",
+    ),
+    (
+        "AWS::Cognito::UserPoolResourceServer",
+        "cognito-idp:CreateResourceServer",
+    ),
+    ("AWS::DynamoDB::Table", "dynamodb:CreateTable"),
+    ("AWS::IAM::ManagedPolicy", "iam:CreatePolicy"),
+    ("AWS::IAM::Role", "iam:CreateRole"),
+    (
+        "AWS::Lambda::EventSourceMapping",
+        "lambda:CreateEventSourceMapping",
+    ),
+    ("AWS::Lambda::Function", "lambda:CreateFunction"),
+    ("AWS::Lambda::Permission", "lambda:AddPermission"),
+    ("AWS::Logs::LogGroup", "logs:CreateLogGroup"),
+    ("AWS::SQS::Queue", "sqs:CreateQueue"),
 ];
 
 #[test]
-fn the_deployer_policy_grants_actions_on_every_service_the_stack_creates() {
+fn the_deployer_policy_allows_creating_every_resource_type_of_the_stack() {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../infra/deploy/deployer-policy.json"
@@ -723,26 +778,16 @@ fn the_deployer_policy_grants_actions_on_every_service_the_stack_creates() {
     let text = std::fs::read_to_string(path).expect("deployer-policy.json is readable");
     let policy: Value = serde_json::from_str(&text).expect("deployer-policy.json is JSON");
     assert_eq!(policy["Version"], "2012-10-17");
-    let mut services = BTreeSet::new();
-    for statement in policy["Statement"].as_array().expect("statements") {
-        assert_eq!(statement["Effect"], "Allow", "{statement}");
-        assert!(!statement["Resource"].is_null(), "{statement}");
-        let actions = match &statement["Action"] {
-            Value::Array(actions) => actions.iter().collect(),
-            one => vec![one],
-        };
-        for action in actions {
-            let action = action.as_str().unwrap_or_default();
-            let (service, name) = action
-                .split_once(':')
-                .unwrap_or_else(|| panic!("{action:?} is service:Action"));
-            assert!(
-                !name.is_empty() && !name.contains('*'),
-                "{action:?} is named"
-            );
-            services.insert(service.to_owned());
-        }
-    }
+    let allowed: BTreeSet<&str> = allow_statements(&policy, "deployer-policy.json")
+        .iter()
+        .flat_map(|statement| {
+            assert!(!statement["Resource"].is_null(), "{statement}");
+            match &statement["Action"] {
+                Value::Array(actions) => actions.iter().filter_map(Value::as_str).collect(),
+                one => one.as_str().into_iter().collect::<Vec<_>>(),
+            }
+        })
+        .collect();
     for transform in ["LanguageExtensions", "Serverless-2016-10-31"] {
         assert!(
             text.contains(&format!(":aws:transform/{transform}\"")),
@@ -752,18 +797,15 @@ fn the_deployer_policy_grants_actions_on_every_service_the_stack_creates() {
     for mode in Mode::ALL {
         for resource in resources(&mode.translated()).values() {
             let kind = resource["Type"].as_str().expect("a resource has a Type");
-            let service = IAM_PREFIXES
+            let (_, action) = CREATE_ACTIONS
                 .iter()
-                .find(|(prefix, _)| kind.starts_with(prefix))
-                .map(|(_, service)| *service)
+                .find(|(known, _)| *known == kind)
                 .unwrap_or_else(|| {
-                    panic!(
-                        "{kind} is new: add what deploying it needs to {path}, and its service here"
-                    )
+                    panic!("{kind} is new: add what deploying it needs to {path}, and its create action here")
                 });
             assert!(
-                services.contains(service),
-                "{mode:?}: {path} grants no {service} action for {kind}"
+                allowed.contains(action),
+                "{mode:?}: {path} does not allow {action}, which creates {kind}"
             );
         }
     }
