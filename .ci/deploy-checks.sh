@@ -113,7 +113,7 @@ for logical_id, binary in sorted(functions.items(), key=lambda f: f[1]):
 sys.exit(1 if failed or not functions else 0)
 EOF
 
-echo "--- every bootstrap starts under qemu-aarch64 (infra/sam/boot-check.sh)"
+echo "--- every bootstrap boots under qemu-aarch64 and answers an invocation (infra/sam/boot-check.sh)"
 step=$SECONDS
 infra/sam/boot-check.sh .aws-sam/build
 echo "boot check took $((SECONDS - step)) s"
