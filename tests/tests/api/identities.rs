@@ -1,0 +1,123 @@
+//! Identities over HTTP: look-alike email addresses never make a second
+//! user, invisible or bidi names are refused, and `Idempotency-Key`s are
+//! private to their caller and never replay a deleted user.
+
+use local_api::auth::DevToken;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::support::{Api, Backend, body_json, on_every_backend};
+
+async fn look_alike_emails_never_make_a_second_user(backend: Backend) {
+    let api = Api::start(backend).await;
+    // (first, look-alike, the look-alike's status): 409 when it shares the
+    // first's canonical form, 422 when it holds a character no address may.
+    let cases = [
+        ("josé", "jose\u{301}", 409, "NFC and NFD"),
+        ("ada", "ＡＤＡ", 409, "fullwidth letters"),
+        ("zw", "z\u{200b}w", 422, "zero-width space"),
+        ("bom", "b\u{feff}om", 422, "byte-order mark"),
+        ("rlo", "r\u{202e}lo", 422, "right-to-left override"),
+        ("shy", "s\u{ad}hy", 422, "soft hyphen"),
+    ];
+    for (first, other, status, why) in cases {
+        assert_eq!(
+            api.create(&api.email(first), "Ada").await.status(),
+            201,
+            "{why}"
+        );
+        let response = api.create(&api.email(other), "Ada").await;
+        assert_eq!(response.status(), status, "{why}: {other:?}");
+    }
+    let unique = ulid::Ulid::new().to_string().to_lowercase();
+    let unicode = format!("{unique}@bücher.de");
+    let ascii = format!("{unique}@xn--bcher-kva.de");
+    let created = api.created(&unicode, "Ada").await;
+    assert_eq!(
+        created["email"],
+        ascii.as_str(),
+        "the domain is stored in ASCII"
+    );
+    assert_eq!(
+        api.create(&ascii, "Ada").await.status(),
+        409,
+        "U-label and A-label"
+    );
+    for bad in ["ada@ex_ample.com", "ada@example.123"] {
+        assert_eq!(api.create(bad, "Ada").await.status(), 422, "{bad}");
+    }
+}
+
+async fn invisible_and_bidi_names_are_422(backend: Backend) {
+    let api = Api::start(backend).await;
+    let names = [
+        "\u{200b}\u{200b}",
+        "Ada\u{202e}ecilA",
+        "Ada\u{2028}Lovelace",
+        "Ada\u{ffff}",
+        "Ada\u{e0041}",
+        "--",
+    ];
+    for (i, name) in names.into_iter().enumerate() {
+        let response = api.create(&api.email(&format!("n{i}")), name).await;
+        assert_eq!(response.status(), 422, "{name:?}");
+        let problem = body_json(response).await;
+        assert_eq!(problem["errors"][0]["field"], "name", "{problem}");
+    }
+    assert_eq!(api.local_user_count().await, Some(0), "nothing stored");
+}
+
+async fn an_idempotency_key_is_private_to_its_caller_and_never_replays_a_deleted_user(
+    backend: Backend,
+) {
+    let api = Api::local(backend).await;
+    let other = DevToken {
+        client_id: "another-client".to_owned(),
+        ..DevToken::default()
+    }
+    .sign()
+    .expect("token");
+    let mine = DevToken::default().sign().expect("token");
+    let post = |token: &str, body: Value| {
+        api.anonymous(Method::POST, "/users")
+            .bearer_auth(token)
+            .header("idempotency-key", "shared-key")
+            .json(&body)
+            .send()
+    };
+    let ada = json!({"email": api.email("ada"), "name": "Ada"});
+    let first = post(&mine, ada.clone()).await.expect("POST");
+    assert_eq!(first.status(), 201);
+    let location = first.headers()["location"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    let eve = json!({"email": api.email("eve"), "name": "Eve"});
+    let theirs = post(&other, eve).await.expect("POST");
+    assert_eq!(theirs.status(), 201, "another caller's key is free");
+    let deleted = api
+        .request(Method::DELETE, &location)
+        .send()
+        .await
+        .expect("DELETE");
+    assert_eq!(deleted.status(), 204);
+    let replay = post(&mine, ada.clone()).await.expect("POST");
+    assert_eq!(replay.status(), 410, "the user the key created is gone");
+    let text = replay.text().await.expect("body");
+    assert!(
+        !text.contains(&api.email("ada")) && !text.contains("Ada"),
+        "no erased data: {text}"
+    );
+    let by_other = post(&other, ada).await.expect("POST");
+    assert_eq!(
+        by_other.status(),
+        422,
+        "the other caller's key was used with another body"
+    );
+}
+
+on_every_backend!(
+    look_alike_emails_never_make_a_second_user,
+    invisible_and_bidi_names_are_422,
+    an_idempotency_key_is_private_to_its_caller_and_never_replays_a_deleted_user,
+);
