@@ -371,10 +371,10 @@ async fn run(route: Route) {
         if !wrong.is_empty() {
             fail(format!("table inconsistent: {wrong:?}"));
         }
-        if expect == Expect::Success {
-            if let Some(problem) = written_once(&rig, route, &id, &email, &body).await {
-                fail(problem);
-            }
+        if expect == Expect::Success
+            && let Some(problem) = written_once(&rig, route, &id, &email, &body).await
+        {
+            fail(problem);
         }
     }
     assert!(failures.is_empty(), "{failures:#?}");
@@ -415,6 +415,40 @@ async fn written_once(
             (response.status() != StatusCode::NOT_FOUND)
                 .then(|| format!("GET after delete answered {}", response.status()))
         }
+    }
+}
+
+/// A read, too, ends with our 503 within the budget when DynamoDB stalls
+/// (it used to hang for as long as the connection did).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_from_a_stalled_dynamodb_answers_503_within_the_budget() {
+    let rig = Rig::start().await;
+    let id = rig.user("reader@faults.example.com").await;
+    for path in [format!("/users/{id}"), "/users".to_owned()] {
+        rig.proxy.inject(Rule::always(None, Fault::Stall));
+        let started = Instant::now();
+        let response = rig
+            .request(Method::GET, &path)
+            .send()
+            .await
+            .expect("the local API answers");
+        let took = started.elapsed();
+        rig.proxy.clear();
+        println!(
+            "| GET {path} | stalled | {} | {} | {} ms | yes |",
+            response.status().as_u16(),
+            response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-"),
+            took.as_millis()
+        );
+        assert_eq!(response.status(), 503, "GET {path}");
+        assert_eq!(response.headers()["retry-after"], "1");
+        assert!(took <= END_TO_END_LIMIT, "GET {path} took {took:?}");
+        let problem: Value = response.json().await.expect("problem");
+        assert_eq!(problem["type"], "/problems/service-unavailable");
     }
 }
 
