@@ -6,8 +6,9 @@ use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 
-/// The longest init waits for [`open_connection`].
-const OPEN_CONNECTION_LIMIT: Duration = Duration::from_secs(2);
+/// The longest init waits for [`open_connection`]: a cold start that meets
+/// a stalled DynamoDB adds at most this to the request's own budget.
+const OPEN_CONNECTION_LIMIT: Duration = Duration::from_secs(1);
 
 /// The time budget of one DynamoDB call (see README, "Time budget"): a
 /// connection must open within [`CONNECT_TIMEOUT`], one attempt answer

@@ -37,12 +37,19 @@ struct Rig {
 }
 
 impl Rig {
+    /// The functions in-process.
     async fn start() -> Self {
+        Self::start_with(None).await
+    }
+
+    /// With `lambda`, each function as its own binary under its role (the
+    /// fault proxy sits behind the IAM proxy), with the template's timeout.
+    async fn start_with(lambda: Option<local_api::lambda::LambdaOptions>) -> Self {
         let proxy = FaultProxy::start(&dynamodb_endpoint())
             .await
             .expect("fault proxy starts");
         let table = fresh_table();
-        let api = LocalApi::bind(
+        let api = LocalApi::bind_with(
             SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             &local_api::default_template_path(),
             &StoreChoice::DynamoDb {
@@ -50,6 +57,7 @@ impl Rig {
                 table: table.clone(),
             },
             None,
+            lambda,
         )
         .await
         .expect("local API starts");
@@ -450,6 +458,73 @@ async fn a_read_from_a_stalled_dynamodb_answers_503_within_the_budget() {
         let problem: Value = response.json().await.expect("problem");
         assert_eq!(problem["type"], "/problems/service-unavailable");
     }
+}
+
+/// The deployed shape: each function's own binary, its own SDK timeouts
+/// and the template's 6 s function timeout are real. A stall still ends in
+/// the function's 503, not API Gateway's; a lost answer is still one user.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_lambda_mode_a_stall_is_our_503_and_a_lost_answer_one_user() {
+    let rig = Rig::start_with(Some(crate::support::lambda_options())).await;
+    let id = rig.user("lambda@faults.example.com").await;
+    let cases = [
+        (Method::GET, format!("/users/{id}"), None),
+        (
+            Method::POST,
+            "/users".to_owned(),
+            Some(json!({"email": "stalled@faults.example.com", "name": "Ada"})),
+        ),
+    ];
+    for (method, path, body) in cases {
+        rig.proxy.inject(Rule::always(None, Fault::Stall));
+        let mut request = rig.request(method.clone(), &path);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let started = Instant::now();
+        let response = request.send().await.expect("the local API answers");
+        let took = started.elapsed();
+        rig.proxy.clear();
+        println!(
+            "| {method} {path} (--lambda) | stalled | {} | {} | {} ms | {} |",
+            response.status().as_u16(),
+            response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-"),
+            took.as_millis(),
+            if rig.inconsistencies().await.is_empty() {
+                "yes"
+            } else {
+                "NO"
+            }
+        );
+        assert_eq!(response.status(), 503, "{method} {path}");
+        assert_eq!(response.headers()["retry-after"], "1");
+        assert!(took <= END_TO_END_LIMIT, "{method} {path} took {took:?}");
+        let problem: Value = response
+            .json()
+            .await
+            .expect("our problem, not API Gateway's");
+        assert_eq!(problem["type"], "/problems/service-unavailable");
+    }
+    rig.proxy
+        .inject(Rule::once(Some("TransactWriteItems"), Fault::LoseResponse));
+    let response = rig
+        .request(Method::POST, "/users")
+        .json(&json!({"email": "lost@faults.example.com", "name": "Ada"}))
+        .send()
+        .await
+        .expect("POST");
+    rig.proxy.clear();
+    assert_eq!(response.status(), 201);
+    let body: Value = response.json().await.expect("user");
+    assert_eq!(
+        written_once(&rig, Route::Create, "", "lost@faults.example.com", &body).await,
+        None
+    );
+    assert_eq!(rig.inconsistencies().await, Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
