@@ -18,3 +18,4 @@ mod openapi;
 mod store_contract;
 mod support;
 mod template;
+mod translation;

@@ -30,8 +30,6 @@ const INIT_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct LambdaOptions {
     /// Where the functions' binaries are (`target/debug` by default).
     pub dir: PathBuf,
-    /// A program to run each binary with (such as `qemu-aarch64`), if any.
-    pub runner: Vec<String>,
     /// Where the translated templates are.
     pub translations: PathBuf,
     /// Most instances of one function at once.
@@ -57,7 +55,6 @@ impl Default for LambdaOptions {
     fn default() -> Self {
         Self {
             dir: Self::default_dir(),
-            runner: Vec::new(),
             translations: crate::deployment::default_translation_dir(),
             instances: 4,
             iam_record: None,
@@ -228,12 +225,10 @@ impl Functions {
                     function: function.binary.clone(),
                 });
             }
-            let mut command = options.runner.clone();
-            command.push(binary.display().to_string());
             let launch = Launch {
                 name: function.binary.clone(),
                 arn: function.arn(),
-                command,
+                command: vec![binary.display().to_string()],
                 dir: options.dir.clone(),
                 env: environment(function, &options.dir, &proxy.url()),
                 init_timeout: INIT_TIMEOUT,
