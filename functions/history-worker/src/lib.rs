@@ -114,15 +114,20 @@ mod tests {
         assert_eq!(kinds, ["created"], "only the records before the poison one");
     }
 
+    /// The fixture less its poison record.
+    fn without_poison() -> StreamEvent {
+        let mut event = batch();
+        event
+            .records
+            .retain(|r| r.change.sequence_number.as_deref() != Some("200000000000000000002"));
+        event
+    }
+
     #[tokio::test]
     async fn a_batch_retried_from_its_first_failure_keeps_each_users_order() {
         let store = MemoryStore::new();
-        let mut retried = batch();
-        retried
-            .records
-            .retain(|r| r.change.sequence_number.as_deref() != Some("200000000000000000002"));
         handle(&store, batch()).await;
-        let response = handle(&store, retried).await;
+        let response = handle(&store, without_poison()).await;
         assert!(response.batch_item_failures.is_empty());
         let id = UserId::parse("01JDQ7Z3K5N6P8R9S0T1V2W3X4").expect("id");
         let history = store
@@ -142,8 +147,8 @@ mod tests {
     #[tokio::test]
     async fn a_record_delivered_twice_records_one_event() {
         let store = MemoryStore::new();
-        handle(&store, batch()).await;
-        handle(&store, batch()).await;
+        handle(&store, without_poison()).await;
+        handle(&store, without_poison()).await;
         let id = UserId::parse("01JDQ7Z3K5N6P8R9S0T1V2W3X4").expect("id");
         let history = store
             .history(id, None, PageSize::default())

@@ -121,3 +121,57 @@ on_every_backend!(
     invisible_and_bidi_names_are_422,
     an_idempotency_key_is_private_to_its_caller_and_never_replays_a_deleted_user,
 );
+
+/// A user stored under the earlier rules (an address and a name today's
+/// rules refuse) still reads: GET, list and its history, no 500 and no
+/// poison stream record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_stored_under_the_old_rules_still_reads() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+
+    let api = Api::local(Backend::DynamoDb).await;
+    let client = local_api::table::local_client(&crate::support::dynamodb_endpoint()).await;
+    let id = ulid::Ulid::new().to_string();
+    let email = "old\u{200b}style@ex_ample.com";
+    let s = |text: &str| AttributeValue::S(text.to_owned());
+    client
+        .put_item()
+        .table_name(api.table())
+        .item("pk", s(&format!("USER#{id}")))
+        .item("sk", s("PROFILE"))
+        .item("gsi1pk", s("USERS"))
+        .item("gsi1sk", s(&id))
+        .item("id", s(&id))
+        .item("email", s(email))
+        .item("name", s("\u{200b}\u{200b}"))
+        .item("createdAt", s("2026-01-01T00:00:00.000Z"))
+        .item("updatedAt", s("2026-01-01T00:00:00.000Z"))
+        .item("version", AttributeValue::N("1".to_owned()))
+        .send()
+        .await
+        .expect("old item written");
+    let (status, user) = api.get_json(&format!("/users/{id}")).await;
+    assert_eq!(status, 200, "{user}");
+    assert_eq!(user["email"], email);
+    let (status, page) = api.get_json("/users").await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page["items"]
+            .as_array()
+            .is_some_and(|items| items.iter().any(|u| u["id"] == id.as_str())),
+        "{page}"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (status, events) = api.get_json(&format!("/users/{id}/events")).await;
+        if status == 200 {
+            assert_eq!(events["items"][0]["type"], "created", "{events}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the worker never recorded the old item's creation"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
