@@ -17,6 +17,7 @@ pub mod stream;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod text;
 pub mod wire;
 
 pub use error::ApiError;
