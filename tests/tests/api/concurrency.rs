@@ -7,7 +7,7 @@ use futures::future::join_all;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{Api, Backend, body_json, on_every_backend};
+use crate::support::{Api, Backend, body_json, on_every_backend, send_retrying};
 
 fn tally(statuses: &[u16]) -> BTreeMap<u16, usize> {
     statuses.iter().fold(BTreeMap::new(), |mut counts, status| {
@@ -20,7 +20,15 @@ async fn hundred_creates_of_one_email_store_exactly_one_user(backend: Backend) {
     let api = Api::start(backend).await;
     let names: Vec<String> = (0..100).map(|i| format!("Racer {i}")).collect();
     let race = api.email("race");
-    let responses = join_all(names.iter().map(|name| api.create(&race, name))).await;
+    let (api_ref, race_ref) = (&api, &race);
+    let responses = join_all(names.iter().map(|name| {
+        send_retrying(move || {
+            api_ref
+                .request(Method::POST, "/users")
+                .json(&json!({ "email": race_ref, "name": name }))
+        })
+    }))
+    .await;
     let statuses: Vec<u16> = responses.iter().map(|r| r.status().as_u16()).collect();
     println!(
         "{backend:?}: 100 creates of one email -> {:?}",
@@ -35,16 +43,16 @@ async fn hundred_creates_with_one_idempotency_key_store_exactly_one_user(backend
     let api = Api::start(backend).await;
     let body = json!({"email": api.email("once"), "name": "Only Once"});
     let responses = join_all((0..100).map(|_| {
-        api.request(Method::POST, "/users")
-            .header("idempotency-key", "create-once-7f3a")
-            .json(&body)
-            .send()
+        send_retrying(|| {
+            api.request(Method::POST, "/users")
+                .header("idempotency-key", "create-once-7f3a")
+                .json(&body)
+        })
     }))
     .await;
     let mut statuses = Vec::new();
     let mut bodies = Vec::new();
     for response in responses {
-        let response = response.expect("POST");
         let status = response.status().as_u16();
         statuses.push(status);
         let json = body_json(response).await;
@@ -73,17 +81,17 @@ async fn fifty_patches_with_one_if_match_let_exactly_one_through(backend: Backen
     let user = api.created(&api.email("patched"), "Start").await;
     let path = format!("/users/{}", user["id"].as_str().expect("id"));
     let names: Vec<String> = (0..50).map(|i| format!("Writer {i}")).collect();
+    let (api_ref, path_ref) = (&api, &path);
     let responses = join_all(names.iter().map(|name| {
-        api.request(Method::PATCH, &path)
-            .header("if-match", "\"1\"")
-            .json(&json!({ "name": name }))
-            .send()
+        send_retrying(move || {
+            api_ref
+                .request(Method::PATCH, path_ref)
+                .header("if-match", "\"1\"")
+                .json(&json!({ "name": name }))
+        })
     }))
     .await;
-    let statuses: Vec<u16> = responses
-        .iter()
-        .map(|r| r.as_ref().expect("PATCH").status().as_u16())
-        .collect();
+    let statuses: Vec<u16> = responses.iter().map(|r| r.status().as_u16()).collect();
     println!(
         "{backend:?}: 50 PATCHes with If-Match \"1\" -> {:?}",
         tally(&statuses)
@@ -100,9 +108,15 @@ async fn concurrent_email_swaps_never_share_an_address(backend: Backend) {
     let path_a = format!("/users/{}", a["id"].as_str().expect("id"));
     let path_b = format!("/users/{}", b["id"].as_str().expect("id"));
     let patch = |path: &str, email: &str| {
-        api.request(Method::PATCH, path)
-            .json(&json!({ "email": email }))
-            .send()
+        let (path, email) = (path.to_owned(), email.to_owned());
+        let api = &api;
+        async move {
+            send_retrying(|| {
+                api.request(Method::PATCH, &path)
+                    .json(&json!({ "email": email }))
+            })
+            .await
+        }
     };
     let mut outcomes = BTreeMap::<u16, usize>::new();
     for round in 0..10 {
@@ -118,9 +132,7 @@ async fn concurrent_email_swaps_never_share_an_address(backend: Backend) {
         ])
         .await;
         for result in results {
-            *outcomes
-                .entry(result.expect("PATCH").status().as_u16())
-                .or_default() += 1;
+            *outcomes.entry(result.status().as_u16()).or_default() += 1;
         }
         let (_, ua) = api.get_json(&path_a).await;
         let (_, ub) = api.get_json(&path_b).await;

@@ -280,6 +280,29 @@ impl Drop for Api {
     }
 }
 
+/// Sends the request `make` builds and, while the answer is 503, sends it
+/// again after its `Retry-After` (at most ten times), as a well-behaved
+/// client does: under a burst on a loaded machine the API may shed load
+/// within its time budget, and a test of what requests race to do should
+/// see where each one ends, not the shedding.
+pub(crate) async fn send_retrying(make: impl Fn() -> RequestBuilder) -> Response {
+    let mut attempts = 0;
+    loop {
+        let response = make().send().await.expect("request");
+        attempts += 1;
+        if response.status() != 503 || attempts == 10 {
+            return response;
+        }
+        let wait = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1);
+        tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+    }
+}
+
 /// The body as JSON, or `Null` when it is empty.
 pub(crate) async fn body_json(response: Response) -> Value {
     let bytes = response.bytes().await.expect("body");
