@@ -1,21 +1,242 @@
 //! Structured JSON logs, one object per line, as Lambda's JSON log format
-//! expects.
+//! expects: `timestamp` (RFC 3339), `level` (which Lambda's log-level
+//! filtering reads), `message`, then the event's fields.
+//!
+//! A field named [`MERGED_FIELD`] holding a JSON object's text is not
+//! written as a string: its members join the line's top level. That is how
+//! the request log line is also a CloudWatch EMF document (see
+//! [`crate::metrics`]), which needs `_aws` and the metric values there.
 
+use std::fmt;
+
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::Value;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use tracing::field::{Field, Visit};
+use tracing::{Event, Subscriber};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter};
+use tracing_subscriber::registry::LookupSpan;
 
-/// Installs the JSON log subscriber. The level comes from `RUST_LOG`, else
-/// from Lambda's `AWS_LAMBDA_LOG_LEVEL`, else `info`. Calling it again is
-/// harmless.
+/// The field whose JSON object's members are written at the line's top
+/// level.
+pub const MERGED_FIELD: &str = "emf";
+
+/// Installs the JSON log subscriber on stdout. The level comes from
+/// `RUST_LOG`, else from Lambda's `AWS_LAMBDA_LOG_LEVEL`, else `info`.
+/// Calling it again is harmless.
 pub fn init() {
+    init_with_writer(std::io::stdout);
+}
+
+/// [`init`], writing the lines to `writer` (tests read them back).
+pub fn init_with_writer<W>(writer: W)
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_from_env("AWS_LAMBDA_LOG_LEVEL"))
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
-        .json()
-        .flatten_event(true)
-        .with_current_span(false)
-        .with_span_list(false)
-        .with_target(false)
+        .event_format(JsonLine)
+        .with_writer(writer)
         .with_env_filter(filter)
         .try_init();
+}
+
+/// Formats each event as one JSON object.
+#[derive(Debug, Clone, Copy)]
+struct JsonLine;
+
+impl<S, N> FormatEvent<S, N> for JsonLine
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        _context: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let timestamp = OffsetDateTime::now_utc()
+            .format(&Rfc3339)
+            .unwrap_or_default();
+        let mut fields = Fields::default();
+        event.record(&mut fields);
+        let mut line: Vec<(String, Value)> = vec![
+            ("timestamp".to_owned(), Value::String(timestamp)),
+            (
+                "level".to_owned(),
+                Value::String(event.metadata().level().to_string()),
+            ),
+        ];
+        if let Some(message) = fields.message {
+            line.push(("message".to_owned(), Value::String(message)));
+        }
+        line.extend(fields.values);
+        let text = serde_json::to_string(&Ordered(&line)).map_err(|_| fmt::Error)?;
+        writeln!(writer, "{text}")
+    }
+}
+
+/// Members written in their order, whatever order `serde_json::Map` keeps.
+struct Ordered<'a>(&'a [(String, Value)]);
+
+impl Serialize for Ordered<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (name, value) in self.0 {
+            map.serialize_entry(name, value)?;
+        }
+        map.end()
+    }
+}
+
+/// An event's fields, in the order they were recorded.
+#[derive(Default)]
+struct Fields {
+    message: Option<String>,
+    values: Vec<(String, Value)>,
+}
+
+impl Fields {
+    fn push(&mut self, field: &Field, value: Value) {
+        if field.name() == "message" {
+            self.message = Some(match value {
+                Value::String(text) => text,
+                other => other.to_string(),
+            });
+        } else {
+            self.values.push((field.name().to_owned(), value));
+        }
+    }
+}
+
+impl Visit for Fields {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == MERGED_FIELD
+            && let Ok(Value::Object(members)) = serde_json::from_str(value)
+        {
+            self.values.extend(members);
+            return;
+        }
+        self.push(field, Value::String(value.to_owned()));
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.push(field, Value::Bool(value));
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.push(field, Value::from(value));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.push(field, Value::from(value));
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.push(field, Value::from(value));
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.push(field, Value::String(value.to_string()));
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.push(field, Value::String(format!("{value:?}")));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex, PoisonError};
+
+    use tracing_subscriber::fmt::MakeWriter;
+
+    use super::*;
+
+    #[derive(Clone, Default)]
+    struct Lines(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Lines {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'w> MakeWriter<'w> for Lines {
+        type Writer = Self;
+
+        fn make_writer(&'w self) -> Self {
+            self.clone()
+        }
+    }
+
+    fn capture(log: impl FnOnce()) -> Vec<Value> {
+        let lines = Lines::default();
+        let subscriber = tracing_subscriber::fmt()
+            .event_format(JsonLine)
+            .with_writer(lines.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, log);
+        let bytes = lines
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        String::from_utf8(bytes)
+            .expect("UTF-8")
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("each line is one JSON object"))
+            .collect()
+    }
+
+    #[test]
+    fn each_event_is_one_json_line_with_level_message_and_fields() {
+        let lines = capture(|| {
+            tracing::info!(request_id = "r-1", status = 404_u16, ok = false, "request");
+            tracing::warn!(error = %"boom", "failed");
+        });
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0]["level"], "INFO");
+        assert_eq!(lines[0]["message"], "request");
+        assert_eq!(lines[0]["request_id"], "r-1");
+        assert_eq!(lines[0]["status"], 404);
+        assert_eq!(lines[0]["ok"], false);
+        assert!(
+            lines[0]["timestamp"]
+                .as_str()
+                .is_some_and(|t| t.ends_with('Z'))
+        );
+        assert_eq!(lines[1]["level"], "WARN");
+        assert_eq!(lines[1]["error"], "boom");
+    }
+
+    #[test]
+    fn the_merged_field_joins_the_top_level() {
+        let lines = capture(|| {
+            tracing::info!(
+                route = "GET /users",
+                emf = r#"{"_aws":{"Timestamp":1},"Requests":1}"#,
+                "request"
+            );
+        });
+        assert_eq!(lines[0]["route"], "GET /users");
+        assert_eq!(lines[0]["_aws"]["Timestamp"], 1);
+        assert_eq!(lines[0]["Requests"], 1);
+        assert!(lines[0].get(MERGED_FIELD).is_none());
+    }
 }

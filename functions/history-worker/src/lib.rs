@@ -11,10 +11,14 @@
 //!
 //! DynamoDB permissions: see [`DYNAMODB_ACTIONS`].
 
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
 use common::store::{HistoryStore, StoreError};
 use common::stream::{
     self, DynamoDbBatchItemFailure, DynamoDbEventResponse, EventRecord, InvalidRecord, StreamEvent,
 };
+use common::{dynamodb_calls, metrics};
 
 /// The DynamoDB actions this function's role needs: `PutItem` for the
 /// events; the stream actions are called by the event source mapping with
@@ -35,8 +39,24 @@ enum RecordError {
     Store(#[from] StoreError),
 }
 
-/// Handles one batch of stream records.
+/// Handles one batch of stream records. Its log line is also the batch's
+/// CloudWatch metrics: records processed and failed, the oldest record's
+/// age, and the DynamoDB calls.
 pub async fn handle(store: &dyn HistoryStore, event: StreamEvent) -> DynamoDbEventResponse {
+    let (response, calls) = dynamodb_calls::measure(process_batch(store, &event)).await;
+    let failed = response.batch_item_failures.len();
+    let processed = event.records.len().saturating_sub(failed);
+    let emf = metrics::batch(processed, failed, oldest_age(&event, Utc::now()), &calls);
+    tracing::info!(
+        records = event.records.len(),
+        failed,
+        emf = emf.to_json().as_str(),
+        "stream batch"
+    );
+    response
+}
+
+async fn process_batch(store: &dyn HistoryStore, event: &StreamEvent) -> DynamoDbEventResponse {
     let mut response = DynamoDbEventResponse::default();
     for record in &event.records {
         let sequence_number = record.change.sequence_number.clone();
@@ -52,12 +72,18 @@ pub async fn handle(store: &dyn HistoryStore, event: StreamEvent) -> DynamoDbEve
             response.batch_item_failures.push(failure);
         }
     }
-    tracing::info!(
-        records = event.records.len(),
-        failed = response.batch_item_failures.len(),
-        "stream batch"
-    );
     response
+}
+
+/// How long the batch's oldest record waited in the stream: from its
+/// approximate creation time to `now` (zero if clocks disagree).
+fn oldest_age(event: &StreamEvent, now: DateTime<Utc>) -> Option<Duration> {
+    event
+        .records
+        .iter()
+        .map(|record| record.change.approximate_creation_date_time)
+        .min()
+        .map(|created| (now - created).to_std().unwrap_or_default())
 }
 
 async fn process(store: &dyn HistoryStore, record: &EventRecord) -> Result<(), RecordError> {
@@ -109,6 +135,25 @@ mod tests {
             Some("admin-app"),
             "the tombstone names who deleted"
         );
+    }
+
+    #[test]
+    fn the_event_age_is_the_oldest_record_s() {
+        let event = batch();
+        let oldest = event
+            .records
+            .iter()
+            .map(|r| r.change.approximate_creation_date_time)
+            .min()
+            .expect("records");
+        let now = oldest + chrono::Duration::milliseconds(2_500);
+        assert_eq!(oldest_age(&event, now), Some(Duration::from_millis(2_500)));
+        assert_eq!(
+            oldest_age(&event, oldest - chrono::Duration::seconds(1)),
+            Some(Duration::ZERO),
+            "a clock behind the stream's is no negative age"
+        );
+        assert_eq!(oldest_age(&StreamEvent::default(), now), None);
     }
 
     #[tokio::test]
