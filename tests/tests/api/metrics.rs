@@ -3,13 +3,14 @@
 //! our request log and a valid EMF document; and a DynamoDB call through the
 //! store is measured on it.
 
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use common::domain::{PageSize, UserId};
 use common::dynamodb_calls;
-use common::metrics::emf_violations;
+use common::metrics::{Metric, NAMESPACE_VAR, emf_violations};
 use common::store::UserStore;
 use reqwest::Method;
 use serde_json::Value;
@@ -121,4 +122,41 @@ async fn dynamodb_calls_through_the_store_are_measured() {
     assert_eq!(calls.latencies.len(), 2, "one latency per call: {calls:?}");
     assert!(calls.latencies.iter().all(|l| *l > Duration::ZERO));
     assert_eq!(calls.throttles, 0);
+}
+
+#[test]
+fn the_template_names_only_metrics_the_functions_write() {
+    let text = std::fs::read_to_string(local_api::default_template_path()).expect("template.yaml");
+    let lines: Vec<&str> = text.lines().collect();
+    let mut used = BTreeSet::new();
+    for (i, line) in lines.iter().enumerate() {
+        // Alarms: the metric name follows the namespace.
+        if line.trim() == "Namespace: !Ref MetricsNamespace"
+            && let Some(name) = lines
+                .get(i + 1)
+                .and_then(|next| next.trim().strip_prefix("MetricName: "))
+        {
+            used.insert(name.to_owned());
+        }
+        // The dashboard: ["${MetricsNamespace}", "Latency", ...].
+        for rest in line.split(r#"["${MetricsNamespace}", ""#).skip(1) {
+            if let Some(name) = rest.split('"').next() {
+                used.insert(name.to_owned());
+            }
+        }
+    }
+    let written: BTreeSet<String> = Metric::ALL.iter().map(|m| m.name().to_owned()).collect();
+    assert!(
+        used.len() >= 5,
+        "found the template's custom metrics: {used:?}"
+    );
+    let unknown: Vec<&String> = used.difference(&written).collect();
+    assert!(
+        unknown.is_empty(),
+        "metrics no function writes: {unknown:?}"
+    );
+    assert!(
+        text.contains(&format!("{NAMESPACE_VAR}: !Ref MetricsNamespace")),
+        "the functions read their namespace from {NAMESPACE_VAR}, set from MetricsNamespace"
+    );
 }
