@@ -6,18 +6,25 @@
 //! towards it, calls outside it (the connection opened during init) count
 //! nowhere. Concurrent requests in one process (the local API) each see
 //! only their own calls.
+//!
+//! Where an X-Ray daemon is configured, each call inside a sampled
+//! invocation is also sent as a subsegment of its trace ([`crate::xray`]).
 
 use std::cell::RefCell;
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::interceptors::{
-    BeforeSerializationInterceptorContextRef, FinalizerInterceptorContextRef,
+    BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+    FinalizerInterceptorContextRef,
 };
-use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, Region, RuntimeComponents};
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_types::config_bag::{Storable, StoreReplace};
 use serde::Deserialize;
+
+use crate::xray::{self, Daemon, TraceHeader};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -32,6 +39,7 @@ const THROTTLED_ITEM: &str = "ThrottlingError";
 
 tokio::task_local! {
     static CALLS: RefCell<DynamoDbCalls>;
+    static TRACE: Option<TraceHeader>;
 }
 
 /// The DynamoDB calls one request made.
@@ -45,38 +53,77 @@ pub struct DynamoDbCalls {
 }
 
 /// Runs `work`, counting the DynamoDB calls it makes through a client from
-/// [`instrument`].
+/// [`instrument`], within the invocation's trace (the header the Lambda
+/// runtime sets in `_X_AMZN_TRACE_ID`).
 pub async fn measure<F: Future>(work: F) -> (F::Output, DynamoDbCalls) {
-    CALLS
-        .scope(RefCell::new(DynamoDbCalls::default()), async {
-            let output = work.await;
-            (output, CALLS.with(RefCell::take))
-        })
+    measure_traced(TraceHeader::from_env(), work).await
+}
+
+/// [`measure`] within the trace `trace`.
+pub async fn measure_traced<F: Future>(
+    trace: Option<TraceHeader>,
+    work: F,
+) -> (F::Output, DynamoDbCalls) {
+    let measured = async {
+        let output = work.await;
+        (output, CALLS.with(RefCell::take))
+    };
+    TRACE
+        .scope(
+            trace,
+            CALLS.scope(RefCell::new(DynamoDbCalls::default()), measured),
+        )
         .await
 }
 
-/// `client` with the interceptor that feeds [`measure`]. The rebuilt client
+/// `client` with the interceptor that feeds [`measure`], sending X-Ray
+/// subsegments to the daemon Lambda names, if any. The rebuilt client
 /// shares the original's HTTP client, so a connection it opened stays in
 /// use.
 pub fn instrument(client: &Client) -> Client {
+    instrument_with(client, Daemon::from_env())
+}
+
+/// [`instrument`], sending subsegments to `daemon`. A client that already
+/// has the interceptor is returned as it is, so no call counts twice.
+pub fn instrument_with(client: &Client, daemon: Daemon) -> Client {
+    let interceptor = CallInterceptor { daemon };
+    if client
+        .config()
+        .interceptors()
+        .any(|existing| existing.name() == interceptor.name())
+    {
+        return client.clone();
+    }
     Client::from_conf(
         client
             .config()
             .to_builder()
-            .interceptor(CallInterceptor)
+            .interceptor(interceptor)
             .build(),
     )
 }
 
 #[derive(Debug)]
-struct CallStarted(Instant);
+struct CallStarted(Instant, SystemTime);
 
 impl Storable for CallStarted {
     type Storer = StoreReplace<Self>;
 }
 
+/// The table a call names, kept for its subsegment (the request's body is
+/// gone once it is sent).
 #[derive(Debug)]
-struct CallInterceptor;
+struct CallTable(String);
+
+impl Storable for CallTable {
+    type Storer = StoreReplace<Self>;
+}
+
+#[derive(Debug)]
+struct CallInterceptor {
+    daemon: Daemon,
+}
 
 impl Intercept for CallInterceptor {
     fn name(&self) -> &'static str {
@@ -89,7 +136,27 @@ impl Intercept for CallInterceptor {
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         cfg.interceptor_state()
-            .store_put(CallStarted(Instant::now()));
+            .store_put(CallStarted(Instant::now(), SystemTime::now()));
+        Ok(())
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if self.daemon.is_enabled() {
+            let table = context
+                .request()
+                .body()
+                .bytes()
+                .and_then(|body| serde_json::from_slice::<RequestBody>(body).ok())
+                .and_then(|body| body.table_name);
+            if let Some(table) = table {
+                cfg.interceptor_state().store_put(CallTable(table));
+            }
+        }
         Ok(())
     }
 
@@ -99,10 +166,7 @@ impl Intercept for CallInterceptor {
         _runtime_components: &RuntimeComponents,
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let throttled = context.response().is_some_and(|response| {
-            response.status().as_u16() == 400 && response.body().bytes().is_some_and(is_throttling)
-        });
-        if throttled {
+        if throttled(context) {
             let _ = CALLS.try_with(|calls| calls.borrow_mut().throttles += 1);
         }
         Ok(())
@@ -110,16 +174,67 @@ impl Intercept for CallInterceptor {
 
     fn read_after_execution(
         &self,
-        _context: &FinalizerInterceptorContextRef<'_>,
+        context: &FinalizerInterceptorContextRef<'_>,
         _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        if let Some(CallStarted(started)) = cfg.load::<CallStarted>() {
-            let latency = started.elapsed();
-            let _ = CALLS.try_with(|calls| calls.borrow_mut().latencies.push(latency));
+        let Some(CallStarted(started, started_at)) = cfg.load::<CallStarted>() else {
+            return Ok(());
+        };
+        let latency = started.elapsed();
+        let _ = CALLS.try_with(|calls| calls.borrow_mut().latencies.push(latency));
+        if self.daemon.is_enabled() {
+            let _ = TRACE.try_with(|trace| {
+                if let Some(trace) = trace {
+                    self.trace(trace, context, cfg, *started_at, latency);
+                }
+            });
         }
         Ok(())
     }
+}
+
+impl CallInterceptor {
+    /// Sends the call's subsegment to the daemon.
+    fn trace(
+        &self,
+        trace: &TraceHeader,
+        context: &FinalizerInterceptorContextRef<'_>,
+        cfg: &ConfigBag,
+        started: SystemTime,
+        latency: Duration,
+    ) {
+        let response = context.response();
+        let call = xray::Call {
+            operation: cfg.load::<Metadata>().map_or("unknown", Metadata::name),
+            region: cfg.load::<Region>().map(Region::as_ref),
+            table: cfg
+                .load::<CallTable>()
+                .map(|CallTable(table)| table.as_str()),
+            request_id: response.and_then(|response| response.headers().get("x-amzn-requestid")),
+            status: response.map(|response| response.status().as_u16()),
+            throttled: throttled(context),
+            started,
+            ended: started + latency,
+        };
+        if let Some(document) = xray::subsegment(trace, &call) {
+            self.daemon.send(&document);
+        }
+    }
+}
+
+/// Whether the attempt's answer was a throttling error.
+fn throttled(context: &FinalizerInterceptorContextRef<'_>) -> bool {
+    context.response().is_some_and(|response| {
+        response.status().as_u16() == 400 && response.body().bytes().is_some_and(is_throttling)
+    })
+}
+
+/// The one field of a request a subsegment reports.
+#[derive(Deserialize)]
+struct RequestBody {
+    #[serde(rename = "TableName")]
+    table_name: Option<String>,
 }
 
 /// A DynamoDB error body (JSON 1.0 protocol): its type, and for a cancelled

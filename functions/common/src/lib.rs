@@ -21,6 +21,7 @@ pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod wire;
+pub mod xray;
 
 pub use error::ApiError;
 pub use lambda_http;

@@ -1,6 +1,8 @@
 //! Structured JSON logs, one object per line, as Lambda's JSON log format
 //! expects: `timestamp` (RFC 3339), `level` (which Lambda's log-level
-//! filtering reads), `message`, then the event's fields.
+//! filtering reads), `message`, then, inside an invocation, Lambda's request
+//! id (`function_request_id`) and the X-Ray trace id (`xray_trace_id`), then
+//! the event's fields.
 //!
 //! A field named [`MERGED_FIELD`] holding a JSON object's text is not
 //! written as a string: its members join the line's top level. That is how
@@ -14,15 +16,24 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tracing::field::{Field, Visit};
-use tracing::{Event, Subscriber};
-use tracing_subscriber::EnvFilter;
+use tracing::span::{Attributes, Id};
+use tracing::{Event, Metadata, Subscriber};
+use tracing_subscriber::filter::{FilterExt, filter_fn};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter};
+use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
+
+use crate::xray::TraceHeader;
 
 /// The field whose JSON object's members are written at the line's top
 /// level.
 pub const MERGED_FIELD: &str = "emf";
+/// The span the Lambda runtime opens around each invocation, with its
+/// `requestId` and `xrayTraceId`.
+pub const INVOCATION_SPAN: &str = "Lambda runtime invoke";
 
 /// Installs the JSON log subscriber on stdout. The level comes from
 /// `RUST_LOG`, else from Lambda's `AWS_LAMBDA_LOG_LEVEL`, else `info`.
@@ -39,11 +50,59 @@ where
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_from_env("AWS_LAMBDA_LOG_LEVEL"))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    // The invocation span passes whatever the level, so that every line
+    // inside it, warnings and errors included, carries its ids.
+    let lines = tracing_subscriber::fmt::layer()
         .event_format(JsonLine)
         .with_writer(writer)
-        .with_env_filter(filter)
+        .with_filter(filter.or(filter_fn(is_invocation)));
+    let _ = tracing_subscriber::registry()
+        .with(InvocationIds.with_filter(filter_fn(is_invocation)))
+        .with(lines)
         .try_init();
+}
+
+fn is_invocation(metadata: &Metadata<'_>) -> bool {
+    metadata.is_span() && metadata.name() == INVOCATION_SPAN
+}
+
+/// Lambda's ids for one invocation, kept on its span.
+#[derive(Debug, Default)]
+struct Invocation {
+    request_id: Option<String>,
+    trace_id: Option<String>,
+}
+
+impl Visit for Invocation {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        match field.name() {
+            "requestId" => self.request_id = Some(value.to_owned()),
+            // Only the trace id (`Root`) identifies the trace in X-Ray.
+            "xrayTraceId" => self.trace_id = TraceHeader::parse(value).map(|trace| trace.root),
+            _ => {}
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.record_str(field, format!("{value:?}").trim_matches('"'));
+    }
+}
+
+/// Records [`Invocation`] on each invocation span, for [`JsonLine`].
+#[derive(Debug)]
+struct InvocationIds;
+
+impl<S> Layer<S> for InvocationIds
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attributes: &Attributes<'_>, id: &Id, context: Context<'_, S>) {
+        let mut invocation = Invocation::default();
+        attributes.record(&mut invocation);
+        if let Some(span) = context.span(id) {
+            span.extensions_mut().insert(invocation);
+        }
+    }
 }
 
 /// Formats each event as one JSON object.
@@ -57,7 +116,7 @@ where
 {
     fn format_event(
         &self,
-        _context: &FmtContext<'_, S, N>,
+        context: &FmtContext<'_, S, N>,
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
@@ -75,6 +134,22 @@ where
         ];
         if let Some(message) = fields.message {
             line.push(("message".to_owned(), Value::String(message)));
+        }
+        for span in context
+            .event_scope()
+            .into_iter()
+            .flat_map(|scope| scope.from_root())
+        {
+            if let Some(invocation) = span.extensions().get::<Invocation>() {
+                for (name, value) in [
+                    ("function_request_id", &invocation.request_id),
+                    ("xray_trace_id", &invocation.trace_id),
+                ] {
+                    if let Some(value) = value {
+                        line.push((name.to_owned(), Value::String(value.clone())));
+                    }
+                }
+            }
         }
         line.extend(fields.values);
         let text = serde_json::to_string(&Ordered(&line)).map_err(|_| fmt::Error)?;
@@ -185,12 +260,17 @@ mod tests {
         }
     }
 
-    fn capture(log: impl FnOnce()) -> Vec<Value> {
+    /// The lines `log` writes with the functions' layers at `level`.
+    fn capture(level: &str, log: impl FnOnce()) -> Vec<Value> {
         let lines = Lines::default();
-        let subscriber = tracing_subscriber::fmt()
-            .event_format(JsonLine)
-            .with_writer(lines.clone())
-            .finish();
+        let subscriber = tracing_subscriber::registry()
+            .with(InvocationIds.with_filter(filter_fn(is_invocation)))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .event_format(JsonLine)
+                    .with_writer(lines.clone())
+                    .with_filter(EnvFilter::new(level).or(filter_fn(is_invocation))),
+            );
         tracing::subscriber::with_default(subscriber, log);
         let bytes = lines
             .0
@@ -206,7 +286,7 @@ mod tests {
 
     #[test]
     fn each_event_is_one_json_line_with_level_message_and_fields() {
-        let lines = capture(|| {
+        let lines = capture("info", || {
             tracing::info!(request_id = "r-1", status = 404_u16, ok = false, "request");
             tracing::warn!(error = %"boom", "failed");
         });
@@ -226,8 +306,33 @@ mod tests {
     }
 
     #[test]
+    fn lines_inside_an_invocation_carry_its_request_and_trace_ids() {
+        let lines = capture("warn", || {
+            let span = tracing::info_span!(
+                "Lambda runtime invoke",
+                requestId = "8476a536-e9f4-11e8-9739-2dfe598c3fcd",
+                xrayTraceId =
+                    "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+            );
+            span.in_scope(|| tracing::warn!("inside, and the span is below the level"));
+            tracing::warn!("outside");
+        });
+        assert_eq!(lines.len(), 2);
+        assert_eq!(
+            lines[0]["function_request_id"],
+            "8476a536-e9f4-11e8-9739-2dfe598c3fcd"
+        );
+        assert_eq!(
+            lines[0]["xray_trace_id"],
+            "1-5759e988-bd862e3fe1be46a994272793"
+        );
+        assert!(lines[1].get("function_request_id").is_none());
+        assert!(lines[1].get("xray_trace_id").is_none());
+    }
+
+    #[test]
     fn the_merged_field_joins_the_top_level() {
-        let lines = capture(|| {
+        let lines = capture("info", || {
             tracing::info!(
                 route = "GET /users",
                 emf = r#"{"_aws":{"Timestamp":1},"Requests":1}"#,

@@ -15,3 +15,4 @@ mod openapi;
 mod store_contract;
 mod support;
 mod template;
+mod tracing;
