@@ -96,10 +96,13 @@ if timeout 20 git ls-remote --quiet "$official.git" HEAD >/dev/null 2>&1; then
     rm -rf "$db"
   fi
 elif [ -f "$snapshot" ]; then
-  if [ ! -d "$db/.git" ]; then
+  bundle="$(cd "$(dirname "$snapshot")" && pwd)/$(basename "$snapshot")"
+  # A clone of the live database (from a run that could reach it) cannot
+  # fetch now: start again from the bundle.
+  if [ "$(git -C "$db" remote get-url origin 2>/dev/null)" != "$bundle" ]; then
     rm -rf "$db"
     mkdir -p "$(dirname "$db")"
-    git -c init.defaultBranch=main clone --quiet -b main "$snapshot" "$db"
+    git -c init.defaultBranch=main clone --quiet -b main "$bundle" "$db"
   fi
   git -C "$db" fetch --quiet origin main
   limit_days="$(sed -n 's/^maximum-db-staleness = "P\([0-9]*\)D"$/\1/p' deny.toml)"
