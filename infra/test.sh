@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace against a real DynamoDB Local: installs it
-# (infra/dynamodb-local), starts it on a free loopback port, runs
-# `cargo test --workspace` with DYNAMODB_ENDPOINT pointing at it, stops it.
-# Extra arguments go to `cargo test`.
+# (infra/dynamodb-local), starts it on a free loopback port, builds the
+# function binaries (the HTTP suite also runs with each function as its own
+# process under its IAM role: local-api --lambda), runs `cargo test
+# --workspace` with DYNAMODB_ENDPOINT pointing at it, then holds the IAM
+# decisions of that run against the roles (a refused call or a grant no test
+# used fails), and stops DynamoDB Local.
+# Extra arguments go to `cargo test` (and skip the IAM check, which needs
+# the whole suite).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 log="$(mktemp -t dynamodb-local.XXXXXX.log)"
@@ -41,4 +46,12 @@ fi
 
 export DYNAMODB_ENDPOINT="http://127.0.0.1:$port"
 cd "$root"
-cargo test --workspace "$@"
+cargo build --workspace --bins
+if [ "$#" -gt 0 ]; then
+  cargo test --workspace "$@"
+  exit
+fi
+record="$(mktemp -t iam-record.XXXXXX.jsonl)"
+LOCAL_API_IAM_RECORD="$record" cargo test --workspace
+echo "--- least privilege: the IAM decisions of the --lambda runs against the roles"
+"${CARGO_TARGET_DIR:-target}/debug/local-api" iam-report "$record"

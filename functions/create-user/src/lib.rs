@@ -7,7 +7,10 @@
 //! is written in the same transaction as the user. The same key with another
 //! body is a 422; while the first request is in flight, a 409.
 //!
-//! DynamoDB permissions: see [`DYNAMODB_ACTIONS`].
+//! DynamoDB permissions (its role in template.yaml): `PutItem` for the
+//! items of its `TransactWriteItems` (user, email claim, idempotency key
+//! record) and `GetItem` of the key record when an `Idempotency-Key` is
+//! reused; `DescribeEndpoints` at init.
 
 use common::ApiError;
 use common::domain::{Idempotency, Timestamp, User};
@@ -16,11 +19,6 @@ use common::lambda_http::{Body, Request, Response};
 use common::store::{Created, UserStore};
 use common::wire::NewUserFields;
 use serde_json::Value;
-
-/// The DynamoDB actions this function calls: `TransactWriteItems` of
-/// conditional puts, and `GetItem` of the key record when an
-/// `Idempotency-Key` is reused.
-pub const DYNAMODB_ACTIONS: &[&str] = &["dynamodb:GetItem", "dynamodb:PutItem"];
 
 /// Handles one request.
 pub async fn handle(store: &dyn UserStore, request: Request) -> Response<Body> {

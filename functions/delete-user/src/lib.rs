@@ -2,17 +2,16 @@
 //! transaction; 204, or 404 when missing, or 412 when `If-Match` does not
 //! name the current version.
 //!
-//! DynamoDB permissions: see [`DYNAMODB_ACTIONS`].
+//! DynamoDB permissions (its role in template.yaml): `GetItem` (to learn
+//! the email address to free), then `TransactWriteItems` of the user's and
+//! the claim's conditional deletes (`DeleteItem`) and the tombstone's put
+//! (`PutItem`); `DescribeEndpoints` at init.
 
 use common::ApiError;
 use common::domain::Timestamp;
 use common::http;
 use common::lambda_http::{Body, Request, Response};
 use common::store::UserStore;
-
-/// The DynamoDB actions this function calls: `GetItem` (to learn the email
-/// address to free), then `TransactWriteItems` of two conditional deletes.
-pub const DYNAMODB_ACTIONS: &[&str] = &["dynamodb:GetItem", "dynamodb:DeleteItem"];
 
 /// Handles one request.
 pub async fn handle(store: &dyn UserStore, request: Request) -> Response<Body> {

@@ -2,16 +2,14 @@
 //! `If-None-Match` names the current version; 404 when there is no such
 //! user. Responses may be kept by private caches but are revalidated.
 //!
-//! DynamoDB permissions: see [`DYNAMODB_ACTIONS`].
+//! DynamoDB permissions (its role in template.yaml): `GetItem` of the user
+//! (a strongly consistent read); `DescribeEndpoints` at init.
 
 use common::ApiError;
 use common::http;
 use common::lambda_http::http::StatusCode;
 use common::lambda_http::{Body, Request, Response};
 use common::store::UserStore;
-
-/// The DynamoDB actions this function calls (a strongly consistent read).
-pub const DYNAMODB_ACTIONS: &[&str] = &["dynamodb:GetItem"];
 
 /// Handles one request.
 pub async fn handle(store: &dyn UserStore, request: Request) -> Response<Body> {

@@ -9,7 +9,10 @@
 //! source mapping uses `ReportBatchItemFailures`) while the others are
 //! processed; after bounded retries Lambda sends it to the dead-letter queue.
 //!
-//! DynamoDB permissions: see [`DYNAMODB_ACTIONS`].
+//! DynamoDB permissions (its role in template.yaml): `PutItem` of the
+//! events, `DescribeEndpoints` at init. The event source mapping reads the
+//! stream and sends failures to the dead-letter queue with the same role,
+//! through the policies SAM attaches for the `DynamoDB` event.
 
 use std::time::Duration;
 
@@ -19,17 +22,6 @@ use common::stream::{
     self, DynamoDbBatchItemFailure, DynamoDbEventResponse, EventRecord, InvalidRecord, StreamEvent,
 };
 use common::{dynamodb_calls, metrics};
-
-/// The DynamoDB actions this function's role needs: `PutItem` for the
-/// events; the stream actions are called by the event source mapping with
-/// the function's role.
-pub const DYNAMODB_ACTIONS: &[&str] = &[
-    "dynamodb:PutItem",
-    "dynamodb:DescribeStream",
-    "dynamodb:GetRecords",
-    "dynamodb:GetShardIterator",
-    "dynamodb:ListStreams",
-];
 
 #[derive(Debug, thiserror::Error)]
 enum RecordError {

@@ -4,7 +4,8 @@
 //! id never had any. Each page is one DynamoDB `Query` on the user's
 //! partition.
 //!
-//! DynamoDB permissions: see [`DYNAMODB_ACTIONS`].
+//! DynamoDB permissions (its role in template.yaml): `Query` on the table
+//! (one user's partition); `DescribeEndpoints` at init.
 
 use common::domain::Version;
 use common::lambda_http::http::StatusCode;
@@ -12,9 +13,6 @@ use common::lambda_http::{Body, Request, Response};
 use common::store::HistoryStore;
 use common::wire::{HistoryEventBody, PageBody};
 use common::{ApiError, cursor, http};
-
-/// The DynamoDB actions this function calls.
-pub const DYNAMODB_ACTIONS: &[&str] = &["dynamodb:Query"];
 
 /// Handles one request.
 pub async fn handle(store: &dyn HistoryStore, request: Request) -> Response<Body> {

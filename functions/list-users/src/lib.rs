@@ -3,7 +3,8 @@
 //! one user holding that address. Each page is one DynamoDB `Query` on an
 //! index, so it costs the same however many users there are.
 //!
-//! DynamoDB permissions: see [`DYNAMODB_ACTIONS`].
+//! DynamoDB permissions (its role in template.yaml): `Query` on the
+//! `byCreation` and `byEmail` indexes; `DescribeEndpoints` at init.
 
 use common::domain::{Email, UserId};
 use common::lambda_http::http::StatusCode;
@@ -11,10 +12,6 @@ use common::lambda_http::{Body, Request, Response};
 use common::store::UserStore;
 use common::wire::{PageBody, UserBody};
 use common::{ApiError, cursor, http};
-
-/// The DynamoDB actions this function calls (`Query` on the creation and
-/// email indexes).
-pub const DYNAMODB_ACTIONS: &[&str] = &["dynamodb:Query"];
 
 /// The scope that binds cursors to this list.
 const CURSOR_SCOPE: &str = "users";

@@ -4,7 +4,10 @@
 //! address held by another user a 409. A new email address is claimed and
 //! the old one freed in the same transaction as the user changes.
 //!
-//! DynamoDB permissions: see [`DYNAMODB_ACTIONS`].
+//! DynamoDB permissions (its role in template.yaml): `UpdateItem` for a
+//! name change; `GetItem`, then `TransactWriteItems` of a put of the user, a
+//! delete of the old email claim and a put of the new one (`PutItem`,
+//! `DeleteItem`) for an email change; `DescribeEndpoints` at init.
 
 use common::ApiError;
 use common::domain::{Timestamp, UserChanges};
@@ -12,16 +15,6 @@ use common::http;
 use common::lambda_http::http::StatusCode;
 use common::lambda_http::{Body, Request, Response};
 use common::store::UserStore;
-
-/// The DynamoDB actions this function calls: `UpdateItem` for a name
-/// change; `GetItem` then `TransactWriteItems` (a put of the user, a delete
-/// of the old email claim, a put of the new one) for an email change.
-pub const DYNAMODB_ACTIONS: &[&str] = &[
-    "dynamodb:GetItem",
-    "dynamodb:UpdateItem",
-    "dynamodb:PutItem",
-    "dynamodb:DeleteItem",
-];
 
 /// Handles one request.
 pub async fn handle(store: &dyn UserStore, request: Request) -> Response<Body> {

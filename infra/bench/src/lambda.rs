@@ -11,11 +11,13 @@ use serde::Serialize;
 use tokio::process::{Child, Command};
 
 use crate::proxy::{Call, DynamoProxy};
-use crate::runtime_api::{Outcome, RuntimeApi};
 use crate::stats::Summary;
+use local_api::runtime_api::{Outcome, RuntimeApi};
 
 /// How long a function may take to initialise before the harness gives up.
 const INIT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a function may take per invocation before the harness gives up.
+const INVOCATION_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How to start a function's process.
 #[derive(Debug, Clone)]
@@ -81,7 +83,7 @@ impl Launch {
         proxy: Option<&DynamoProxy>,
         log_dir: &Path,
     ) -> Result<Instance, crate::Error> {
-        let api = RuntimeApi::start().await?;
+        let api = RuntimeApi::start("arn:aws:lambda:us-east-1:000000000000:function:bench").await?;
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -160,7 +162,7 @@ impl Instance {
         event: impl Into<Bytes>,
         proxy: Option<&DynamoProxy>,
     ) -> Result<Invocation, crate::Error> {
-        let outcome = self.api.invoke(event).await?;
+        let outcome = self.api.invoke(event, INVOCATION_TIMEOUT).await?;
         let calls = proxy.map(DynamoProxy::take).unwrap_or_default();
         Ok(Invocation { outcome, calls })
     }

@@ -11,9 +11,9 @@ use crate::events;
 use crate::lambda::{self, Launch, Workload};
 use crate::proxy::DynamoProxy;
 use crate::report::{LeverResult, Size};
-use crate::runtime_api::Outcome;
 use crate::scenarios::Context;
 use crate::{Error, say, settle};
+use local_api::runtime_api::Outcome;
 
 const TABLE: &str = "users-levers";
 

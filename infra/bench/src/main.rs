@@ -15,7 +15,6 @@ mod levers;
 mod load;
 mod proxy;
 mod report;
-mod runtime_api;
 mod scenarios;
 mod stats;
 
@@ -67,7 +66,7 @@ pub(crate) enum Error {
     #[error(transparent)]
     Io(#[from] std::io::Error),
     #[error(transparent)]
-    Invoke(#[from] runtime_api::InvokeError),
+    Invoke(#[from] local_api::runtime_api::InvokeError),
     #[error(transparent)]
     Proxy(#[from] proxy::ProxyError),
     #[error(transparent)]

@@ -13,8 +13,8 @@ use crate::events::{self, HttpEvent};
 use crate::lambda::{self, Launch, Workload};
 use crate::proxy::DynamoProxy;
 use crate::report::{DynamoCost, ListScale, Report};
-use crate::runtime_api::Outcome;
 use crate::{Error, Plan, say, settle};
+use local_api::runtime_api::Outcome;
 
 /// The table the functions use.
 const TABLE: &str = "users-bench";

@@ -1,11 +1,18 @@
 //! The users API on a developer's machine: the template's routes served over
 //! HTTP by the function crates in-process, on the in-memory store or on a
-//! local DynamoDB (whose table is created from the template's definition).
+//! local DynamoDB (whose table is created from the template's definition);
+//! or, in `--lambda` mode, by each function's own binary run as Lambda runs
+//! it, under its role (see [`lambda`]).
 //!
 //! With `--dynamodb-endpoint` it needs no AWS permissions beyond what
 //! DynamoDB Local accepts; it never talks to AWS itself.
 
 pub mod auth;
+pub mod boot;
+pub mod deployment;
+pub mod iam;
+pub mod lambda;
+pub mod runtime_api;
 pub mod server;
 pub mod table;
 pub mod template;
@@ -19,7 +26,11 @@ use common::store::{DynamoStore, MemoryStore, Store};
 use tokio::net::TcpListener;
 
 use crate::auth::{AuthConfig, Authorizer};
-use crate::template::Template;
+use crate::deployment::{Deployment, LocalResources};
+use crate::iam::dynamodb::KeySchema;
+use crate::lambda::{Functions, LambdaError, LambdaOptions};
+use crate::server::Backend;
+use crate::template::{TableDefinition, Template};
 
 /// The template beside the workspace this binary was built from.
 pub fn default_template_path() -> PathBuf {
@@ -58,6 +69,14 @@ pub enum StartError {
     /// The port could not be bound.
     #[error("cannot listen: {0}")]
     Listen(#[from] std::io::Error),
+    /// `--lambda` mode could not start.
+    #[error(transparent)]
+    Lambda(#[from] LambdaError),
+    /// `--lambda` mode was asked for without a DynamoDB.
+    #[error(
+        "--lambda runs the functions against DynamoDB: give --dynamodb-endpoint too (see README, \"The deployed shape, locally\")"
+    )]
+    LambdaNeedsDynamoDb,
 }
 
 /// A local API bound to a port and ready to serve.
@@ -65,6 +84,7 @@ pub enum StartError {
 pub struct LocalApi {
     listener: TcpListener,
     router: axum::Router,
+    functions: Option<Arc<Functions>>,
 }
 
 impl LocalApi {
@@ -78,42 +98,91 @@ impl LocalApi {
         store: &StoreChoice,
         auth: Option<AuthConfig>,
     ) -> Result<Self, StartError> {
+        Self::bind_with(address, template, store, auth, None).await
+    }
+
+    /// As [`LocalApi::bind`], and with `lambda` runs every function as its
+    /// own process under its role instead of in-process (DynamoDB only).
+    pub async fn bind_with(
+        address: SocketAddr,
+        template: &std::path::Path,
+        store: &StoreChoice,
+        auth: Option<AuthConfig>,
+        lambda: Option<LambdaOptions>,
+    ) -> Result<Self, StartError> {
         let template = Template::load(template)?;
-        let store: Arc<dyn Store> = match store {
-            StoreChoice::Memory => {
+        let mut functions = None;
+        let backend = match (store, lambda) {
+            (StoreChoice::Memory, Some(_)) => return Err(StartError::LambdaNeedsDynamoDb),
+            (StoreChoice::Memory, None) => {
                 let (store, changes) = MemoryStore::with_change_feed();
                 let store: Arc<dyn Store> = Arc::new(store);
                 tokio::spawn(worker::run_feed(Arc::clone(&store), changes));
-                store
+                Backend::InProcess(store)
             }
-            StoreChoice::DynamoDb { endpoint, table } => {
+            (StoreChoice::DynamoDb { endpoint, table }, lambda) => {
                 let config = table::local_config(endpoint).await;
                 let client = aws_sdk_dynamodb::Client::new(&config);
                 if table::create_if_missing(&client, table, &template.table).await? {
                     tracing::info!(table, "created table from template.yaml");
                 }
-                let store: Arc<dyn Store> =
-                    Arc::new(DynamoStore::new(client.clone(), table.clone()));
-                match table::stream_arn(&client, table).await? {
-                    Some(arn) => {
-                        let streams = aws_sdk_dynamodbstreams::Client::new(&config);
-                        tokio::spawn(worker::poll_stream(Arc::clone(&store), streams, arn));
+                let stream_arn = table::stream_arn(&client, table).await?;
+                match lambda {
+                    Some(options) => {
+                        let local = LocalResources {
+                            table: table.clone(),
+                            stream_arn,
+                        };
+                        let mode = if auth.is_some() { "cognito" } else { "none" };
+                        let deployment = Deployment::load(&options.translations, mode, local)
+                            .map_err(LambdaError::from)?;
+                        let started = Functions::start(
+                            &options,
+                            &deployment,
+                            endpoint,
+                            table::LOCAL_ACCESS_KEY,
+                            key_schema(&template.table),
+                        )
+                        .await?;
+                        let backend = Backend::Lambda(started.pools.clone());
+                        functions = Some(Arc::new(started));
+                        backend
                     }
-                    None => tracing::warn!(
-                        table,
-                        "table has no stream: the history worker does not run"
-                    ),
+                    None => {
+                        let store: Arc<dyn Store> =
+                            Arc::new(DynamoStore::new(client.clone(), table.clone()));
+                        match stream_arn {
+                            Some(arn) => {
+                                let streams = aws_sdk_dynamodbstreams::Client::new(&config);
+                                tokio::spawn(worker::poll_stream(Arc::clone(&store), streams, arn));
+                            }
+                            None => tracing::warn!(
+                                table,
+                                "table has no stream: the history worker does not run"
+                            ),
+                        }
+                        Backend::InProcess(store)
+                    }
                 }
-                store
             }
         };
         let authorizer = match auth {
             Some(config) => Some(Arc::new(Authorizer::load(config).await?)),
             None => None,
         };
-        let router = server::router(&template.routes, store, authorizer)?;
+        let router = server::router(&template.routes, &backend, authorizer)?;
         let listener = TcpListener::bind(address).await?;
-        Ok(Self { listener, router })
+        Ok(Self {
+            listener,
+            router,
+            functions,
+        })
+    }
+
+    /// In `--lambda` mode, the running functions (their instances, IAM
+    /// decisions and dead letters).
+    pub fn functions(&self) -> Option<Arc<Functions>> {
+        self.functions.clone()
     }
 
     /// The address it listens on.
@@ -127,5 +196,24 @@ impl LocalApi {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         server::serve(self.listener, self.router, shutdown).await
+    }
+}
+
+/// The partition key attributes `dynamodb:LeadingKeys` refers to.
+pub(crate) fn key_schema(table: &TableDefinition) -> KeySchema {
+    let hash = |elements: &[template::KeyElement]| {
+        elements
+            .iter()
+            .find(|e| e.key_type == "HASH")
+            .map(|e| e.attribute_name.clone())
+            .unwrap_or_default()
+    };
+    KeySchema {
+        table: hash(&table.key_schema),
+        indexes: table
+            .global_secondary_indexes
+            .iter()
+            .map(|i| (i.index_name.clone(), hash(&i.key_schema)))
+            .collect(),
     }
 }

@@ -3,7 +3,8 @@ use std::path::PathBuf;
 
 use clap::{Args as ClapArgs, Parser, Subcommand};
 use local_api::auth::{AuthConfig, DevToken, JwksSource};
-use local_api::{LocalApi, StoreChoice};
+use local_api::lambda::LambdaOptions;
+use local_api::{LocalApi, StoreChoice, boot, iam};
 
 /// Serves the users API locally, with the routes of template.yaml.
 #[derive(Debug, Parser)]
@@ -20,6 +21,38 @@ enum Command {
     /// Prints a bearer token signed by the local development key, for an
     /// API started with --dev-auth.
     DevToken(DevTokenArgs),
+    /// Holds a record of IAM decisions (--iam-record) against the roles:
+    /// fails on any refused call and on any grant no call used.
+    IamReport(IamReportArgs),
+    /// Starts one function's binary (or any command, such as an emulator
+    /// and a binary) under the local Runtime API with its Lambda
+    /// environment, sends it one event and checks it answers.
+    Boot(BootArgs),
+}
+
+#[derive(Debug, ClapArgs)]
+struct IamReportArgs {
+    /// The record written with --iam-record.
+    record: PathBuf,
+    /// Where the translated templates are.
+    #[arg(long, default_value_os_t = local_api::deployment::default_translation_dir())]
+    translations: PathBuf,
+}
+
+#[derive(Debug, ClapArgs)]
+struct BootArgs {
+    /// The function's binary name (create-user, history-worker, ...).
+    #[arg(long)]
+    function: String,
+    /// DynamoDB Local's URL.
+    #[arg(long, env = "DYNAMODB_ENDPOINT")]
+    dynamodb_endpoint: String,
+    /// Seconds init and the invocation may each take (emulation is slow).
+    #[arg(long, default_value_t = 120)]
+    timeout: u64,
+    /// The command that runs the function.
+    #[arg(last = true, required = true)]
+    command: Vec<String>,
 }
 
 #[derive(Debug, ClapArgs)]
@@ -51,6 +84,23 @@ struct ServeArgs {
     /// The issuer's keys: a JWKS file or URL.
     #[arg(long, env = "AUTH_JWKS", requires_all = ["auth_issuer", "auth_audience"])]
     auth_jwks: Option<String>,
+    /// Run each function as its own binary under a local Lambda Runtime
+    /// API, with its template environment and its IAM role enforced on its
+    /// DynamoDB calls (needs --dynamodb-endpoint).
+    #[arg(long, env = "LOCAL_API_LAMBDA")]
+    lambda: bool,
+    /// Where the functions' binaries are, with --lambda.
+    #[arg(long, env = "LOCAL_API_LAMBDA_DIR", default_value_os_t = LambdaOptions::default_dir())]
+    lambda_dir: PathBuf,
+    /// Most instances of one function at once, with --lambda.
+    #[arg(long, default_value_t = 4)]
+    lambda_instances: usize,
+    /// Append every IAM decision to this file (JSON lines), with --lambda.
+    #[arg(long, env = "LOCAL_API_IAM_RECORD")]
+    iam_record: Option<PathBuf>,
+    /// Append the stream's dead letters to this file (JSON lines), with --lambda.
+    #[arg(long, env = "LOCAL_API_DEAD_LETTERS")]
+    dead_letter_file: Option<PathBuf>,
 }
 
 #[derive(Debug, ClapArgs)]
@@ -69,17 +119,40 @@ struct DevTokenArgs {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cli = Cli::parse();
-    if let Some(Command::DevToken(args)) = cli.command {
-        let mut token = DevToken {
-            expires_in: args.expires_in,
-            client_id: args.client_id,
-            ..DevToken::default()
-        };
-        if !args.scopes.is_empty() {
-            token.scopes = args.scopes;
+    match cli.command {
+        Some(Command::DevToken(args)) => {
+            let mut token = DevToken {
+                expires_in: args.expires_in,
+                client_id: args.client_id,
+                ..DevToken::default()
+            };
+            if !args.scopes.is_empty() {
+                token.scopes = args.scopes;
+            }
+            println!("{}", token.sign()?);
+            return Ok(());
         }
-        println!("{}", token.sign()?);
-        return Ok(());
+        Some(Command::IamReport(args)) => {
+            let findings = iam::coverage::report(&args.record, &args.translations)?;
+            if findings.is_empty() {
+                return Ok(());
+            }
+            std::process::exit(1);
+        }
+        Some(Command::Boot(args)) => {
+            common::telemetry::init();
+            let answer = boot::run(
+                &args.function,
+                &args.dynamodb_endpoint,
+                args.command,
+                std::time::Duration::from_secs(args.timeout),
+                &local_api::default_template_path(),
+            )
+            .await?;
+            println!("{answer}");
+            return Ok(());
+        }
+        None => {}
     }
     common::telemetry::init();
     let args = cli.serve;
@@ -111,15 +184,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
              `local-api dev-token`) or --auth-issuer/--auth-audience/--auth-jwks to check tokens."
         );
     }
-    let api = LocalApi::bind(
+    let lambda = args.lambda.then(|| LambdaOptions {
+        dir: args.lambda_dir,
+        instances: args.lambda_instances,
+        iam_record: args.iam_record,
+        dead_letter_file: args.dead_letter_file,
+        ..LambdaOptions::default()
+    });
+    let api = LocalApi::bind_with(
         SocketAddr::new(args.bind, args.port),
         &args.template,
         &store,
         auth,
+        lambda,
     )
     .await?;
     let address = api.local_addr()?;
-    tracing::info!(url = %format!("http://{address}"), store = ?store, "local API listening");
+    tracing::info!(url = %format!("http://{address}"), store = ?store, lambda = args.lambda, "local API listening");
     api.serve(async {
         let _ = tokio::signal::ctrl_c().await;
     })

@@ -1,7 +1,8 @@
 //! The local stand-in for API Gateway: an HTTP server whose routes come from
 //! the template, turning each request into the API Gateway HTTP API event a
-//! deployed function receives and calling that function's `handle`
-//! in-process.
+//! deployed function receives and handing it to that function: its `handle`
+//! in-process, or (in `--lambda` mode) its own process, whose answer is
+//! read as API Gateway reads a Lambda proxy response.
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -29,6 +30,8 @@ use time::macros::format_description;
 use tokio::net::TcpListener;
 
 use crate::auth::{Authorizer, Denied};
+use crate::lambda::instance::Failure;
+use crate::lambda::pool::FunctionPool;
 use crate::template::Route;
 
 /// API Gateway's own limit on an HTTP API request body.
@@ -68,43 +71,66 @@ pub struct UnknownFunction {
     function: String,
 }
 
+/// How the routes' functions run.
+#[derive(Clone)]
+pub enum Backend {
+    /// In this process, over one store.
+    InProcess(Arc<dyn Store>),
+    /// As their own processes, by binary name.
+    Lambda(BTreeMap<String, Arc<FunctionPool>>),
+}
+
+impl std::fmt::Debug for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Backend::InProcess(_) => f.write_str("InProcess"),
+            Backend::Lambda(pools) => f.debug_tuple("Lambda").field(&pools.keys()).finish(),
+        }
+    }
+}
+
+#[derive(Clone)]
+enum Call {
+    InProcess(Handler, Arc<dyn Store>),
+    Lambda(Arc<FunctionPool>),
+}
+
 #[derive(Clone)]
 struct Target {
     route_key: Arc<str>,
-    handler: Handler,
-    store: Arc<dyn Store>,
+    call: Call,
     /// The JWT authorizer and the route's scopes; `None`: the API is open.
     auth: Option<(Arc<Authorizer>, Arc<[String]>)>,
 }
 
-/// The router for `routes`, each served by its function over `store`.
+/// The router for `routes`, each served by its function on `backend`.
 /// Anything else answers as API Gateway does: 404 `{"message":"Not Found"}`.
 pub fn router(
     routes: &[Route],
-    store: Arc<dyn Store>,
+    backend: &Backend,
     authorizer: Option<Arc<Authorizer>>,
 ) -> Result<Router, UnknownFunction> {
     let mut paths: BTreeMap<&str, MethodRouter> = BTreeMap::new();
     for route in routes {
-        let handler = HANDLERS
-            .iter()
-            .find(|(name, _)| *name == route.function)
-            .map(|(_, handler)| *handler)
-            .ok_or_else(|| UnknownFunction {
-                route: route.key(),
-                function: route.function.clone(),
-            })?;
+        let unknown = || UnknownFunction {
+            route: route.key(),
+            function: route.function.clone(),
+        };
+        let call = match backend {
+            Backend::InProcess(store) => HANDLERS
+                .iter()
+                .find(|(name, _)| *name == route.function)
+                .map(|(_, handler)| Call::InProcess(*handler, Arc::clone(store))),
+            Backend::Lambda(pools) => pools.get(&route.function).cloned().map(Call::Lambda),
+        }
+        .ok_or_else(unknown)?;
         let method = Method::from_bytes(route.method.as_bytes()).ok();
         let filter = method
             .and_then(|m| MethodFilter::try_from(m).ok())
-            .ok_or_else(|| UnknownFunction {
-                route: route.key(),
-                function: route.function.clone(),
-            })?;
+            .ok_or_else(unknown)?;
         let target = Target {
             route_key: route.key().into(),
-            handler,
-            store: Arc::clone(&store),
+            call,
             auth: authorizer
                 .as_ref()
                 .map(|a| (Arc::clone(a), route.scopes.clone().into())),
@@ -204,16 +230,119 @@ async fn invoke(
         authorizer.jwt = Some(jwt);
         event.request_context.authorizer = Some(authorizer);
     }
-    let response = (target.handler)(
-        target.store.as_ref(),
-        LambdaRequest::ApiGatewayV2(event).into(),
-    )
-    .await;
-    let (mut parts, body) = response.into_parts();
+    let mut response = match &target.call {
+        Call::InProcess(handler, store) => {
+            let response = handler(store.as_ref(), LambdaRequest::ApiGatewayV2(event).into()).await;
+            let (parts, body) = response.into_parts();
+            HttpResponse::from_parts(parts, axum::body::Body::from(body.to_vec()))
+        }
+        Call::Lambda(pool) => invoke_lambda(pool, &event).await,
+    };
     if let Ok(value) = HeaderValue::from_str(&request_id) {
-        parts.headers.insert("apigw-requestid", value);
+        response.headers_mut().insert("apigw-requestid", value);
     }
-    HttpResponse::from_parts(parts, axum::body::Body::from(body.to_vec()))
+    response
+}
+
+/// Invokes the function's process with `event` and answers as API Gateway
+/// does: the function's proxy response, or API Gateway's own error when the
+/// function failed (500 for an error, crash, timeout or malformed
+/// response; 503 when no instance became free within the integration
+/// timeout).
+async fn invoke_lambda(pool: &FunctionPool, event: &ApiGatewayV2httpRequest) -> HttpResponse {
+    let internal = || gateway_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
+    let Ok(payload) = serde_json::to_vec(event) else {
+        return internal();
+    };
+    match pool.invoke(payload.into()).await {
+        Ok(outcome) if !outcome.failed => proxy_response(&outcome.body).unwrap_or_else(|| {
+            tracing::error!(function = pool.name(), "malformed Lambda proxy response");
+            internal()
+        }),
+        Ok(outcome) => {
+            tracing::error!(
+                function = pool.name(),
+                error = %String::from_utf8_lossy(&outcome.body),
+                "the function returned an error"
+            );
+            internal()
+        }
+        Err(Failure::Busy(_)) => {
+            gateway_error(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
+        }
+        Err(_) => internal(),
+    }
+}
+
+/// Reads a Lambda proxy response (payload format 2.0). A JSON answer
+/// without `statusCode` is the body of a 200, as API Gateway infers it.
+fn proxy_response(body: &[u8]) -> Option<HttpResponse> {
+    use base64::Engine as _;
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let Some(status) = value.get("statusCode") else {
+        return Some(
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                body.to_vec(),
+            )
+                .into_response(),
+        );
+    };
+    let status = StatusCode::from_u16(u16::try_from(status.as_u64()?).ok()?).ok()?;
+    let mut response = HttpResponse::builder().status(status);
+    for (name, value) in value["headers"].as_object().into_iter().flatten() {
+        response = response.header(name, value.as_str()?);
+    }
+    for (name, values) in value["multiValueHeaders"].as_object().into_iter().flatten() {
+        for value in values.as_array()? {
+            response = response.header(name, value.as_str()?);
+        }
+    }
+    for cookie in value["cookies"].as_array().into_iter().flatten() {
+        response = response.header(header::SET_COOKIE, cookie.as_str()?);
+    }
+    let text = value["body"].as_str().unwrap_or_default();
+    let bytes = if value["isBase64Encoded"].as_bool().unwrap_or(false) {
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .ok()?
+    } else {
+        text.as_bytes().to_vec()
+    };
+    response.body(axum::body::Body::from(bytes)).ok()
+}
+
+/// The event of a request to `route` with every path parameter set to
+/// `value` and no body, as a smoke test sends one.
+pub(crate) fn synthetic_event(route: &Route, value: &str) -> Option<ApiGatewayV2httpRequest> {
+    let mut parameters = HashMap::new();
+    let mut path = String::new();
+    for segment in route.path.split('/').filter(|s| !s.is_empty()) {
+        path.push('/');
+        match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+            Some(name) => {
+                parameters.insert(name.to_owned(), value.to_owned());
+                path.push_str(value);
+            }
+            None => path.push_str(segment),
+        }
+    }
+    let (parts, ()) = axum::http::Request::builder()
+        .method(route.method.as_str())
+        .uri(&path)
+        .header(header::HOST, "localhost")
+        .body(())
+        .ok()?
+        .into_parts();
+    Some(event(
+        &route.key(),
+        "boot",
+        None,
+        &parts,
+        parameters,
+        Bytes::new(),
+    ))
 }
 
 /// The API Gateway HTTP API (payload format 2.0) event for a request.

@@ -13,7 +13,7 @@ use crate::template::{KeyElement, TableDefinition};
 
 /// DynamoDB Local keeps separate tables per access key and region, so every
 /// client of the local API uses these.
-const LOCAL_ACCESS_KEY: &str = "local";
+pub const LOCAL_ACCESS_KEY: &str = "local";
 const LOCAL_REGION: &str = "us-east-1";
 
 /// The AWS configuration for a DynamoDB at `endpoint` (DynamoDB Local),

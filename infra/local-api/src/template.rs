@@ -34,22 +34,6 @@ pub struct Template {
     pub routes: Vec<Route>,
     /// The DynamoDB table's definition.
     pub table: TableDefinition,
-    /// Per function binary: what its policies grant (DynamoDB actions and
-    /// anything that is not an inline statement).
-    pub grants: BTreeMap<String, Vec<Grant>>,
-}
-
-/// One action a function's policy allows, on one resource, as written in
-/// the template: `UsersTable.Arn` for `!GetAtt UsersTable.Arn`,
-/// `${UsersTable.Arn}/index/byEmail` for a `!Sub`, `*` for a wildcard. A
-/// policy that is not an inline statement (a SAM policy template, a managed
-/// policy) shows as the action `policy:<its name>` on `*`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Grant {
-    /// `dynamodb:Query` and the like.
-    pub action: String,
-    /// The resource, as written.
-    pub resource: String,
 }
 
 /// One route: `GET /users/{id}` served by the function built as `get-user`.
@@ -162,8 +146,6 @@ struct Resource {
 struct FunctionProperties {
     #[serde(default)]
     events: BTreeMap<String, Event>,
-    #[serde(default)]
-    policies: Vec<Value>,
 }
 
 #[derive(Deserialize)]
@@ -198,7 +180,6 @@ impl Template {
     pub fn parse(text: &str) -> Result<Self, TemplateError> {
         let file: File = serde_norway::from_str(text)?;
         let mut routes = Vec::new();
-        let mut grants = BTreeMap::new();
         let mut tables = Vec::new();
         for (logical_id, resource) in file.resources {
             match resource.kind.as_str() {
@@ -229,7 +210,6 @@ impl Template {
                             scopes: authorization_scopes(&api.auth),
                         });
                     }
-                    grants.insert(binary, dynamodb_grants(&properties.policies));
                 }
                 "AWS::DynamoDB::Table" => {
                     tables.push(serde_norway::from_value(resource.properties)?)
@@ -246,11 +226,7 @@ impl Template {
                 )));
             }
         };
-        Ok(Self {
-            routes,
-            table,
-            grants,
-        })
+        Ok(Self { routes, table })
     }
 }
 
@@ -278,58 +254,4 @@ fn authorization_scopes(auth: &Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// What a function's policies grant: every `dynamodb:` action of its
-/// inline statements on each of its resources, and any other kind of policy.
-fn dynamodb_grants(policies: &[Value]) -> Vec<Grant> {
-    let mut grants = Vec::new();
-    for policy in policies {
-        let Some(statements) = policy.get("Statement").and_then(Value::as_sequence) else {
-            let name = match policy {
-                Value::String(name) => name.clone(),
-                Value::Mapping(map) => map
-                    .keys()
-                    .filter_map(Value::as_str)
-                    .collect::<Vec<_>>()
-                    .join(","),
-                _ => "?".to_owned(),
-            };
-            grants.push(Grant {
-                action: format!("policy:{name}"),
-                resource: "*".to_owned(),
-            });
-            continue;
-        };
-        for statement in statements {
-            let actions = strings(statement.get("Action"));
-            let resources = strings(statement.get("Resource"));
-            for action in actions.iter().filter(|a| a.starts_with("dynamodb:")) {
-                for resource in &resources {
-                    grants.push(Grant {
-                        action: action.clone(),
-                        resource: resource.clone(),
-                    });
-                }
-            }
-        }
-    }
-    grants.sort();
-    grants.dedup();
-    grants
-}
-
-/// A string, a tagged string (`!GetAtt X.Arn`, `!Sub "…"`) or a list of them.
-fn strings(value: Option<&Value>) -> Vec<String> {
-    match value {
-        Some(Value::String(one)) => vec![one.clone()],
-        Some(Value::Tagged(tagged)) => tagged
-            .value
-            .as_str()
-            .map(str::to_owned)
-            .into_iter()
-            .collect(),
-        Some(Value::Sequence(many)) => many.iter().flat_map(|v| strings(Some(v))).collect(),
-        _ => Vec::new(),
-    }
 }

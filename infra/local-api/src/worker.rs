@@ -1,6 +1,7 @@
 //! Runs the history worker locally on the same records DynamoDB Streams
 //! delivers: from the memory store's change feed, or from DynamoDB Local's
-//! real stream of the table (polled through the DynamoDB Streams API).
+//! real stream of the table (polled through the DynamoDB Streams API). In
+//! `--lambda` mode the stream is read by [`crate::lambda::esm`] instead.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,7 +15,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 /// Most records handed to the worker at once (Lambda's default batch size).
 const BATCH_SIZE: usize = 100;
 /// How often DynamoDB Local's stream is polled.
-const POLL_INTERVAL: Duration = Duration::from_millis(200);
+pub(crate) const POLL_INTERVAL: Duration = Duration::from_millis(200);
 
 async fn deliver(store: &dyn Store, records: Vec<EventRecord>) {
     let mut event = StreamEvent::default();
@@ -39,19 +40,39 @@ pub async fn run_feed(store: Arc<dyn Store>, mut changes: UnboundedReceiver<Even
 }
 
 /// Polls the stream `stream_arn` of DynamoDB Local and feeds every record
-/// to the worker, shard by shard, from the oldest record kept.
+/// to the worker in-process, shard by shard, from the oldest record kept.
 pub async fn poll_stream(
     store: Arc<dyn Store>,
     client: aws_sdk_dynamodbstreams::Client,
     stream_arn: String,
 ) {
-    let mut shards: HashMap<String, Shard> = HashMap::new();
+    let mut reader = StreamReader::new(client, stream_arn);
     loop {
-        if let Err(error) = poll_once(store.as_ref(), &client, &stream_arn, &mut shards).await {
-            tracing::warn!(error = %error, "polling the table stream failed; retrying");
+        match reader.read().await {
+            Ok(shards) => {
+                for (_, records) in shards {
+                    deliver(
+                        store.as_ref(),
+                        records.into_iter().map(event_record).collect(),
+                    )
+                    .await;
+                }
+            }
+            Err(error) => {
+                tracing::warn!(error = %error, "polling the table stream failed; retrying")
+            }
         }
         tokio::time::sleep(POLL_INTERVAL).await;
     }
+}
+
+/// Reads a table's stream shard by shard, each from its oldest record,
+/// resuming after the last record read (also when an iterator is lost).
+#[derive(Debug)]
+pub struct StreamReader {
+    client: aws_sdk_dynamodbstreams::Client,
+    stream_arn: String,
+    shards: HashMap<String, Shard>,
 }
 
 /// Where reading one shard has got to.
@@ -59,78 +80,94 @@ pub async fn poll_stream(
 struct Shard {
     /// The iterator to read on with; `None` until one is got (again).
     iterator: Option<String>,
-    /// The last record delivered, to resume after if an iterator is lost.
+    /// The last record read, to resume after if an iterator is lost.
     last_sequence_number: Option<String>,
     /// Closed and read to its end.
     done: bool,
 }
 
-async fn poll_once(
-    store: &dyn Store,
-    client: &aws_sdk_dynamodbstreams::Client,
-    stream_arn: &str,
-    shards: &mut HashMap<String, Shard>,
-) -> Result<(), aws_sdk_dynamodbstreams::Error> {
-    let description = client
-        .describe_stream()
-        .stream_arn(stream_arn)
-        .send()
-        .await?;
-    for shard in description
-        .stream_description
-        .and_then(|d| d.shards)
-        .unwrap_or_default()
-    {
-        if let Some(shard_id) = shard.shard_id {
-            shards.entry(shard_id).or_default();
+impl StreamReader {
+    /// A reader of `stream_arn` through `client`.
+    pub fn new(client: aws_sdk_dynamodbstreams::Client, stream_arn: String) -> Self {
+        Self {
+            client,
+            stream_arn,
+            shards: HashMap::new(),
         }
     }
-    for (shard_id, shard) in shards.iter_mut().filter(|(_, s)| !s.done) {
-        let iterator = match shard.iterator.take() {
-            Some(iterator) => iterator,
-            None => {
-                let request = client
-                    .get_shard_iterator()
-                    .stream_arn(stream_arn)
-                    .shard_id(shard_id);
-                let request = match &shard.last_sequence_number {
-                    Some(after) => request
-                        .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
-                        .sequence_number(after),
-                    None => request.shard_iterator_type(ShardIteratorType::TrimHorizon),
-                };
-                match request.send().await?.shard_iterator {
-                    Some(iterator) => iterator,
-                    None => continue,
-                }
-            }
-        };
-        // On an error the iterator stays taken, so the next poll gets a
-        // fresh one after the last record delivered.
-        let output = client
-            .get_records()
-            .shard_iterator(&iterator)
+
+    /// The stream's ARN.
+    pub fn stream_arn(&self) -> &str {
+        &self.stream_arn
+    }
+
+    /// The records added since the last read, by shard id.
+    pub async fn read(
+        &mut self,
+    ) -> Result<Vec<(String, Vec<Record>)>, aws_sdk_dynamodbstreams::Error> {
+        let description = self
+            .client
+            .describe_stream()
+            .stream_arn(&self.stream_arn)
             .send()
             .await?;
-        let records: Vec<EventRecord> = output
-            .records
+        for shard in description
+            .stream_description
+            .and_then(|d| d.shards)
             .unwrap_or_default()
-            .into_iter()
-            .map(event_record)
-            .collect();
-        if let Some(last) = records.last() {
-            shard.last_sequence_number = last.change.sequence_number.clone();
-            deliver(store, records).await;
+        {
+            if let Some(shard_id) = shard.shard_id {
+                self.shards.entry(shard_id).or_default();
+            }
         }
-        // No next iterator: the shard is closed and fully read.
-        shard.done = output.next_shard_iterator.is_none();
-        shard.iterator = output.next_shard_iterator;
+        let mut read = Vec::new();
+        for (shard_id, shard) in self.shards.iter_mut().filter(|(_, s)| !s.done) {
+            let iterator = match shard.iterator.take() {
+                Some(iterator) => iterator,
+                None => {
+                    let request = self
+                        .client
+                        .get_shard_iterator()
+                        .stream_arn(&self.stream_arn)
+                        .shard_id(shard_id);
+                    let request = match &shard.last_sequence_number {
+                        Some(after) => request
+                            .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
+                            .sequence_number(after),
+                        None => request.shard_iterator_type(ShardIteratorType::TrimHorizon),
+                    };
+                    match request.send().await?.shard_iterator {
+                        Some(iterator) => iterator,
+                        None => continue,
+                    }
+                }
+            };
+            // On an error the iterator stays taken, so the next read gets a
+            // fresh one after the last record read.
+            let output = self
+                .client
+                .get_records()
+                .shard_iterator(&iterator)
+                .send()
+                .await?;
+            let records = output.records.unwrap_or_default();
+            if let Some(last) = records.last() {
+                shard.last_sequence_number = last
+                    .dynamodb
+                    .as_ref()
+                    .and_then(|d| d.sequence_number.clone());
+                read.push((shard_id.clone(), records));
+            }
+            // No next iterator: the shard is closed and fully read.
+            shard.done = output.next_shard_iterator.is_none();
+            shard.iterator = output.next_shard_iterator;
+        }
+        Ok(read)
     }
-    Ok(())
 }
 
 /// The Lambda event record for a record read from the Streams API.
-fn event_record(record: Record) -> EventRecord {
+pub fn event_record(record: Record) -> EventRecord {
     let change = record
         .dynamodb
         .unwrap_or_else(|| aws_sdk_dynamodbstreams::types::StreamRecord::builder().build());

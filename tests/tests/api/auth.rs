@@ -8,7 +8,7 @@ use local_api::auth::DevToken;
 use reqwest::Method;
 use serde_json::json;
 
-use crate::support::{Api, Backend, body_json};
+use crate::support::{Api, Backend, body_json, on_every_backend};
 
 const ROUTES: [(&str, &str); 6] = [
     ("POST", "/users"),
@@ -46,9 +46,8 @@ fn unsigned(claims: &serde_json::Value) -> String {
     format!("{header}.{body}.")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_route_refuses_a_request_without_a_token() {
-    let api = Api::local(Backend::Memory).await;
+async fn every_route_refuses_a_request_without_a_token(backend: Backend) {
+    let api = Api::local(backend).await;
     for (verb, path) in ROUTES {
         let (status, body) = status_with(&api, verb, path, None).await;
         assert_eq!(status, 401, "{verb} {path}");
@@ -156,9 +155,8 @@ async fn a_token_without_the_route_scope_is_refused_with_403() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_right_scope_gets_the_normal_response() {
-    let api = Api::local(Backend::Memory).await;
+async fn the_right_scope_gets_the_normal_response(backend: Backend) {
+    let api = Api::local(backend).await;
     let writer = DevToken {
         scopes: vec!["users/write".into()],
         client_id: "writer-app".into(),
@@ -173,3 +171,8 @@ async fn the_right_scope_gets_the_normal_response() {
         .expect("POST");
     assert_eq!(response.status(), 201);
 }
+
+on_every_backend!(
+    every_route_refuses_a_request_without_a_token,
+    the_right_scope_gets_the_normal_response,
+);

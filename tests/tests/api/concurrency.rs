@@ -7,7 +7,7 @@ use futures::future::join_all;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{Api, Backend, body_json, on_both_backends};
+use crate::support::{Api, Backend, body_json, on_every_backend};
 
 fn tally(statuses: &[u16]) -> BTreeMap<u16, usize> {
     statuses.iter().fold(BTreeMap::new(), |mut counts, status| {
@@ -268,7 +268,7 @@ async fn idempotent_create_replays_and_refuses_key_reuse(backend: Backend) {
     );
 }
 
-on_both_backends!(
+on_every_backend!(
     hundred_creates_of_one_email_store_exactly_one_user,
     hundred_creates_with_one_idempotency_key_store_exactly_one_user,
     fifty_patches_with_one_if_match_let_exactly_one_through,

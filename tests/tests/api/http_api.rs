@@ -7,7 +7,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::support::{
-    Api, Backend, assert_problem, assert_security_headers, body_json, on_both_backends,
+    Api, Backend, assert_problem, assert_security_headers, body_json, on_every_backend,
 };
 
 fn is_rfc3339_utc_millis(text: &str) -> bool {
@@ -524,7 +524,7 @@ async fn unknown_routes_answer_like_api_gateway(backend: Backend) {
     }
 }
 
-on_both_backends!(
+on_every_backend!(
     create_returns_201_with_the_user_location_and_etag,
     create_returns_409_when_the_email_is_taken_in_any_case,
     create_reports_every_invalid_field_with_422,

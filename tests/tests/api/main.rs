@@ -10,6 +10,7 @@
 mod auth;
 mod concurrency;
 mod http_api;
+mod lambda;
 mod metrics;
 mod openapi;
 mod store_contract;

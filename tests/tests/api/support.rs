@@ -5,6 +5,7 @@ use std::sync::{Mutex, PoisonError};
 
 use common::store::{DynamoStore, Store};
 use local_api::auth::{AuthConfig, DevToken};
+use local_api::lambda::{Functions, LambdaOptions};
 use local_api::template::Template;
 use local_api::{LocalApi, StoreChoice};
 use reqwest::{Method, RequestBuilder, Response};
@@ -40,11 +41,24 @@ pub(crate) async fn dynamo_store() -> DynamoStore {
     DynamoStore::new(client, table)
 }
 
-/// The stores the contract suite and the HTTP tests run on.
-#[derive(Debug, Clone, Copy)]
+/// The stores the contract suite and the HTTP tests run on; `Lambda` is
+/// DynamoDB Local with every function run as its own binary under its IAM
+/// role (the local API's `--lambda` mode; HTTP tests only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Backend {
     Memory,
     DynamoDb,
+    Lambda,
+}
+
+/// `--lambda` mode's options for tests: the binaries `cargo build --bins`
+/// made (infra/test.sh builds them first), and the IAM record the run's
+/// least-privilege check reads (`LOCAL_API_IAM_RECORD`, set by infra/test.sh).
+pub(crate) fn lambda_options() -> LambdaOptions {
+    LambdaOptions {
+        iam_record: std::env::var_os("LOCAL_API_IAM_RECORD").map(Into::into),
+        ..LambdaOptions::default()
+    }
 }
 
 /// The API under test: the local API started on a free port for one test
@@ -60,6 +74,9 @@ pub(crate) struct Api {
     domain: String,
     local: bool,
     created: Mutex<Vec<String>>,
+    functions: Option<std::sync::Arc<Functions>>,
+    /// The local DynamoDB table, if any.
+    table: Option<String>,
 }
 
 impl Api {
@@ -74,6 +91,8 @@ impl Api {
                 domain: unique_domain(),
                 local: false,
                 created: Mutex::default(),
+                functions: None,
+                table: None,
             },
             Err(_) => Self::local(backend).await,
         }
@@ -82,32 +101,60 @@ impl Api {
     /// Starts the local API on `backend`, whatever `API_URL` says (for tests
     /// that need to mint tokens the API trusts).
     pub(crate) async fn local(backend: Backend) -> Self {
-        let store = match backend {
-            Backend::Memory => StoreChoice::Memory,
-            Backend::DynamoDb => StoreChoice::DynamoDb {
+        Self::local_with(backend, Some(AuthConfig::dev()), lambda_options()).await
+    }
+
+    /// Starts the local API on `backend` with `auth` (`None`: open), and
+    /// `lambda` options when the backend is `Lambda`.
+    pub(crate) async fn local_with(
+        backend: Backend,
+        auth: Option<AuthConfig>,
+        lambda: LambdaOptions,
+    ) -> Self {
+        let table = (backend != Backend::Memory).then(fresh_table);
+        let store = match &table {
+            None => StoreChoice::Memory,
+            Some(table) => StoreChoice::DynamoDb {
                 endpoint: dynamodb_endpoint(),
-                table: fresh_table(),
+                table: table.clone(),
             },
         };
+        let token = auth
+            .is_some()
+            .then(|| DevToken::default().sign().expect("development token"));
         let address = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
-        let api = LocalApi::bind(
+        let api = LocalApi::bind_with(
             address,
             &local_api::default_template_path(),
             &store,
-            Some(AuthConfig::dev()),
+            auth,
+            (backend == Backend::Lambda).then_some(lambda),
         )
         .await
         .expect("local API starts");
         let base = format!("http://{}", api.local_addr().expect("bound"));
+        let functions = api.functions();
         tokio::spawn(api.serve(std::future::pending()));
         Self {
             base,
             client: reqwest::Client::new(),
-            token: Some(DevToken::default().sign().expect("development token")),
+            token,
             domain: unique_domain(),
             local: true,
             created: Mutex::default(),
+            functions,
+            table,
         }
+    }
+
+    /// The local API's DynamoDB table.
+    pub(crate) fn table(&self) -> &str {
+        self.table.as_deref().expect("a local API on DynamoDB")
+    }
+
+    /// In `--lambda` mode, the running functions.
+    pub(crate) fn functions(&self) -> &Functions {
+        self.functions.as_deref().expect("an API in --lambda mode")
     }
 
     /// Whether this is the local API (whose store only this test uses).
@@ -293,7 +340,7 @@ pub(crate) fn assert_security_headers(response: &Response) {
 pub(crate) async fn store(backend: Backend) -> Box<dyn Store> {
     match backend {
         Backend::Memory => Box::new(common::store::MemoryStore::new()),
-        Backend::DynamoDb => Box::new(dynamo_store().await),
+        Backend::DynamoDb | Backend::Lambda => Box::new(dynamo_store().await),
     }
 }
 
@@ -319,3 +366,20 @@ macro_rules! on_both_backends {
     };
 }
 pub(crate) use on_both_backends;
+
+/// Runs each named `async fn(Backend)` as one test per backend, `--lambda`
+/// mode included: for tests over HTTP.
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {
+        crate::support::on_both_backends!($($name),*);
+        mod lambda {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(crate::support::Backend::Lambda).await;
+                }
+            )*
+        }
+    };
+}
+pub(crate) use on_every_backend;

@@ -1,6 +1,7 @@
 //! Ties the code to `template.yaml`: every route has a handler and every
-//! handler a route, and each function's IAM grants are exactly the
-//! DynamoDB actions it declares.
+//! handler a route, the table has the indexes the store queries, and each
+//! route needs its scope. (Each role's grants are checked against what the
+//! functions actually call by the `--lambda` run: see `infra/test.sh`.)
 
 use std::collections::BTreeSet;
 
@@ -33,49 +34,6 @@ fn every_route_has_a_handler_and_every_handler_a_route() {
     .map(str::to_owned)
     .into();
     assert_eq!(keys, expected);
-}
-
-#[test]
-fn each_function_is_granted_exactly_the_dynamodb_actions_it_calls() {
-    let template = template();
-    let declared: [(&str, &[&str]); 7] = [
-        ("create-user", create_user::DYNAMODB_ACTIONS),
-        ("get-user", get_user::DYNAMODB_ACTIONS),
-        ("list-users", list_users::DYNAMODB_ACTIONS),
-        ("update-user", update_user::DYNAMODB_ACTIONS),
-        ("delete-user", delete_user::DYNAMODB_ACTIONS),
-        ("list-user-events", list_user_events::DYNAMODB_ACTIONS),
-        ("history-worker", history_worker::DYNAMODB_ACTIONS),
-    ];
-    let functions: BTreeSet<&str> = template.grants.keys().map(String::as_str).collect();
-    let checked: BTreeSet<&str> = declared.iter().map(|(name, _)| *name).collect();
-    assert_eq!(
-        functions, checked,
-        "every function in the template declares its actions"
-    );
-    for (function, actions) in declared {
-        let grants = &template.grants[function];
-        let granted: BTreeSet<&str> = grants.iter().map(|g| g.action.as_str()).collect();
-        let expected: BTreeSet<&str> = actions.iter().copied().collect();
-        assert_eq!(granted, expected, "actions granted to {function}");
-        for grant in grants {
-            let allowed: &[&str] = match grant.action.as_str() {
-                "dynamodb:Query" if function == "list-users" => &[
-                    "${UsersTable.Arn}/index/byCreation",
-                    "${UsersTable.Arn}/index/byEmail",
-                ],
-                "dynamodb:DescribeStream"
-                | "dynamodb:GetRecords"
-                | "dynamodb:GetShardIterator"
-                | "dynamodb:ListStreams" => &["UsersTable.StreamArn"],
-                _ => &["UsersTable.Arn"],
-            };
-            assert!(
-                allowed.contains(&grant.resource.as_str()),
-                "{function}: {grant:?} is broader than needed"
-            );
-        }
-    }
 }
 
 #[test]

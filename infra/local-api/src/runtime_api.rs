@@ -1,7 +1,8 @@
 //! The Lambda Runtime API on loopback, as Lambda serves it to a function's
 //! process: `GET /runtime/invocation/next` hands out one event at a time,
 //! `POST .../{id}/response` and `.../{id}/error` take the result, and
-//! `POST /runtime/init/error` reports a failed init.
+//! `POST /runtime/init/error` reports a failed init. The local API's
+//! `--lambda` mode and the benchmark harness both run functions under it.
 //!
 //! It timestamps what Lambda bills: the first `next` request ends the init
 //! phase; an invocation lasts from the moment its event is handed out to the
@@ -20,22 +21,20 @@ use axum::routing::{get, post};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
-/// How long a function may take per invocation before the harness gives up.
-const INVOCATION_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// What a function answered to one event.
 #[derive(Debug)]
-pub(crate) struct Outcome {
+pub struct Outcome {
     /// From handing out the event to receiving the answer (Lambda's billed duration).
-    pub(crate) duration: Duration,
+    pub duration: Duration,
     /// The response or error body.
-    pub(crate) body: Bytes,
+    pub body: Bytes,
     /// Whether it was posted to `/error` instead of `/response`.
-    pub(crate) failed: bool,
+    pub failed: bool,
 }
 
 struct Invocation {
     event: Bytes,
+    deadline: SystemTime,
     done: oneshot::Sender<Outcome>,
 }
 
@@ -51,13 +50,14 @@ struct Timeline {
 }
 
 struct Shared {
+    function_arn: String,
     queue: tokio::sync::Mutex<mpsc::Receiver<Invocation>>,
     pending: Mutex<HashMap<String, Pending>>,
     timeline: Mutex<Timeline>,
 }
 
 /// One Runtime API endpoint, serving one function process.
-pub(crate) struct RuntimeApi {
+pub struct RuntimeApi {
     address: std::net::SocketAddr,
     sender: mpsc::Sender<Invocation>,
     shared: Arc<Shared>,
@@ -74,7 +74,7 @@ impl std::fmt::Debug for RuntimeApi {
 
 /// Why an invocation produced no outcome.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum InvokeError {
+pub enum InvokeError {
     /// The function did not answer in time.
     #[error("the function did not answer within {0:?}")]
     Timeout(Duration),
@@ -84,10 +84,12 @@ pub(crate) enum InvokeError {
 }
 
 impl RuntimeApi {
-    /// Starts an endpoint on a free loopback port.
-    pub(crate) async fn start() -> std::io::Result<Self> {
+    /// Starts an endpoint on a free loopback port for the function whose
+    /// ARN the invocations name (`Lambda-Runtime-Invoked-Function-Arn`).
+    pub async fn start(function_arn: impl Into<String>) -> std::io::Result<Self> {
         let (sender, receiver) = mpsc::channel(1);
         let shared = Arc::new(Shared {
+            function_arn: function_arn.into(),
             queue: tokio::sync::Mutex::new(receiver),
             pending: Mutex::default(),
             timeline: Mutex::default(),
@@ -115,36 +117,44 @@ impl RuntimeApi {
     }
 
     /// `host:port`, the value of `AWS_LAMBDA_RUNTIME_API`.
-    pub(crate) fn host_port(&self) -> String {
+    pub fn host_port(&self) -> String {
         self.address.to_string()
     }
 
     /// When the function first asked for an event (the end of its init).
-    pub(crate) fn first_next(&self) -> Option<Instant> {
+    pub fn first_next(&self) -> Option<Instant> {
         lock(&self.shared.timeline).first_next
     }
 
     /// What the function reported through `/runtime/init/error`, if anything.
-    pub(crate) fn init_error(&self) -> Option<String> {
+    pub fn init_error(&self) -> Option<String> {
         lock(&self.shared.timeline).init_error.clone()
     }
 
-    /// Hands `event` to the function and waits for its answer.
-    pub(crate) async fn invoke(&self, event: impl Into<Bytes>) -> Result<Outcome, InvokeError> {
+    /// Hands `event` to the function and waits up to `timeout` for its
+    /// answer; the function sees the matching deadline.
+    pub async fn invoke(
+        &self,
+        event: impl Into<Bytes>,
+        timeout: Duration,
+    ) -> Result<Outcome, InvokeError> {
         let (done, answer) = oneshot::channel();
         let invocation = Invocation {
             event: event.into(),
+            deadline: SystemTime::now() + timeout,
             done,
         };
-        self.sender
-            .send(invocation)
+        let started = tokio::time::Instant::now();
+        let outcome = async {
+            self.sender
+                .send(invocation)
+                .await
+                .map_err(|_| InvokeError::Gone)?;
+            answer.await.map_err(|_| InvokeError::Gone)
+        };
+        tokio::time::timeout_at(started + timeout, outcome)
             .await
-            .map_err(|_| InvokeError::Gone)?;
-        match tokio::time::timeout(INVOCATION_TIMEOUT, answer).await {
-            Ok(Ok(outcome)) => Ok(outcome),
-            Ok(Err(_)) => Err(InvokeError::Gone),
-            Err(_) => Err(InvokeError::Timeout(INVOCATION_TIMEOUT)),
-        }
+            .unwrap_or(Err(InvokeError::Timeout(timeout)))
     }
 }
 
@@ -158,6 +168,18 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// A fresh X-Ray trace header, as Lambda passes one to every invocation.
+fn trace_header() -> String {
+    let epoch = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    format!(
+        "Root=1-{epoch:08x}-{:024x};Parent={:016x};Sampled=0",
+        fastrand::u128(..) >> 32,
+        fastrand::u64(..)
+    )
+}
+
 async fn next(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
     lock(&shared.timeline)
         .first_next
@@ -166,22 +188,19 @@ async fn next(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
         return (StatusCode::GONE, HeaderMap::new(), Bytes::new());
     };
     let id = ulid::Ulid::new().to_string().to_lowercase();
-    let deadline = SystemTime::now()
+    let deadline = invocation
+        .deadline
         .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis())
-        + INVOCATION_TIMEOUT.as_millis();
+        .map_or(0, |d| d.as_millis());
     let mut headers = HeaderMap::new();
     for (name, value) in [
         ("lambda-runtime-aws-request-id", id.clone()),
         ("lambda-runtime-deadline-ms", deadline.to_string()),
         (
             "lambda-runtime-invoked-function-arn",
-            "arn:aws:lambda:us-east-1:000000000000:function:bench".to_owned(),
+            shared.function_arn.clone(),
         ),
-        (
-            "lambda-runtime-trace-id",
-            "Root=1-6745a2b3-0d1c2b3a4f5e6d7c8b9a0f1e;Sampled=0".to_owned(),
-        ),
+        ("lambda-runtime-trace-id", trace_header()),
     ] {
         if let Ok(value) = HeaderValue::from_str(&value) {
             headers.insert(name, value);

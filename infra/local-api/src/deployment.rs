@@ -1,0 +1,613 @@
+//! The deployed shape of the stack, as the SAM translator turns
+//! `template.yaml` into CloudFormation (`infra/sam/translated/*.json`,
+//! written by `infra/sam/translate.sh`): each function's settings,
+//! environment and role, and the stream's event source mapping. `--lambda`
+//! mode runs the functions from this, so what runs locally is what SAM
+//! deploys, not a second reading of the template.
+//!
+//! CloudFormation intrinsics (`Ref`, `Fn::GetAtt`, `Fn::Sub`, `Fn::Join`)
+//! are resolved against the local stand-ins: the local table, its stream,
+//! and made-up but well-formed ARNs for everything else.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::iam::{Policy, PolicyError};
+
+/// The account id every local ARN carries.
+pub const ACCOUNT: &str = "000000000000";
+/// The region the local stack is in.
+pub const REGION: &str = "us-east-1";
+/// The stack name local resource names are made from.
+pub const STACK: &str = "local";
+
+/// What went wrong reading the translated template.
+#[derive(Debug, thiserror::Error)]
+pub enum DeploymentError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source} (infra/sam/translate.sh writes it)")]
+    Read {
+        /// Its path.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// It is not JSON.
+    #[error("{path} is not JSON: {source}")]
+    Json {
+        /// Its path.
+        path: String,
+        /// Why.
+        source: serde_json::Error,
+    },
+    /// Something the local twin relies on is missing or not supported.
+    #[error("translated template: {0}")]
+    Content(String),
+    /// A policy uses IAM the local evaluator does not implement.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+}
+
+fn content(text: impl Into<String>) -> DeploymentError {
+    DeploymentError::Content(text.into())
+}
+
+/// The folder the translations are kept in, beside the workspace.
+pub fn default_translation_dir() -> PathBuf {
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../infra/sam/translated"
+    ))
+}
+
+/// The local resources intrinsics resolve to.
+#[derive(Debug, Clone)]
+pub struct LocalResources {
+    /// The DynamoDB table's name.
+    pub table: String,
+    /// Its stream's ARN, as the local DynamoDB reports it.
+    pub stream_arn: Option<String>,
+}
+
+impl LocalResources {
+    /// The table's ARN.
+    pub fn table_arn(&self) -> String {
+        format!("arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{}", self.table)
+    }
+}
+
+/// The translated template, with intrinsics resolvable.
+#[derive(Debug, Clone)]
+pub struct Deployment {
+    resources: serde_json::Map<String, Value>,
+    parameters: serde_json::Map<String, Value>,
+    local: LocalResources,
+}
+
+/// One function, as Lambda would run it.
+#[derive(Debug, Clone)]
+pub struct FunctionSpec {
+    /// Its logical id (`CreateUserFunction`).
+    pub logical_id: String,
+    /// Its binary, `Metadata.BuildProperties.Binary` (`create-user`).
+    pub binary: String,
+    /// The function's name (`local-CreateUserFunction`).
+    pub name: String,
+    /// Its variables (`Environment.Variables`), resolved.
+    pub environment: BTreeMap<String, String>,
+    /// `MemorySize`, in MB.
+    pub memory_mb: u64,
+    /// `Timeout`.
+    pub timeout: Duration,
+    /// `LoggingConfig.LogFormat`.
+    pub log_format: Option<String>,
+    /// `LoggingConfig.ApplicationLogLevel`.
+    pub log_level: Option<String>,
+    /// `LoggingConfig.LogGroup`, else Lambda's default group.
+    pub log_group: String,
+    /// `TracingConfig.Mode` is `Active`.
+    pub tracing: bool,
+    /// Its execution role's logical id.
+    pub role: String,
+}
+
+impl FunctionSpec {
+    /// The function's ARN.
+    pub fn arn(&self) -> String {
+        format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{}", self.name)
+    }
+}
+
+/// A role and every policy attached to it.
+#[derive(Debug, Clone)]
+pub struct Role {
+    /// Its logical id.
+    pub logical_id: String,
+    /// The policies written in the template (inline, or managed policies
+    /// the template defines).
+    pub own: Vec<Policy>,
+    /// AWS managed policies SAM or the template attached.
+    pub aws_managed: Vec<Policy>,
+}
+
+impl Role {
+    /// The ARN its sessions act as, for a function named `session`.
+    pub fn session_arn(&self, session: &str) -> String {
+        format!(
+            "arn:aws:sts::{ACCOUNT}:assumed-role/{}/{session}",
+            self.logical_id
+        )
+    }
+
+    /// Every policy, own and managed.
+    pub fn policies(&self) -> impl Iterator<Item = &Policy> {
+        self.own.iter().chain(&self.aws_managed)
+    }
+}
+
+/// A DynamoDB stream event source mapping's settings.
+#[derive(Debug, Clone)]
+pub struct StreamMapping {
+    /// The function it invokes (logical id).
+    pub function: String,
+    /// `BatchSize`.
+    pub batch_size: usize,
+    /// `MaximumBatchingWindowInSeconds`.
+    pub batching_window: Duration,
+    /// `FilterCriteria.Filters[].Pattern`, parsed.
+    pub filters: Vec<Value>,
+    /// `FunctionResponseTypes` has `ReportBatchItemFailures`.
+    pub report_batch_item_failures: bool,
+    /// `BisectBatchOnFunctionError`.
+    pub bisect_on_error: bool,
+    /// `MaximumRetryAttempts` (`-1`: until the record expires).
+    pub maximum_retry_attempts: Option<u32>,
+    /// `MaximumRecordAgeInSeconds` (`-1`: no limit).
+    pub maximum_record_age: Option<Duration>,
+    /// `DestinationConfig.OnFailure.Destination`, resolved.
+    pub on_failure: Option<String>,
+    /// `StartingPosition`.
+    pub starting_position: String,
+}
+
+/// The AWS managed policies SAM attaches, by ARN: their documents as AWS
+/// publishes them (they cannot be read offline).
+const AWS_MANAGED_POLICIES: &str = include_str!("../../sam/aws-managed-policies.json");
+
+impl Deployment {
+    /// Reads `<dir>/<mode>.json` for `local`.
+    pub fn load(dir: &Path, mode: &str, local: LocalResources) -> Result<Self, DeploymentError> {
+        let path = dir.join(format!("{mode}.json"));
+        let text = std::fs::read_to_string(&path).map_err(|source| DeploymentError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let document: Value =
+            serde_json::from_str(&text).map_err(|source| DeploymentError::Json {
+                path: path.display().to_string(),
+                source,
+            })?;
+        Self::from_document(&document, local)
+    }
+
+    /// A deployment from a translated template's JSON.
+    pub fn from_document(document: &Value, local: LocalResources) -> Result<Self, DeploymentError> {
+        let section = |name: &str| {
+            document
+                .get(name)
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default()
+        };
+        Ok(Self {
+            resources: section("Resources"),
+            parameters: section("Parameters"),
+            local,
+        })
+    }
+
+    /// The local resources it resolves against.
+    pub fn local(&self) -> &LocalResources {
+        &self.local
+    }
+
+    fn of_type<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = (&'a String, &'a Value)> {
+        self.resources
+            .iter()
+            .filter(move |(_, r)| r.get("Type").and_then(Value::as_str) == Some(kind))
+    }
+
+    /// Every Lambda function.
+    pub fn functions(&self) -> Result<Vec<FunctionSpec>, DeploymentError> {
+        self.of_type("AWS::Lambda::Function")
+            .map(|(id, resource)| self.function(id, resource))
+            .collect()
+    }
+
+    fn function(&self, id: &str, resource: &Value) -> Result<FunctionSpec, DeploymentError> {
+        let properties = &resource["Properties"];
+        let binary = resource["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .ok_or_else(|| content(format!("{id} has no Metadata.BuildProperties.Binary")))?;
+        let mut environment = BTreeMap::new();
+        if let Some(variables) = properties["Environment"]["Variables"].as_object() {
+            for (name, value) in variables {
+                environment.insert(name.clone(), self.resolve(value)?);
+            }
+        }
+        let role = match &properties["Role"] {
+            Value::Object(getatt) => getatt
+                .get("Fn::GetAtt")
+                .and_then(|a| a.get(0))
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            _ => None,
+        }
+        .ok_or_else(|| {
+            content(format!(
+                "{id}: Role is not the GetAtt of a role in the stack"
+            ))
+        })?;
+        let logging = &properties["LoggingConfig"];
+        let optional = |value: &Value| -> Result<Option<String>, DeploymentError> {
+            if value.is_null() {
+                Ok(None)
+            } else {
+                self.resolve(value).map(Some)
+            }
+        };
+        let name = self.function_name(id);
+        Ok(FunctionSpec {
+            logical_id: id.to_owned(),
+            binary: binary.to_owned(),
+            environment,
+            memory_mb: properties["MemorySize"].as_u64().unwrap_or(128),
+            timeout: Duration::from_secs(properties["Timeout"].as_u64().unwrap_or(3)),
+            log_format: optional(&logging["LogFormat"])?,
+            log_level: optional(&logging["ApplicationLogLevel"])?,
+            log_group: optional(&logging["LogGroup"])?
+                .unwrap_or_else(|| format!("/aws/lambda/{name}")),
+            tracing: properties["TracingConfig"]["Mode"].as_str() == Some("Active"),
+            name,
+            role,
+        })
+    }
+
+    /// The role with logical id `id`, its policies resolved.
+    pub fn role(&self, id: &str) -> Result<Role, DeploymentError> {
+        let resource = self
+            .resources
+            .get(id)
+            .filter(|r| r["Type"] == "AWS::IAM::Role")
+            .ok_or_else(|| content(format!("no role {id}")))?;
+        let properties = &resource["Properties"];
+        let mut own = Vec::new();
+        for inline in properties["Policies"].as_array().into_iter().flatten() {
+            let name = inline["PolicyName"].as_str().unwrap_or(id);
+            own.push(Policy::parse(
+                name,
+                &self.resolve_document(&inline["PolicyDocument"])?,
+            )?);
+        }
+        let mut aws_managed = Vec::new();
+        let managed: Value = serde_json::from_str(AWS_MANAGED_POLICIES)
+            .map_err(|e| content(format!("aws-managed-policies.json: {e}")))?;
+        for arn in properties["ManagedPolicyArns"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let arn = self.resolve(arn)?;
+            if let Some(document) = managed.get(&arn) {
+                aws_managed.push(Policy::parse(&arn, document)?);
+            } else if let Some((policy_id, document)) = self.customer_managed(&arn) {
+                own.push(Policy::parse(policy_id, &self.resolve_document(document)?)?);
+            } else {
+                return Err(content(format!(
+                    "{id} has the managed policy {arn}, whose document infra/sam/aws-managed-policies.json does not hold"
+                )));
+            }
+        }
+        Ok(Role {
+            logical_id: id.to_owned(),
+            own,
+            aws_managed,
+        })
+    }
+
+    /// An `AWS::IAM::ManagedPolicy` of the stack, by the ARN its `Ref` gives.
+    fn customer_managed(&self, arn: &str) -> Option<(&str, &Value)> {
+        self.of_type("AWS::IAM::ManagedPolicy")
+            .find(|(id, _)| self.managed_policy_arn(id) == arn)
+            .map(|(id, resource)| (id.as_str(), &resource["Properties"]["PolicyDocument"]))
+    }
+
+    fn managed_policy_arn(&self, id: &str) -> String {
+        format!("arn:aws:iam::{ACCOUNT}:policy/{STACK}-{id}")
+    }
+
+    /// Every DynamoDB stream event source mapping.
+    pub fn stream_mappings(&self) -> Result<Vec<StreamMapping>, DeploymentError> {
+        let mut mappings = Vec::new();
+        for (id, resource) in self.of_type("AWS::Lambda::EventSourceMapping") {
+            let p = &resource["Properties"];
+            let function = p["FunctionName"]["Ref"]
+                .as_str()
+                .ok_or_else(|| content(format!("{id}: FunctionName is not a Ref")))?;
+            let mut filters = Vec::new();
+            for filter in p["FilterCriteria"]["Filters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                let pattern = filter["Pattern"]
+                    .as_str()
+                    .ok_or_else(|| content(format!("{id}: a filter has no Pattern")))?;
+                filters.push(
+                    serde_json::from_str(pattern)
+                        .map_err(|e| content(format!("{id}: filter pattern: {e}")))?,
+                );
+            }
+            let limit = |value: &Value| value.as_i64().and_then(|n| u64::try_from(n).ok());
+            mappings.push(StreamMapping {
+                function: function.to_owned(),
+                batch_size: p["BatchSize"]
+                    .as_u64()
+                    .and_then(|n| usize::try_from(n).ok())
+                    .unwrap_or(100),
+                batching_window: Duration::from_secs(
+                    p["MaximumBatchingWindowInSeconds"].as_u64().unwrap_or(0),
+                ),
+                filters,
+                report_batch_item_failures: p["FunctionResponseTypes"]
+                    .as_array()
+                    .is_some_and(|t| t.iter().any(|t| t == "ReportBatchItemFailures")),
+                bisect_on_error: p["BisectBatchOnFunctionError"].as_bool().unwrap_or(false),
+                maximum_retry_attempts: limit(&p["MaximumRetryAttempts"])
+                    .and_then(|n| u32::try_from(n).ok()),
+                maximum_record_age: limit(&p["MaximumRecordAgeInSeconds"]).map(Duration::from_secs),
+                on_failure: match &p["DestinationConfig"]["OnFailure"]["Destination"] {
+                    Value::Null => None,
+                    destination => Some(self.resolve(destination)?),
+                },
+                starting_position: p["StartingPosition"]
+                    .as_str()
+                    .unwrap_or("TRIM_HORIZON")
+                    .to_owned(),
+            });
+        }
+        Ok(mappings)
+    }
+
+    fn function_name(&self, id: &str) -> String {
+        format!("{STACK}-{id}")
+    }
+
+    /// A policy document with every intrinsic in it resolved.
+    fn resolve_document(&self, value: &Value) -> Result<Value, DeploymentError> {
+        Ok(match value {
+            Value::Object(map) if is_intrinsic(map) => Value::String(self.resolve(value)?),
+            Value::Object(map) => Value::Object(
+                map.iter()
+                    .map(|(k, v)| Ok((k.clone(), self.resolve_document(v)?)))
+                    .collect::<Result<_, DeploymentError>>()?,
+            ),
+            Value::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|v| self.resolve_document(v))
+                    .collect::<Result<_, _>>()?,
+            ),
+            other => other.clone(),
+        })
+    }
+
+    /// The text a scalar value or intrinsic stands for locally.
+    pub fn resolve(&self, value: &Value) -> Result<String, DeploymentError> {
+        match value {
+            Value::String(text) => Ok(text.clone()),
+            Value::Number(n) => Ok(n.to_string()),
+            Value::Bool(b) => Ok(b.to_string()),
+            Value::Object(map) if map.len() == 1 => {
+                let (function, argument) = map.iter().next().ok_or_else(|| content("empty"))?;
+                match (function.as_str(), argument) {
+                    ("Ref", Value::String(name)) => self.reference(name),
+                    ("Fn::GetAtt", Value::Array(parts)) => match parts.as_slice() {
+                        [Value::String(id), Value::String(attribute)] => {
+                            self.attribute(id, attribute)
+                        }
+                        _ => Err(content(format!("unsupported GetAtt {argument}"))),
+                    },
+                    ("Fn::GetAtt", Value::String(dotted)) => match dotted.split_once('.') {
+                        Some((id, attribute)) => self.attribute(id, attribute),
+                        None => Err(content(format!("unsupported GetAtt {dotted}"))),
+                    },
+                    ("Fn::Sub", Value::String(text)) => self.substitute(text),
+                    ("Fn::Join", Value::Array(parts)) => match parts.as_slice() {
+                        [Value::String(separator), Value::Array(items)] => Ok(items
+                            .iter()
+                            .map(|item| self.resolve(item))
+                            .collect::<Result<Vec<_>, _>>()?
+                            .join(separator)),
+                        _ => Err(content(format!("unsupported Join {argument}"))),
+                    },
+                    _ => Err(content(format!("the local twin cannot resolve {function}"))),
+                }
+            }
+            other => Err(content(format!("cannot resolve {other}"))),
+        }
+    }
+
+    fn reference(&self, name: &str) -> Result<String, DeploymentError> {
+        match name {
+            "AWS::Region" => return Ok(REGION.to_owned()),
+            "AWS::AccountId" => return Ok(ACCOUNT.to_owned()),
+            "AWS::StackName" => return Ok(STACK.to_owned()),
+            "AWS::Partition" => return Ok("aws".to_owned()),
+            "AWS::URLSuffix" => return Ok("amazonaws.com".to_owned()),
+            _ => {}
+        }
+        if let Some(parameter) = self.parameters.get(name) {
+            return match &parameter["Default"] {
+                Value::Null => Err(content(format!("parameter {name} has no default"))),
+                Value::Array(items) => Ok(items
+                    .iter()
+                    .map(|v| self.resolve(v))
+                    .collect::<Result<Vec<_>, _>>()?
+                    .join(",")),
+                value => self.resolve(value),
+            };
+        }
+        let resource = self
+            .resources
+            .get(name)
+            .ok_or_else(|| content(format!("Ref to unknown {name}")))?;
+        match resource["Type"].as_str().unwrap_or_default() {
+            "AWS::DynamoDB::Table" => Ok(self.local.table.clone()),
+            "AWS::Logs::LogGroup" => self.resolve(&resource["Properties"]["LogGroupName"]),
+            "AWS::SQS::Queue" => Ok(format!(
+                "https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{STACK}-{name}"
+            )),
+            "AWS::Lambda::Function" => Ok(self.function_name(name)),
+            "AWS::IAM::ManagedPolicy" => Ok(self.managed_policy_arn(name)),
+            "AWS::SNS::Topic" => Ok(format!("arn:aws:sns:{REGION}:{ACCOUNT}:{STACK}-{name}")),
+            kind => Ok(format!("{STACK}-{name}-{}", kind.replace("::", "-"))),
+        }
+    }
+
+    fn attribute(&self, id: &str, attribute: &str) -> Result<String, DeploymentError> {
+        let kind = self
+            .resources
+            .get(id)
+            .and_then(|r| r["Type"].as_str())
+            .ok_or_else(|| content(format!("GetAtt of unknown {id}")))?;
+        match (kind, attribute) {
+            ("AWS::DynamoDB::Table", "Arn") => Ok(self.local.table_arn()),
+            ("AWS::DynamoDB::Table", "StreamArn") => self
+                .local
+                .stream_arn
+                .clone()
+                .ok_or_else(|| content("the local table has no stream")),
+            ("AWS::SQS::Queue", "Arn") => {
+                Ok(format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{STACK}-{id}"))
+            }
+            ("AWS::IAM::Role", "Arn") => Ok(format!("arn:aws:iam::{ACCOUNT}:role/{STACK}-{id}")),
+            ("AWS::Lambda::Function", "Arn") => Ok(format!(
+                "arn:aws:lambda:{REGION}:{ACCOUNT}:function:{}",
+                self.function_name(id)
+            )),
+            _ => Err(content(format!(
+                "the local twin cannot resolve {id}.{attribute} ({kind})"
+            ))),
+        }
+    }
+
+    /// `Fn::Sub` without a variable map: `${Name}`, `${Id.Attribute}`, and
+    /// `${!Literal}` for a literal `${Literal}`.
+    fn substitute(&self, text: &str) -> Result<String, DeploymentError> {
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(start) = rest.find("${") {
+            out.push_str(&rest[..start]);
+            let after = &rest[start + 2..];
+            let end = after
+                .find('}')
+                .ok_or_else(|| content(format!("unclosed ${{ in {text}")))?;
+            let name = &after[..end];
+            if let Some(literal) = name.strip_prefix('!') {
+                out.push_str("${");
+                out.push_str(literal);
+                out.push('}');
+            } else if let Some((id, attribute)) =
+                name.split_once('.').filter(|_| !name.starts_with("AWS::"))
+            {
+                out.push_str(&self.attribute(id, attribute)?);
+            } else {
+                out.push_str(&self.reference(name)?);
+            }
+            rest = &after[end + 1..];
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+}
+
+fn is_intrinsic(map: &serde_json::Map<String, Value>) -> bool {
+    map.len() == 1 && map.keys().all(|k| k == "Ref" || k.starts_with("Fn::"))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn deployment() -> Deployment {
+        let document = json!({
+            "Parameters": {"LogLevel": {"Type": "String", "Default": "INFO"}},
+            "Resources": {
+                "UsersTable": {"Type": "AWS::DynamoDB::Table", "Properties": {}},
+                "Queue": {"Type": "AWS::SQS::Queue"},
+                "Logs": {"Type": "AWS::Logs::LogGroup", "Properties": {
+                    "LogGroupName": {"Fn::Sub": "/aws/lambda/${AWS::StackName}/get-user"}}}
+            }
+        });
+        Deployment::from_document(
+            &document,
+            LocalResources {
+                table: "users".to_owned(),
+                stream_arn: Some("arn:stream".to_owned()),
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn intrinsics_resolve_to_the_local_resources() {
+        let d = deployment();
+        let cases = [
+            (json!({"Ref": "UsersTable"}), "users"),
+            (
+                json!({"Fn::GetAtt": ["UsersTable", "Arn"]}),
+                "arn:aws:dynamodb:us-east-1:000000000000:table/users",
+            ),
+            (json!({"Fn::GetAtt": "UsersTable.StreamArn"}), "arn:stream"),
+            (
+                json!({"Fn::Sub": "${UsersTable.Arn}/index/byEmail"}),
+                "arn:aws:dynamodb:us-east-1:000000000000:table/users/index/byEmail",
+            ),
+            (
+                json!({"Fn::Sub": "${!Literal}-${AWS::Region}"}),
+                "${Literal}-us-east-1",
+            ),
+            (json!({"Ref": "LogLevel"}), "INFO"),
+            (json!({"Ref": "Logs"}), "/aws/lambda/local/get-user"),
+            (
+                json!({"Fn::GetAtt": ["Queue", "Arn"]}),
+                "arn:aws:sqs:us-east-1:000000000000:local-Queue",
+            ),
+            (
+                json!({"Fn::Join": ["-", ["a", {"Ref": "AWS::AccountId"}]]}),
+                "a-000000000000",
+            ),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(d.resolve(&value).ok().as_deref(), Some(expected), "{value}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_reference_is_an_error_not_a_guess() {
+        let d = deployment();
+        for value in [
+            json!({"Ref": "Nothing"}),
+            json!({"Fn::GetAtt": ["Queue", "QueueName"]}),
+            json!({"Fn::ImportValue": "x"}),
+        ] {
+            assert!(d.resolve(&value).is_err(), "{value}");
+        }
+    }
+}

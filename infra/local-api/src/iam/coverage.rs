@@ -1,0 +1,342 @@
+//! Least privilege, checked from behaviour: every authorization the local
+//! IAM proxy decided is recorded, and after a test run the record is held
+//! against the roles. A call that was refused means a role lacks a grant;
+//! a grant that no call used means a role has one too many. Grants of AWS
+//! managed policies are left out of the second check: they are AWS's to
+//! shape, not ours.
+
+use std::collections::BTreeSet;
+use std::io::Write as _;
+use std::path::Path;
+use std::sync::{Mutex, PoisonError};
+
+use serde::{Deserialize, Serialize};
+
+use super::{Authorization, Decision};
+use crate::deployment::{Deployment, LocalResources};
+
+/// The table name records use in place of the local table's.
+const TABLE: &str = "TABLE";
+/// The stream ARN records use in place of the local stream's.
+const STREAM: &str = "arn:aws:dynamodb:us-east-1:000000000000:table/TABLE/stream/STREAM";
+
+/// One decision: who asked for what, and whether it was allowed.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct AccessRecord {
+    /// The function (its binary name).
+    pub function: String,
+    /// The action.
+    pub action: String,
+    /// The resource, with the local table's name and stream replaced by
+    /// `TABLE` and `STREAM` so records of different tables compare.
+    pub resource: String,
+    /// Whether it was allowed.
+    pub allowed: bool,
+}
+
+/// Where decisions are recorded: in memory, and appended to a file of JSON
+/// lines when one is given (so several local APIs can share one record).
+#[derive(Debug, Default)]
+pub struct AccessLog {
+    seen: Mutex<BTreeSet<AccessRecord>>,
+    file: Option<Mutex<std::fs::File>>,
+}
+
+impl AccessLog {
+    /// A log that also appends to `path`.
+    pub fn to_file(path: &Path) -> std::io::Result<Self> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        Ok(Self {
+            seen: Mutex::default(),
+            file: Some(Mutex::new(file)),
+        })
+    }
+
+    /// Records one decision of `function` under `local`.
+    pub fn record(
+        &self,
+        function: &str,
+        request: &Authorization,
+        decision: &Decision,
+        local: &LocalResources,
+    ) {
+        let record = AccessRecord {
+            function: function.to_owned(),
+            action: request.action.clone(),
+            resource: canonical(&request.resource, local),
+            allowed: decision.allowed(),
+        };
+        let new = self
+            .seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(record.clone());
+        if let (true, Some(file)) = (new, &self.file)
+            && let Ok(mut line) = serde_json::to_vec(&record)
+        {
+            line.push(b'\n');
+            let _ = file
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .write_all(&line);
+        }
+    }
+
+    /// Every distinct decision so far.
+    pub fn records(&self) -> Vec<AccessRecord> {
+        self.seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .cloned()
+            .collect()
+    }
+}
+
+fn canonical(resource: &str, local: &LocalResources) -> String {
+    let mut resource = resource.to_owned();
+    if let Some(stream) = &local.stream_arn {
+        resource = resource.replace(stream, STREAM);
+    }
+    let canonical_table = LocalResources {
+        table: TABLE.to_owned(),
+        stream_arn: None,
+    };
+    resource.replace(&local.table_arn(), &canonical_table.table_arn())
+}
+
+/// What the record shows to be wrong with the roles.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Finding {
+    /// A call was refused: the role lacks a grant.
+    Refused(AccessRecord),
+    /// A grant no call used: `function` may do `action` on `resource`
+    /// (as the template writes it) and never did.
+    Unused {
+        /// The function.
+        function: String,
+        /// The action granted.
+        action: String,
+        /// The resource pattern granted.
+        resource: String,
+    },
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Finding::Refused(r) => write!(
+                f,
+                "{} was refused {} on {}: its role lacks that grant",
+                r.function, r.action, r.resource
+            ),
+            Finding::Unused {
+                function,
+                action,
+                resource,
+            } => write!(
+                f,
+                "{function} is granted {action} on {resource}, which no test used: remove the grant or add the test that needs it"
+            ),
+        }
+    }
+}
+
+/// Holds `records` against the roles of `deployment` (resolved with the
+/// canonical `TABLE` and `STREAM`, see [`canonical_resources`]).
+pub fn check(
+    records: &[AccessRecord],
+    deployment: &Deployment,
+) -> Result<Vec<Finding>, crate::deployment::DeploymentError> {
+    let mut findings: BTreeSet<Finding> = records
+        .iter()
+        .filter(|r| !r.allowed)
+        .cloned()
+        .map(Finding::Refused)
+        .collect();
+    for function in deployment.functions()? {
+        let role = deployment.role(&function.role)?;
+        let used: Vec<&AccessRecord> = records
+            .iter()
+            .filter(|r| r.allowed && r.function == function.binary)
+            .collect();
+        for statement in role.own.iter().flat_map(|p| &p.statements) {
+            if !statement.allow {
+                continue;
+            }
+            for action in &statement.actions {
+                for resource in &statement.resources {
+                    let single = super::Statement {
+                        allow: true,
+                        actions: vec![action.clone()],
+                        resources: vec![resource.clone()],
+                        conditions: Vec::new(),
+                    };
+                    if !used.iter().any(|r| single.covers(&r.action, &r.resource)) {
+                        findings.insert(Finding::Unused {
+                            function: function.binary.clone(),
+                            action: action.clone(),
+                            resource: resource.clone(),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    Ok(findings.into_iter().collect())
+}
+
+/// The local resources a record's canonical names stand for.
+pub fn canonical_resources() -> LocalResources {
+    LocalResources {
+        table: TABLE.to_owned(),
+        stream_arn: Some(STREAM.to_owned()),
+    }
+}
+
+/// Why a report could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// The record could not be read.
+    #[error("cannot read the IAM record {path}: {source}")]
+    Record {
+        /// Its path.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The roles could not be read.
+    #[error(transparent)]
+    Deployment(#[from] crate::deployment::DeploymentError),
+}
+
+/// Checks the record at `record` against the roles of the translation in
+/// `translations`, printing what it finds; returns the findings.
+pub fn report(record: &Path, translations: &Path) -> Result<Vec<Finding>, ReportError> {
+    let records: Vec<AccessRecord> = read_records(record)
+        .map_err(|source| ReportError::Record {
+            path: record.display().to_string(),
+            source,
+        })?
+        .into_iter()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let deployment = Deployment::load(translations, "cognito", canonical_resources())?;
+    let findings = check(&records, &deployment)?;
+    let functions: BTreeSet<&str> = records.iter().map(|r| r.function.as_str()).collect();
+    println!(
+        "IAM record: {} distinct decisions by {} functions ({} allowed)",
+        records.len(),
+        functions.len(),
+        records.iter().filter(|r| r.allowed).count()
+    );
+    for record in records.iter().filter(|r| r.allowed) {
+        println!(
+            "  allowed  {:<17} {:<28} {}",
+            record.function, record.action, record.resource
+        );
+    }
+    if findings.is_empty() {
+        println!("every call was allowed and every grant was used");
+    }
+    for finding in &findings {
+        println!("error: {finding}");
+    }
+    Ok(findings)
+}
+
+/// Reads a record file of JSON lines.
+pub fn read_records(path: &Path) -> std::io::Result<Vec<AccessRecord>> {
+    let text = std::fs::read_to_string(path)?;
+    text.lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| {
+            serde_json::from_str(line)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn deployment() -> Deployment {
+        let document = json!({"Resources": {
+            "UsersTable": {"Type": "AWS::DynamoDB::Table"},
+            "GetUserFunction": {"Type": "AWS::Lambda::Function",
+                "Metadata": {"BuildProperties": {"Binary": "get-user"}},
+                "Properties": {"Role": {"Fn::GetAtt": ["GetUserFunctionRole", "Arn"]}}},
+            "GetUserFunctionRole": {"Type": "AWS::IAM::Role", "Properties": {
+                "ManagedPolicyArns": ["arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"],
+                "Policies": [{"PolicyName": "p", "PolicyDocument": {"Statement": [
+                    {"Effect": "Allow", "Action": ["dynamodb:GetItem", "dynamodb:Query"],
+                     "Resource": {"Fn::GetAtt": ["UsersTable", "Arn"]}}]}}]}}
+        }});
+        Deployment::from_document(&document, canonical_resources())
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn record(action: &str, allowed: bool) -> AccessRecord {
+        AccessRecord {
+            function: "get-user".to_owned(),
+            action: action.to_owned(),
+            resource: canonical_resources().table_arn(),
+            allowed,
+        }
+    }
+
+    #[test]
+    fn a_grant_no_call_used_is_reported_and_managed_policies_are_not() {
+        let findings = check(&[record("dynamodb:GetItem", true)], &deployment())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        assert!(matches!(
+            &findings[0],
+            Finding::Unused { function, action, .. } if function == "get-user" && action == "dynamodb:Query"
+        ));
+    }
+
+    #[test]
+    fn a_refused_call_is_reported() {
+        let records = [
+            record("dynamodb:GetItem", true),
+            record("dynamodb:Query", true),
+            record("dynamodb:PutItem", false),
+        ];
+        let findings = check(&records, &deployment()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            findings,
+            [Finding::Refused(record("dynamodb:PutItem", false))]
+        );
+        assert!(
+            findings[0]
+                .to_string()
+                .contains("get-user was refused dynamodb:PutItem")
+        );
+    }
+
+    #[test]
+    fn records_name_the_table_canonically() {
+        let local = LocalResources {
+            table: "users-test-1".to_owned(),
+            stream_arn: Some(
+                "arn:aws:dynamodb:ddblocal:000000000000:table/users-test-1/stream/2026".to_owned(),
+            ),
+        };
+        assert_eq!(
+            canonical(&format!("{}/index/byEmail", local.table_arn()), &local),
+            format!("{}/index/byEmail", canonical_resources().table_arn())
+        );
+        assert_eq!(
+            canonical(local.stream_arn.as_deref().unwrap_or_default(), &local),
+            STREAM
+        );
+    }
+}

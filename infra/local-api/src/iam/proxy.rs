@@ -1,0 +1,309 @@
+//! A proxy in front of the local DynamoDB that enforces each function's
+//! role. Every function process gets its own access key; the proxy knows
+//! from the request's signature which function is calling, works out what
+//! the request needs (see [`super::dynamodb`]) and evaluates that against
+//! the function's policies. A refusal gets DynamoDB's own answer (HTTP 400,
+//! `AccessDeniedException`); anything allowed is passed on unchanged but
+//! for the access key, which becomes the one the local table lives under
+//! (DynamoDB Local keeps tables per access key and does not check
+//! signatures).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+use tokio::net::TcpListener;
+
+use super::coverage::AccessLog;
+use super::dynamodb::{KeySchema, authorizations};
+use super::{Decision, Policy, decide};
+use crate::deployment::LocalResources;
+
+/// The largest request body the proxy reads (DynamoDB's own limit is 16 MB).
+const MAX_BODY: usize = 16 * 1024 * 1024;
+
+/// Who a function acts as.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    /// The function's binary name.
+    pub function: String,
+    /// Its role session's ARN, as AWS names it in a refusal.
+    pub session: String,
+    /// Its role's policies.
+    pub policies: Vec<Policy>,
+}
+
+impl Principal {
+    /// Decides `request` and records the decision in `log`.
+    pub fn authorize(
+        &self,
+        request: &super::Authorization,
+        log: &AccessLog,
+        local: &LocalResources,
+    ) -> Decision {
+        let decision = decide(&self.policies, request);
+        log.record(&self.function, request, &decision, local);
+        decision
+    }
+}
+
+struct Shared {
+    upstream: String,
+    upstream_key: String,
+    client: reqwest::Client,
+    principals: HashMap<String, Principal>,
+    keys: KeySchema,
+    local: LocalResources,
+    log: Arc<AccessLog>,
+    /// The stream each shard iterator handed out reads.
+    iterators: Mutex<HashMap<String, String>>,
+}
+
+/// The running proxy.
+#[derive(Debug)]
+pub struct IamProxy {
+    address: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("upstream", &self.upstream)
+            .finish_non_exhaustive()
+    }
+}
+
+impl IamProxy {
+    /// Starts the proxy on a free loopback port, in front of the DynamoDB
+    /// at `upstream` whose tables live under `upstream_key`. `principals`
+    /// maps each access key to the function that holds it.
+    pub async fn start(
+        upstream: &str,
+        upstream_key: &str,
+        principals: HashMap<String, Principal>,
+        keys: KeySchema,
+        local: LocalResources,
+        log: Arc<AccessLog>,
+    ) -> std::io::Result<Self> {
+        let shared = Arc::new(Shared {
+            upstream: upstream.trim_end_matches('/').to_owned(),
+            upstream_key: upstream_key.to_owned(),
+            client: reqwest::Client::new(),
+            principals,
+            keys,
+            local,
+            log,
+            iterators: Mutex::default(),
+        });
+        let router = Router::new().fallback(handle).with_state(shared);
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let address = listener.local_addr()?;
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        Ok(Self { address, task })
+    }
+
+    /// The URL functions use as their DynamoDB endpoint.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+}
+
+impl Drop for IamProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The access key of a SigV4 `Authorization` header.
+fn access_key(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let credential = value.split("Credential=").nth(1)?;
+    credential.split('/').next()
+}
+
+fn dynamodb_error(kind: &str, message: &str) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        [(header::CONTENT_TYPE, "application/x-amz-json-1.0")],
+        serde_json::json!({
+            "__type": format!("com.amazon.coral.service#{kind}"),
+            "message": message,
+        })
+        .to_string(),
+    )
+        .into_response()
+}
+
+async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let Some(principal) = access_key(&parts.headers).and_then(|k| shared.principals.get(k)) else {
+        return dynamodb_error(
+            "UnrecognizedClientException",
+            "The security token included in the request is invalid.",
+        );
+    };
+    let Ok(body) = axum::body::to_bytes(body, MAX_BODY).await else {
+        return dynamodb_error("ValidationException", "request body too large");
+    };
+    let operation = parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|t| t.split_once('.'))
+        .map(|(_, op)| op.to_owned())
+        .unwrap_or_default();
+    let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let needed = authorizations(&operation, &parsed, &shared.keys, |iterator| {
+        shared
+            .iterators
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(iterator)
+            .cloned()
+    });
+    let needed = match needed {
+        Ok(needed) => needed,
+        Err(error) => {
+            tracing::warn!(function = %principal.function, operation, %error, "IAM proxy refused an unreadable request");
+            return dynamodb_error("AccessDeniedException", &error.0);
+        }
+    };
+    for authorization in &needed {
+        let decision = principal.authorize(authorization, &shared.log, &shared.local);
+        if !decision.allowed() {
+            let why = match decision {
+                Decision::ExplicitDeny => {
+                    "with an explicit deny in an identity-based policy".to_owned()
+                }
+                _ => format!(
+                    "because no identity-based policy allows the {} action",
+                    authorization.action
+                ),
+            };
+            tracing::warn!(
+                function = %principal.function,
+                action = %authorization.action,
+                resource = %authorization.resource,
+                "IAM: access denied"
+            );
+            return dynamodb_error(
+                "AccessDeniedException",
+                &format!(
+                    "User: {} is not authorized to perform: {} on resource: {} {why}",
+                    principal.session, authorization.action, authorization.resource
+                ),
+            );
+        }
+    }
+    forward(&shared, &parts.headers, &operation, &parsed, body).await
+}
+
+async fn forward(
+    shared: &Shared,
+    headers: &HeaderMap,
+    operation: &str,
+    parsed: &Value,
+    body: Bytes,
+) -> Response {
+    let mut outgoing = reqwest::header::HeaderMap::new();
+    for (name, value) in headers {
+        if name == header::HOST || name == header::CONTENT_LENGTH {
+            continue;
+        }
+        let value = if name == header::AUTHORIZATION {
+            let rewritten = value.to_str().ok().and_then(|text| {
+                let key = access_key(headers)?;
+                HeaderValue::from_str(&text.replacen(
+                    &format!("Credential={key}/"),
+                    &format!("Credential={}/", shared.upstream_key),
+                    1,
+                ))
+                .ok()
+            });
+            match rewritten {
+                Some(value) => value,
+                None => continue,
+            }
+        } else {
+            value.clone()
+        };
+        outgoing.append(name.clone(), value);
+    }
+    let answer = shared
+        .client
+        .post(format!("{}/", shared.upstream))
+        .headers(outgoing)
+        .body(body)
+        .send()
+        .await;
+    let answer = match answer {
+        Ok(answer) => answer,
+        Err(error) => {
+            tracing::warn!(%error, "IAM proxy: the local DynamoDB did not answer");
+            return (StatusCode::BAD_GATEWAY, "local DynamoDB unreachable").into_response();
+        }
+    };
+    let status = answer.status();
+    let mut response_headers = HeaderMap::new();
+    for (name, value) in answer.headers() {
+        if name != header::TRANSFER_ENCODING
+            && name != header::CONNECTION
+            && name != header::CONTENT_LENGTH
+        {
+            response_headers.append(name.clone(), value.clone());
+        }
+    }
+    let Ok(bytes) = answer.bytes().await else {
+        return (StatusCode::BAD_GATEWAY, "local DynamoDB answer cut short").into_response();
+    };
+    if status.is_success() {
+        remember_iterators(shared, operation, parsed, &bytes);
+    }
+    (status, response_headers, bytes).into_response()
+}
+
+/// Notes which stream the iterators in a Streams API answer read, so a
+/// later `GetRecords` can be authorised on its stream.
+fn remember_iterators(shared: &Shared, operation: &str, request: &Value, answer: &[u8]) {
+    let (field, stream) = match operation {
+        "GetShardIterator" => (
+            "ShardIterator",
+            request["StreamArn"].as_str().map(str::to_owned),
+        ),
+        "GetRecords" => {
+            let iterators = shared
+                .iterators
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let stream = request["ShardIterator"]
+                .as_str()
+                .and_then(|i| iterators.get(i))
+                .cloned();
+            ("NextShardIterator", stream)
+        }
+        _ => return,
+    };
+    let Some(stream) = stream else { return };
+    let Ok(answer) = serde_json::from_slice::<Value>(answer) else {
+        return;
+    };
+    if let Some(iterator) = answer[field].as_str() {
+        let mut iterators = shared
+            .iterators
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(previous) = request["ShardIterator"].as_str() {
+            iterators.remove(previous);
+        }
+        iterators.insert(iterator.to_owned(), stream);
+    }
+}

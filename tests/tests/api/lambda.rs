@@ -1,0 +1,311 @@
+//! The deployed shape, run locally (`local-api --lambda`): what only shows
+//! when each function is its own process under its own role. The HTTP
+//! contract itself runs in `--lambda` mode too (`on_every_backend!`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::error::ProvideErrorMetadata as _;
+use aws_sdk_dynamodb::types::AttributeValue;
+use futures::future::join_all;
+use local_api::deployment::LocalResources;
+use local_api::iam::Policy;
+use local_api::iam::coverage::AccessLog;
+use local_api::iam::dynamodb::KeySchema;
+use local_api::iam::proxy::{IamProxy, Principal};
+use local_api::lambda::LambdaOptions;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::support::{Api, Backend, body_json, dynamodb_endpoint, lambda_options};
+
+/// A copy of the binaries folder where `function` is `script` instead.
+fn binaries_with(function: &str, script: &str) -> LambdaOptions {
+    let options = lambda_options();
+    let dir = std::env::temp_dir().join(format!("local-api-{}", ulid::Ulid::new()));
+    std::fs::create_dir_all(&dir).expect("temporary folder");
+    for entry in std::fs::read_dir(&options.dir).expect("binaries folder") {
+        let path = entry.expect("entry").path();
+        if let Some(name) = path.file_name().and_then(|n| n.to_str())
+            && path.is_file()
+            && !name.contains('.')
+        {
+            std::os::unix::fs::symlink(&path, dir.join(name)).expect("link");
+        }
+    }
+    let target = dir.join(function);
+    let _ = std::fs::remove_file(&target);
+    let script = script.replace("REAL", &options.dir.join(function).display().to_string());
+    std::fs::write(&target, script).expect("script");
+    std::fs::set_permissions(&target, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("executable");
+    LambdaOptions { dir, ..options }
+}
+
+/// Takes the next invocation from the Runtime API, then runs `then`.
+fn script_taking_an_invocation(then: &str) -> String {
+    format!(
+        r#"#!/usr/bin/env bash
+exec 3<>"/dev/tcp/${{AWS_LAMBDA_RUNTIME_API%:*}}/${{AWS_LAMBDA_RUNTIME_API#*:}}"
+printf 'GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: local\r\n\r\n' >&3
+read -r _ <&3
+{then}
+"#
+    )
+}
+
+async fn get_status(api: &Api) -> (u16, Value) {
+    api.get_json(&format!("/users/{}", ulid::Ulid::new())).await
+}
+
+const GATEWAY_500: &str = r#"{"message":"Internal Server Error"}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_function_answers_like_api_gateway_and_the_next_request_gets_a_fresh_instance() {
+    let marker = std::env::temp_dir().join(format!("crashed-{}", ulid::Ulid::new()));
+    let script = format!(
+        "#!/usr/bin/env bash\nif [ ! -e '{m}' ]; then\n  touch '{m}'\n{crash}fi\nexec 'REAL'\n",
+        m = marker.display(),
+        crash = script_taking_an_invocation("  exit 1").replace("#!/usr/bin/env bash\n", ""),
+    );
+    let api = Api::local_with(Backend::Lambda, None, binaries_with("get-user", &script)).await;
+    let (status, body) = get_status(&api).await;
+    assert_eq!((status, body.to_string()), (500, GATEWAY_500.to_owned()));
+    let (status, _) = get_status(&api).await;
+    assert_eq!(status, 404, "a fresh instance serves the next request");
+    let (status, _) = get_status(&api).await;
+    assert_eq!(status, 404);
+    assert_eq!(
+        api.functions().pools["get-user"].inits().len(),
+        2,
+        "the crashed instance was replaced once, the fresh one stayed warm"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_function_past_its_timeout_answers_500_after_the_templates_timeout() {
+    let script = script_taking_an_invocation("exec sleep 60");
+    let api = Api::local_with(Backend::Lambda, None, binaries_with("get-user", &script)).await;
+    let started = Instant::now();
+    let (status, body) = get_status(&api).await;
+    let took = started.elapsed();
+    assert_eq!((status, body.to_string()), (500, GATEWAY_500.to_owned()));
+    assert!(
+        took >= Duration::from_secs(6),
+        "answered after {took:?}, before the template's 6 s timeout"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_function_failing_its_init_answers_500() {
+    let script = "#!/usr/bin/env bash\necho 'init failed on purpose' >&2\nexit 3\n";
+    let api = Api::local_with(Backend::Lambda, None, binaries_with("get-user", script)).await;
+    let (status, body) = get_status(&api).await;
+    assert_eq!((status, body.to_string()), (500, GATEWAY_500.to_owned()));
+    assert!(api.functions().pools["get-user"].inits().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warm_instances_serve_one_request_at_a_time_and_scale_to_the_limit() {
+    let api = Api::local_with(Backend::Lambda, None, lambda_options()).await;
+    for _ in 0..3 {
+        assert_eq!(get_status(&api).await.0, 404);
+    }
+    let pool = &api.functions().pools["get-user"];
+    assert_eq!(
+        pool.inits().len(),
+        1,
+        "sequential requests reuse the warm instance"
+    );
+    let statuses = join_all((0..12).map(|_| get_status(&api))).await;
+    assert!(statuses.iter().all(|(status, _)| *status == 404));
+    let instances = pool.inits().len();
+    assert!(
+        (1..=lambda_options().instances).contains(&instances),
+        "{instances} instances for 12 concurrent requests"
+    );
+    println!("get-user cold starts through --lambda: {:?}", pool.inits());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_api_serves_every_route_in_lambda_mode() {
+    let api = Api::local_with(Backend::Lambda, None, lambda_options()).await;
+    let user = api.created(&api.email("open"), "Ada").await;
+    let path = format!("/users/{}", user["id"].as_str().expect("id"));
+    assert_eq!(api.get_json(&path).await.0, 200);
+    assert_eq!(api.get_json("/users").await.0, 200);
+    let patched = api
+        .request(Method::PATCH, &path)
+        .header("if-match", "\"1\"")
+        .json(&json!({"email": api.email("moved")}))
+        .send()
+        .await
+        .expect("PATCH");
+    assert_eq!(patched.status(), 200);
+    let deleted = api
+        .request(Method::DELETE, &path)
+        .send()
+        .await
+        .expect("DELETE");
+    assert_eq!(deleted.status(), 204, "{}", body_json(deleted).await);
+    let started = Instant::now();
+    loop {
+        let (status, page) = api.get_json(&format!("{path}/events")).await;
+        if page["items"]
+            .as_array()
+            .is_some_and(|items| items.len() == 3)
+        {
+            assert_eq!(page["items"][2]["type"], "deleted");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "{status} {page}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_stream_record_is_retried_then_dead_lettered_and_the_shard_moves_on() {
+    let api = Api::local_with(Backend::Lambda, None, lambda_options()).await;
+    let client = local_api::table::local_client(&dynamodb_endpoint()).await;
+    let poison = ulid::Ulid::new();
+    client
+        .put_item()
+        .table_name(api.table())
+        .item("pk", AttributeValue::S(format!("USER#{poison}")))
+        .item("sk", AttributeValue::S("PROFILE".to_owned()))
+        .send()
+        .await
+        .expect("a user item the worker cannot read");
+    let dead_letters = &api.functions().dead_letters;
+    let started = Instant::now();
+    let letter = loop {
+        if let Some(letter) = dead_letters.all().into_iter().next() {
+            break letter;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no dead letter after 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        letter["requestContext"]["condition"],
+        "RetryAttemptsExhausted"
+    );
+    assert_eq!(
+        letter["requestContext"]["approximateInvokeCount"], 6,
+        "the first delivery and MaximumRetryAttempts (5) retries: {letter}"
+    );
+    let batch = &letter["DDBStreamBatchInfo"];
+    assert_eq!(batch["batchSize"], 1, "{letter}");
+    assert_eq!(batch["startSequenceNumber"], batch["endSequenceNumber"]);
+    assert!(
+        batch["streamArn"]
+            .as_str()
+            .is_some_and(|a| a.contains("/stream/"))
+    );
+    assert!(
+        !letter.to_string().contains(&poison.to_string()),
+        "coordinates only, no data: {letter}"
+    );
+
+    let user = api.created(&api.email("after"), "Ada").await;
+    let events = format!("/users/{}/events", user["id"].as_str().expect("id"));
+    let started = Instant::now();
+    while api.get_json(&events).await.0 != 200 {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "history stalled behind the poison record"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_the_role_does_not_allow_gets_dynamodbs_access_denied() {
+    let local = LocalResources {
+        table: crate::support::fresh_table(),
+        stream_arn: None,
+    };
+    let policy = Policy::parse(
+        "GetOnly",
+        &json!({"Statement": [{"Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": local.table_arn()}]}),
+    )
+    .expect("policy");
+    let principal = Principal {
+        function: "get-user".to_owned(),
+        session: "arn:aws:sts::000000000000:assumed-role/GetUserFunctionRole/get-user".to_owned(),
+        policies: vec![policy],
+    };
+    let log = Arc::new(AccessLog::default());
+    let proxy = IamProxy::start(
+        &dynamodb_endpoint(),
+        local_api::table::LOCAL_ACCESS_KEY,
+        HashMap::from([("AKIAGETONLY".to_owned(), principal)]),
+        KeySchema {
+            table: "pk".to_owned(),
+            indexes: Default::default(),
+        },
+        local.clone(),
+        Arc::clone(&log),
+    )
+    .await
+    .expect("proxy");
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(proxy.url())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "AKIAGETONLY",
+            "secret",
+            None,
+            None,
+            "test",
+        ))
+        .load()
+        .await;
+    let client = aws_sdk_dynamodb::Client::new(&config);
+    let key = |k: &str| AttributeValue::S(k.to_owned());
+    let refused = client
+        .put_item()
+        .table_name(&local.table)
+        .item("pk", key("USER#1"))
+        .item("sk", key("PROFILE"))
+        .send()
+        .await
+        .expect_err("PutItem is not granted");
+    assert_eq!(refused.code(), Some("AccessDeniedException"));
+    let message = refused.message().unwrap_or_default();
+    assert!(
+        message.contains("is not authorized to perform: dynamodb:PutItem on resource: arn:aws:dynamodb:us-east-1:000000000000:table/"),
+        "{message}"
+    );
+    let passed = client
+        .get_item()
+        .table_name(&local.table)
+        .key("pk", key("USER#1"))
+        .key("sk", key("PROFILE"))
+        .send()
+        .await
+        .expect_err("the table does not exist");
+    assert_eq!(
+        passed.code(),
+        Some("ResourceNotFoundException"),
+        "an allowed call reaches DynamoDB"
+    );
+    let decisions: Vec<(String, bool)> = log
+        .records()
+        .into_iter()
+        .map(|r| (r.action, r.allowed))
+        .collect();
+    assert_eq!(
+        decisions,
+        [
+            ("dynamodb:GetItem".to_owned(), true),
+            ("dynamodb:PutItem".to_owned(), false)
+        ]
+    );
+}
