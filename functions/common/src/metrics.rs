@@ -13,7 +13,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lambda_http::http::StatusCode;
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
+use serde_json::{Map, Value};
 
 use crate::dynamodb_calls::DynamoDbCalls;
 
@@ -105,7 +107,16 @@ impl Metric {
 #[derive(Debug, Clone, Default)]
 pub struct Emf {
     dimensions: Vec<(&'static str, String)>,
-    values: Vec<(Metric, Value)>,
+    values: Vec<(Metric, Sample)>,
+}
+
+/// A metric's value in a document: one number, or one per event.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+enum Sample {
+    Count(u64),
+    Milliseconds(f64),
+    Each(Vec<f64>),
 }
 
 impl Emf {
@@ -122,7 +133,7 @@ impl Emf {
     }
 
     fn count(&mut self, metric: Metric, value: u64) {
-        self.values.push((metric, json!(value)));
+        self.values.push((metric, Sample::Count(value)));
     }
 
     fn flag(&mut self, metric: Metric, value: bool) {
@@ -130,7 +141,8 @@ impl Emf {
     }
 
     fn milliseconds(&mut self, metric: Metric, value: Duration) {
-        self.values.push((metric, json!(milliseconds(value))));
+        self.values
+            .push((metric, Sample::Milliseconds(milliseconds(value))));
     }
 
     fn cold_start(&mut self) {
@@ -141,55 +153,103 @@ impl Emf {
     /// [`MAX_VALUES`]); nothing when there was no call.
     fn dynamodb(&mut self, calls: &DynamoDbCalls) {
         if !calls.latencies.is_empty() {
-            let values: Vec<f64> = calls
+            let values = calls
                 .latencies
                 .iter()
                 .take(MAX_VALUES)
                 .copied()
                 .map(milliseconds)
                 .collect();
-            self.values.push((Metric::DynamoDbLatency, json!(values)));
+            self.values
+                .push((Metric::DynamoDbLatency, Sample::Each(values)));
         }
         self.count(Metric::DynamoDbThrottles, calls.throttles);
+    }
+
+    /// The document as it serializes at `at`.
+    fn document(&self, at: SystemTime) -> Document<'_> {
+        let timestamp = at.duration_since(UNIX_EPOCH).map_or(0, |since| {
+            u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+        });
+        Document {
+            aws: Aws {
+                timestamp,
+                cloud_watch_metrics: [Directive {
+                    namespace: namespace(),
+                    dimensions: [self.dimensions.iter().map(|(name, _)| *name).collect()],
+                    metrics: self
+                        .values
+                        .iter()
+                        .map(|(metric, _)| Definition {
+                            name: metric.name(),
+                            unit: metric.unit(),
+                        })
+                        .collect(),
+                }],
+            },
+            members: self,
+        }
     }
 
     /// The document's members, to sit at the top level of a log line:
     /// `_aws` (timestamp, namespace, dimension names, metric names and
     /// units), each dimension's value and each metric's value.
     pub fn members(&self, at: SystemTime) -> Map<String, Value> {
-        let timestamp = at.duration_since(UNIX_EPOCH).map_or(0, |since| {
-            u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
-        });
-        let dimension_names: Vec<&str> = self.dimensions.iter().map(|(name, _)| *name).collect();
-        let metrics: Vec<Value> = self
-            .values
-            .iter()
-            .map(|(metric, _)| json!({"Name": metric.name(), "Unit": metric.unit()}))
-            .collect();
-        let mut members = Map::new();
-        members.insert(
-            "_aws".to_owned(),
-            json!({
-                "Timestamp": timestamp,
-                "CloudWatchMetrics": [{
-                    "Namespace": namespace(),
-                    "Dimensions": [dimension_names],
-                    "Metrics": metrics,
-                }],
-            }),
-        );
-        for (name, value) in &self.dimensions {
-            members.insert((*name).to_owned(), Value::String(value.clone()));
+        match serde_json::to_value(self.document(at)) {
+            Ok(Value::Object(members)) => members,
+            _ => Map::new(),
         }
-        for (metric, value) in &self.values {
-            members.insert(metric.name().to_owned(), value.clone());
-        }
-        members
     }
 
-    /// [`Emf::members`] at the current time, as a JSON object's text.
+    /// The document at the current time, as a JSON object's text.
     pub fn to_json(&self) -> String {
-        Value::Object(self.members(SystemTime::now())).to_string()
+        serde_json::to_string(&self.document(SystemTime::now())).unwrap_or_default()
+    }
+}
+
+/// An EMF document as it is written: `_aws`, then the dimensions' and the
+/// metrics' values as members beside it.
+#[derive(Serialize)]
+struct Document<'a> {
+    #[serde(rename = "_aws")]
+    aws: Aws<'a>,
+    #[serde(flatten)]
+    members: &'a Emf,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Aws<'a> {
+    timestamp: u64,
+    cloud_watch_metrics: [Directive<'a>; 1],
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Directive<'a> {
+    namespace: &'a str,
+    dimensions: [Vec<&'static str>; 1],
+    metrics: Vec<Definition>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Definition {
+    name: &'static str,
+    unit: &'static str,
+}
+
+impl Serialize for Emf {
+    /// The dimensions' and metrics' values, as members of one object.
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.dimensions.len() + self.values.len()))?;
+        for (name, value) in &self.dimensions {
+            map.serialize_entry(name, value)?;
+        }
+        for (metric, value) in &self.values {
+            map.serialize_entry(metric.name(), value)?;
+        }
+        map.end()
     }
 }
 
@@ -388,6 +448,8 @@ pub fn emf_violations(document: &Value) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     fn document(emf: &Emf) -> Value {

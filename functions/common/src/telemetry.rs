@@ -11,6 +11,7 @@
 
 use std::fmt;
 
+use serde::de::IgnoredAny;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -152,7 +153,19 @@ where
             }
         }
         line.extend(fields.values);
-        let text = serde_json::to_string(&Ordered(&line)).map_err(|_| fmt::Error)?;
+        let mut text = serde_json::to_string(&Ordered(&line)).map_err(|_| fmt::Error)?;
+        // The merged object's members join the line's as they are: its text
+        // is already JSON, so it is spliced in rather than parsed again.
+        if let Some(members) = fields
+            .merged
+            .as_deref()
+            .and_then(|merged| merged.strip_prefix('{'))
+            .filter(|members| members.trim() != "}")
+        {
+            text.pop();
+            text.push(',');
+            text.push_str(members);
+        }
         writeln!(writer, "{text}")
     }
 }
@@ -175,6 +188,8 @@ impl Serialize for Ordered<'_> {
 struct Fields {
     message: Option<String>,
     values: Vec<(String, Value)>,
+    /// The text of [`MERGED_FIELD`]'s object.
+    merged: Option<String>,
 }
 
 impl Fields {
@@ -193,9 +208,10 @@ impl Fields {
 impl Visit for Fields {
     fn record_str(&mut self, field: &Field, value: &str) {
         if field.name() == MERGED_FIELD
-            && let Ok(Value::Object(members)) = serde_json::from_str(value)
+            && value.trim_start().starts_with('{')
+            && serde_json::from_str::<IgnoredAny>(value).is_ok()
         {
-            self.values.extend(members);
+            self.merged = Some(value.trim().to_owned());
             return;
         }
         self.push(field, Value::String(value.to_owned()));
@@ -343,5 +359,16 @@ mod tests {
         assert_eq!(lines[0]["_aws"]["Timestamp"], 1);
         assert_eq!(lines[0]["Requests"], 1);
         assert!(lines[0].get(MERGED_FIELD).is_none());
+    }
+
+    #[test]
+    fn a_merged_field_that_is_no_json_object_stays_a_plain_field() {
+        let lines = capture("info", || {
+            tracing::info!(emf = "{not json", "request");
+            tracing::info!(emf = "{}", "empty");
+        });
+        assert_eq!(lines[0]["emf"], "{not json");
+        assert_eq!(lines[1]["message"], "empty");
+        assert!(lines[1].get("emf").is_none());
     }
 }
