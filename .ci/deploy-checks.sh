@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Deploy checks: lints template.yaml (sam validate --lint, cfn-lint, checkov)
-# and proves the SAM build path: `sam build` must turn every function into
-# an arm64 `bootstrap`, whose sizes it prints. Installs its pinned tools
-# into virtualenvs under a cache directory on first use (about 80 s); later
-# runs reuse them. Needs python3, rustup and network access to PyPI and the
-# Rust distribution server on first use.
+# Deploy checks: lints template.yaml (sam validate --lint, cfn-lint, checkov),
+# checks that its committed SAM translation (infra/sam/translated/) is
+# current, and proves the SAM build path: `sam build` must turn every
+# function into an arm64 `bootstrap`, whose sizes it prints, and each one
+# must start under qemu-aarch64 (infra/sam/boot-check.sh). Installs its
+# pinned tools into virtualenvs under a cache directory on first use (about
+# 80 s), and qemu from apt when it is missing (about 15 s); later runs reuse
+# them. Needs python3, rustup and network access to PyPI, the Rust
+# distribution server and Debian's archive on first use.
 set -euo pipefail
 trap 'echo "error: deploy checks failed (line $LINENO: $BASH_COMMAND)" >&2' ERR
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -44,6 +47,15 @@ cfn_lint_bin="$(venv cfn-lint "$CFN_LINT_VERSION")"
 checkov_bin="$(venv checkov "$CHECKOV_VERSION")"
 cargo_lambda_bin="$(venv cargo-lambda "$CARGO_LAMBDA_VERSION")"
 rustup target add aarch64-unknown-linux-gnu
+# qemu runs the arm64 bootstraps on this machine, with Debian's arm64 C
+# library as their root for the dynamic loader.
+if ! command -v qemu-aarch64 >/dev/null || [ ! -e /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 ]; then
+  qemu_step=$SECONDS
+  echo "installing qemu-user and libc6-arm64-cross" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user libc6-arm64-cross >/dev/null
+  echo "qemu installed in $((SECONDS - qemu_step)) s"
+fi
 echo "tools ready in $((SECONDS - step)) s"
 
 echo "--- sam validate --lint (SAM CLI $SAM_CLI_VERSION)"
@@ -57,6 +69,11 @@ echo "--- checkov $CHECKOV_VERSION (skips are justified in template.yaml)"
 # --skip-download: no calls to the vendor's platform, which CI need not reach.
 "$checkov_bin/checkov" --quiet --compact --skip-download \
   --framework cloudformation --file template.yaml
+
+echo "--- SAM translation is current (infra/sam/translate.sh --check)"
+step=$SECONDS
+infra/sam/translate.sh --check
+echo "translation check took $((SECONDS - step)) s"
 
 echo "--- sam build (rust-cargolambda, arm64)"
 step=$SECONDS
@@ -95,5 +112,10 @@ for logical_id, binary in sorted(functions.items(), key=lambda f: f[1]):
     print(f"{binary:<14} {os.path.getsize(path):>12,} {len(archive.getvalue()):>12,}")
 sys.exit(1 if failed or not functions else 0)
 EOF
+
+echo "--- every bootstrap boots under qemu-aarch64 and answers an invocation (infra/sam/boot-check.sh)"
+step=$SECONDS
+infra/sam/boot-check.sh .aws-sam/build
+echo "boot check took $((SECONDS - step)) s"
 
 echo "deploy checks passed in $((SECONDS - started)) s"

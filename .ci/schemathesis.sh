@@ -29,53 +29,11 @@ fi
 "$venv/bin/st" --version
 
 
-# --- the local API binary
-cd "$root"
-cargo build --locked --quiet -p local-api
-target_dir="$(cargo metadata --format-version 1 --no-deps --locked |
-  python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
-local_api="$target_dir/debug/local-api"
+# --- the local API binary, and the processes we start (stopped on exit)
+# shellcheck source=.ci/local-api.sh
+source "$root/.ci/local-api.sh"
+build_local_api
 token="$("$local_api" dev-token)"
-
-# --- processes we start, stopped on exit
-work="$(mktemp -d -t schemathesis.XXXXXX)"
-pids=()
-stop() {
-  for pid in "${pids[@]}"; do
-    kill "$pid" 2>/dev/null || true
-  done
-  for pid in "${pids[@]}"; do
-    wait "$pid" 2>/dev/null || true
-  done
-  rm -rf "$work"
-}
-trap stop EXIT
-# A signal ends the script through exit, so the EXIT trap runs too.
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# Waits until something listens on 127.0.0.1:$2, or $1 (a PID) dies, or 60 s pass.
-await_port() {
-  local pid="$1" port="$2" log="$3"
-  for _ in $(seq 1 120); do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      echo "error: the process for port $port exited:" >&2
-      cat "$log" >&2
-      return 1
-    fi
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-      return 0
-    fi
-    sleep 0.5
-  done
-  echo "error: nothing answered on port $port within 60 s:" >&2
-  cat "$log" >&2
-  return 1
-}
 
 # Runs Schemathesis against a local API started with the given options.
 fuzz() {
@@ -111,7 +69,8 @@ fuzz() {
   # Schemathesis judges a stateful step under settings that per-operation
   # configuration did not reliably reach, so they are excluded here.
   # Run from $work so Schemathesis' and Hypothesis' state stays out of the repo.
-  (cd "$work" && "$venv/bin/st" --config-file "$root/.ci/schemathesis.toml" run \
+  # schemathesis_hooks.py adds one check: problem types as each response lists them.
+  (cd "$work" && PYTHONPATH="$root/.ci" SCHEMATHESIS_HOOKS=schemathesis_hooks "$venv/bin/st" --config-file "$root/.ci/schemathesis.toml" run \
     "$root/openapi.yaml" --url "http://127.0.0.1:$port" \
     --header "Authorization: Bearer $token" \
     --checks all --exclude-checks unsupported_method,use_after_free,ensure_resource_availability \

@@ -52,6 +52,10 @@ if [ "$#" -gt 0 ]; then
   exit
 fi
 record="$(mktemp -t iam-record.XXXXXX.jsonl)"
-LOCAL_API_IAM_RECORD="$record" cargo test --workspace
+status=0
+LOCAL_API_IAM_RECORD="$record" cargo test --workspace || status=$?
+# Also after failed tests: a refused call shows there as a 500, and here
+# with the function and the action its role lacks.
 echo "--- least privilege: the IAM decisions of the --lambda runs against the roles"
-"${CARGO_TARGET_DIR:-target}/debug/local-api" iam-report "$record"
+"${CARGO_TARGET_DIR:-target}/debug/local-api" iam-report "$record" || status=1
+exit "$status"

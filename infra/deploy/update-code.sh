@@ -11,6 +11,11 @@
 # (CreateUserFunctionName is create-user's function). With BINARY names,
 # only those functions are updated. AWS_REGION and AWS_PROFILE work too.
 # Needs the AWS CLI, and cargo-lambda with zig on PATH (README, "Deploy").
+#
+# Runs under bash 3.2 (macOS's /bin/bash): no mapfile, associative arrays or
+# ${var,,}; and an array that may be empty is expanded as
+# ${arr[@]+"${arr[@]}"}, since bash before 4.4 calls an empty "${arr[@]}"
+# an unbound variable under set -u.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 
@@ -47,7 +52,7 @@ for tool in aws cargo-lambda; do
 done
 
 # "<OutputKey>\t<OutputValue>" for every *FunctionName output.
-outputs="$(aws cloudformation describe-stacks "${aws_args[@]}" --stack-name "$stack" \
+outputs="$(aws cloudformation describe-stacks ${aws_args[@]+"${aws_args[@]}"} --stack-name "$stack" \
   --query "Stacks[0].Outputs[?ends_with(OutputKey, 'FunctionName')].[OutputKey,OutputValue]" \
   --output text)"
 if [ -z "$outputs" ]; then
@@ -71,12 +76,16 @@ while IFS=$'\t' read -r key function; do
   functions+=("$function")
 done <<<"$outputs"
 
-for wanted in "${only[@]}"; do
-  if [[ " ${binaries[*]} " != *" $wanted "* ]]; then
+for wanted in ${only[@]+"${only[@]}"}; do
+  if [[ " ${binaries[*]+${binaries[*]}} " != *" $wanted "* ]]; then
     echo "error: stack $stack has no function for binary $wanted" >&2
     exit 1
   fi
 done
+
+# binaries cannot be empty here (outputs was not, and every wanted binary
+# was found); saying so lets the expansions below stay plain under set -u.
+[ ${#binaries[@]} -gt 0 ] || { echo "error: stack $stack selects no function" >&2; exit 1; }
 
 # The same selection as `sam build` (--bin, no --package), so both paths
 # resolve the same features and share one build cache.
@@ -85,13 +94,15 @@ for binary in "${binaries[@]}"; do bin_args+=(--bin "$binary"); done
 echo "--- cargo lambda build --release --arm64 ${bin_args[*]}" >&2
 (cd "$root" && cargo lambda build --release --arm64 "${bin_args[@]}")
 
-for i in "${!binaries[@]}"; do
+i=0
+while [ "$i" -lt ${#binaries[@]} ]; do
   binary="${binaries[$i]}"
   function="${functions[$i]}"
+  i=$((i + 1))
   # cargo lambda deploy creates a function (and a role) when the name does
   # not exist; only ever update the stack's own.
-  aws lambda get-function-configuration "${aws_args[@]}" --function-name "$function" \
+  aws lambda get-function-configuration ${aws_args[@]+"${aws_args[@]}"} --function-name "$function" \
     --query FunctionName --output text >/dev/null
   echo "--- $binary -> $function" >&2
-  (cd "$root" && cargo lambda deploy "${aws_args[@]}" --binary-name "$binary" "$function")
+  (cd "$root" && cargo lambda deploy ${aws_args[@]+"${aws_args[@]}"} --binary-name "$binary" "$function")
 done

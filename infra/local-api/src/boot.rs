@@ -24,7 +24,7 @@ pub enum BootError {
     #[error(transparent)]
     Setup(#[from] StartError),
     /// No function of that name.
-    #[error("the template has no function built as {0}")]
+    #[error("the template has no function {0} (a binary or a logical id)")]
     UnknownFunction(String),
     /// It failed to init or to answer.
     #[error("{function}: {failure}")]
@@ -42,7 +42,7 @@ impl From<LambdaError> for BootError {
     }
 }
 
-/// Boots `function` with `command` against the DynamoDB at `endpoint`,
+/// Boots `function` (its binary name or logical id) with `command` against the DynamoDB at `endpoint`,
 /// sends it one event (a request to its route with a random id, or an
 /// empty stream batch) and returns a line saying how it went. An answer
 /// counts when it is a response (not an error) and, for a route, not a 5xx.
@@ -71,7 +71,7 @@ pub async fn run(
         .functions()
         .map_err(LambdaError::from)?
         .into_iter()
-        .find(|f| f.binary == function)
+        .find(|f| f.binary == function || f.logical_id == function)
         .ok_or_else(|| BootError::UnknownFunction(function.to_owned()))?;
     let role = deployment.role(&spec.role).map_err(LambdaError::from)?;
     let principal = Principal {
@@ -102,7 +102,7 @@ pub async fn run(
         function: function.to_owned(),
         failure,
     };
-    let route = template.routes.iter().find(|r| r.function == function);
+    let route = template.routes.iter().find(|r| r.function == spec.binary);
     let event = match route {
         Some(route) => {
             let event = crate::server::synthetic_event(route, &ulid::Ulid::new().to_string())

@@ -10,6 +10,7 @@
 pub mod auth;
 pub mod boot;
 pub mod deployment;
+pub mod docs;
 pub mod iam;
 pub mod lambda;
 pub mod runtime_api;
@@ -170,7 +171,7 @@ impl LocalApi {
             Some(config) => Some(Arc::new(Authorizer::load(config).await?)),
             None => None,
         };
-        let router = server::router(&template.routes, &backend, authorizer)?;
+        let router = server::router(&template.routes, &backend, authorizer)?.merge(docs::router());
         let listener = TcpListener::bind(address).await?;
         Ok(Self {
             listener,

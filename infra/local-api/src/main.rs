@@ -41,7 +41,7 @@ struct IamReportArgs {
 
 #[derive(Debug, ClapArgs)]
 struct BootArgs {
-    /// The function's binary name (create-user, history-worker, ...).
+    /// The function: its binary (create-user, ...) or logical id (CreateUserFunction, ...).
     #[arg(long)]
     function: String,
     /// DynamoDB Local's URL.

@@ -17,3 +17,4 @@ mod store_contract;
 mod support;
 mod template;
 mod tracing;
+mod translation;

@@ -1,0 +1,816 @@
+//! Ties `template.yaml` to what SAM makes of it: the plain CloudFormation
+//! in `infra/sam/translated/<mode>.json`, one file per `AuthMode`, written
+//! by `infra/sam/translate.sh` (CI fails when they are older than the
+//! template). The routes come from `template.yaml` itself; the rest of what
+//! is checked is what SAM generates: the HTTP API's OpenAPI body and its
+//! authorizer, the function roles with the managed policies SAM attaches,
+//! the stream's event source mapping, and the outputs. Last, that
+//! `infra/deploy/deployer-policy.json` allows creating every resource type
+//! the stack has.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use local_api::template::{Route, Template};
+use serde_json::{Value, json};
+
+/// The `AuthMode` values, each translated into its own file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Cognito,
+    Oidc,
+    None,
+}
+
+impl Mode {
+    const ALL: [Self; 3] = [Self::Cognito, Self::Oidc, Self::None];
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Cognito => "cognito",
+            Self::Oidc => "oidc",
+            Self::None => "none",
+        }
+    }
+
+    /// The translated template for this mode.
+    fn translated(self) -> Value {
+        let path = format!(
+            "{}/../infra/sam/translated/{}.json",
+            env!("CARGO_MANIFEST_DIR"),
+            self.name()
+        );
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{path} is readable ({e}); run infra/sam/translate.sh"));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path} is JSON: {e}"))
+    }
+}
+
+/// Managed policies SAM attaches by itself: to every function role, and to
+/// the role of a function with a DynamoDB stream event.
+const BASIC_EXECUTION: &str = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole";
+const XRAY_WRITE: &str = "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess";
+const DYNAMODB_STREAM_EXECUTION: &str =
+    "arn:aws:iam::aws:policy/service-role/AWSLambdaDynamoDBExecutionRole";
+
+/// The stream event settings SAM must carry over to the event source
+/// mapping as written.
+const STREAM_SETTINGS: [&str; 8] = [
+    "StartingPosition",
+    "BatchSize",
+    "MaximumBatchingWindowInSeconds",
+    "FilterCriteria",
+    "FunctionResponseTypes",
+    "BisectBatchOnFunctionError",
+    "MaximumRetryAttempts",
+    "MaximumRecordAgeInSeconds",
+];
+
+fn template() -> Template {
+    Template::load(&local_api::default_template_path()).expect("template.yaml parses")
+}
+
+/// `template.yaml` as CloudFormation's long form: `!GetAtt A.B` becomes
+/// `{"Fn::GetAtt": ["A", "B"]}`, `!Ref X` `{"Ref": "X"}`, `!Sub s`
+/// `{"Fn::Sub": "s"}`, the way SAM writes them in its output.
+fn source_template() -> Value {
+    let text = std::fs::read_to_string(local_api::default_template_path())
+        .expect("template.yaml is readable");
+    let yaml: serde_norway::Value = serde_norway::from_str(&text).expect("template.yaml is YAML");
+    long_form(yaml)
+}
+
+fn long_form(value: serde_norway::Value) -> Value {
+    use serde_norway::Value as Yaml;
+    match value {
+        Yaml::Tagged(tagged) => {
+            let tag = tagged.tag.to_string();
+            let name = tag.trim_start_matches('!');
+            let inner = match (name, tagged.value) {
+                ("GetAtt", Yaml::String(dotted)) => {
+                    json!(dotted.splitn(2, '.').collect::<Vec<_>>())
+                }
+                (_, inner) => long_form(inner),
+            };
+            let key = if matches!(name, "Ref" | "Condition") {
+                name.to_owned()
+            } else {
+                format!("Fn::{name}")
+            };
+            json!({ key: inner })
+        }
+        Yaml::Mapping(mapping) => Value::Object(
+            mapping
+                .into_iter()
+                .map(|(k, v)| {
+                    let key = k.as_str().expect("template keys are strings").to_owned();
+                    (key, long_form(v))
+                })
+                .collect(),
+        ),
+        Yaml::Sequence(items) => Value::Array(items.into_iter().map(long_form).collect()),
+        other => serde_json::to_value(other).expect("a YAML scalar is JSON"),
+    }
+}
+
+fn resources(template: &Value) -> &serde_json::Map<String, Value> {
+    template["Resources"]
+        .as_object()
+        .expect("the template has Resources")
+}
+
+/// Logical ids of the resources of one type.
+fn of_type<'t>(template: &'t Value, kind: &str) -> BTreeMap<&'t str, &'t Value> {
+    resources(template)
+        .iter()
+        .filter(|(_, r)| r["Type"] == kind)
+        .map(|(id, r)| (id.as_str(), r))
+        .collect()
+}
+
+/// Binary name -> logical id of its `AWS::Lambda::Function` (SAM keeps the
+/// function's `Metadata`, where `BuildProperties.Binary` names the binary).
+fn functions(template: &Value) -> BTreeMap<String, String> {
+    of_type(template, "AWS::Lambda::Function")
+        .into_iter()
+        .map(|(id, function)| {
+            let binary = function["Metadata"]["BuildProperties"]["Binary"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{id} keeps Metadata.BuildProperties.Binary"));
+            (binary.to_owned(), id.to_owned())
+        })
+        .collect()
+}
+
+/// The OpenAPI operation SAM generated for a route.
+fn operation<'t>(template: &'t Value, route: &Route) -> &'t Value {
+    let body = &template["Resources"]["HttpApi"]["Properties"]["Body"];
+    let operation = &body["paths"][&route.path][route.method.to_ascii_lowercase()];
+    assert!(
+        operation.is_object(),
+        "the HTTP API's body has no operation for {}",
+        route.key()
+    );
+    operation
+}
+
+/// Every operation (`GET /users`) in the HTTP API's OpenAPI body.
+fn operations(template: &Value) -> BTreeMap<String, &Value> {
+    let paths = template["Resources"]["HttpApi"]["Properties"]["Body"]["paths"]
+        .as_object()
+        .expect("the HTTP API has an OpenAPI body with paths");
+    paths
+        .iter()
+        .flat_map(|(path, item)| {
+            let item = item.as_object().expect("a path item is an object");
+            item.iter()
+                .filter(|(method, _)| *method != "parameters")
+                .map(move |(method, op)| (format!("{} {path}", method.to_ascii_uppercase()), op))
+        })
+        .collect()
+}
+
+/// Whether the named condition holds, from the template's `Conditions` and
+/// the parameter values the file was translated with (its `Default`s).
+fn holds(template: &Value, condition: &str) -> bool {
+    let expression = &template["Conditions"][condition];
+    assert!(!expression.is_null(), "no condition {condition}");
+    truth(template, expression)
+}
+
+fn truth(template: &Value, expression: &Value) -> bool {
+    let (function, args) = expression
+        .as_object()
+        .and_then(|o| o.iter().next())
+        .unwrap_or_else(|| panic!("a condition function, not {expression}"));
+    let all = || args.as_array().expect("a list of conditions").iter();
+    match function.as_str() {
+        "Fn::Equals" => parameter_value(template, &args[0]) == parameter_value(template, &args[1]),
+        "Fn::Not" => !truth(template, &args[0]),
+        "Fn::And" => all().all(|a| truth(template, a)),
+        "Fn::Or" => all().any(|a| truth(template, a)),
+        "Condition" => holds(template, args.as_str().expect("a condition name")),
+        other => panic!("condition function {other} is not evaluated here"),
+    }
+}
+
+fn parameter_value<'t>(template: &'t Value, value: &'t Value) -> &'t Value {
+    match value["Ref"].as_str() {
+        Some(name) => &template["Parameters"][name]["Default"],
+        None => value,
+    }
+}
+
+/// Whether a resource or output exists in the stack: it has no `Condition`,
+/// or its condition holds.
+fn exists(template: &Value, entry: &Value) -> bool {
+    entry["Condition"]
+        .as_str()
+        .is_none_or(|condition| holds(template, condition))
+}
+
+/// The logical ids a value refers to through `Ref`, `Fn::GetAtt` or
+/// `Fn::Sub`, pseudo parameters left out.
+fn references(value: &Value, found: &mut BTreeSet<String>) {
+    match value {
+        Value::Object(object) => {
+            for (key, inner) in object {
+                match (key.as_str(), inner) {
+                    ("Ref", Value::String(id)) => {
+                        found.insert(id.clone());
+                    }
+                    ("Fn::GetAtt", Value::Array(parts)) => {
+                        found.extend(parts.first().and_then(Value::as_str).map(str::to_owned));
+                    }
+                    ("Fn::Sub", Value::String(text)) => substituted(text, found),
+                    ("Fn::Sub", Value::Array(parts)) => {
+                        if let Some(text) = parts.first().and_then(Value::as_str) {
+                            substituted(text, found);
+                        }
+                        parts.iter().skip(1).for_each(|p| references(p, found));
+                    }
+                    _ => references(inner, found),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|i| references(i, found)),
+        _ => {}
+    }
+}
+
+/// The `${Name}` and `${Name.Attribute}` of an `Fn::Sub` string.
+fn substituted(text: &str, found: &mut BTreeSet<String>) {
+    for piece in text.split("${").skip(1) {
+        if let Some((name, _)) = piece.split_once('}') {
+            let id = name.split('.').next().unwrap_or(name);
+            if !id.starts_with("AWS::") && !id.starts_with('!') {
+                found.insert(id.to_owned());
+            }
+        }
+    }
+}
+
+/// `create-user` -> `CreateUser`.
+fn pascal_case(binary: &str) -> String {
+    binary
+        .split('-')
+        .map(|word| {
+            let mut chars = word.chars();
+            chars.next().map_or_else(String::new, |first| {
+                first.to_ascii_uppercase().to_string() + chars.as_str()
+            })
+        })
+        .collect()
+}
+
+/// The end of the execute-api ARN that lets API Gateway invoke a route's
+/// function: `/GET/users/*` for `GET /users/{id}`.
+fn execute_api_suffix(route: &Route) -> String {
+    let path: Vec<&str> = route
+        .path
+        .split('/')
+        .map(|segment| {
+            if segment.starts_with('{') {
+                "*"
+            } else {
+                segment
+            }
+        })
+        .collect();
+    format!("/{}{}", route.method, path.join("/"))
+}
+
+/// The role a function runs as.
+fn role_of<'t>(template: &'t Value, function_id: &str) -> (&'t str, &'t Value) {
+    let role = &template["Resources"][function_id]["Properties"]["Role"]["Fn::GetAtt"];
+    assert_eq!(role[1], "Arn", "{function_id} takes its role by Fn::GetAtt");
+    let id = role[0]
+        .as_str()
+        .unwrap_or_else(|| panic!("{function_id}'s role is a resource of the stack"));
+    (id, &template["Resources"][id])
+}
+
+/// Logical ids of the functions a DynamoDB stream invokes.
+fn stream_functions(template: &Value) -> BTreeSet<String> {
+    of_type(template, "AWS::Lambda::EventSourceMapping")
+        .values()
+        .filter(|mapping| {
+            let mut sources = BTreeSet::new();
+            references(&mapping["Properties"]["EventSourceArn"], &mut sources);
+            sources
+                .iter()
+                .any(|id| template["Resources"][id]["Type"] == "AWS::DynamoDB::Table")
+        })
+        .map(|mapping| {
+            mapping["Properties"]["FunctionName"]["Ref"]
+                .as_str()
+                .expect("a mapping names its function by Ref")
+                .to_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn every_route_of_the_template_invokes_its_own_function_in_every_auth_mode() {
+    let routes = template().routes;
+    assert!(!routes.is_empty(), "template.yaml has routes");
+    for mode in Mode::ALL {
+        let translated = mode.translated();
+        let functions = functions(&translated);
+        let expected: BTreeSet<String> = routes.iter().map(Route::key).collect();
+        let generated: BTreeSet<String> = operations(&translated).into_keys().collect();
+        assert_eq!(generated, expected, "{mode:?}: the HTTP API's routes");
+        for route in &routes {
+            let function = &functions[&route.function];
+            let integration = &operation(&translated, route)["x-amazon-apigateway-integration"];
+            assert_eq!(integration["type"], "aws_proxy", "{mode:?} {}", route.key());
+            assert_eq!(integration["payloadFormatVersion"], "2.0");
+            let uri = integration["uri"]["Fn::Sub"].as_str().unwrap_or_default();
+            assert!(
+                uri.ends_with(&format!("/functions/${{{function}.Arn}}/invocations")),
+                "{mode:?}: {} invokes {function}, not {uri:?}",
+                route.key()
+            );
+            let permitted = of_type(&translated, "AWS::Lambda::Permission")
+                .values()
+                .any(|p| {
+                    let p = &p["Properties"];
+                    p["FunctionName"]["Ref"] == function.as_str()
+                        && p["Principal"] == "apigateway.amazonaws.com"
+                        && p["SourceArn"]["Fn::Sub"][0]
+                            .as_str()
+                            .is_some_and(|arn| arn.ends_with(&execute_api_suffix(route)))
+                });
+            assert!(
+                permitted,
+                "{mode:?}: API Gateway may invoke {function} for {}",
+                route.key()
+            );
+        }
+    }
+}
+
+#[test]
+fn with_auth_each_route_requires_exactly_users_read_for_get_and_users_write_otherwise() {
+    let routes = template().routes;
+    for mode in [Mode::Cognito, Mode::Oidc] {
+        let translated = mode.translated();
+        for route in &routes {
+            let scope = if route.method == "GET" {
+                "users/read"
+            } else {
+                "users/write"
+            };
+            assert_eq!(route.scopes, [scope], "template.yaml: {}", route.key());
+            assert_eq!(
+                operation(&translated, route)["security"],
+                json!([{ "JwtAuthorizer": [scope] }]),
+                "{mode:?}: {}",
+                route.key()
+            );
+        }
+    }
+}
+
+/// The JWT authorizer of the translated HTTP API, after checking the parts
+/// every mode with auth shares.
+fn jwt_authorizer(translated: &Value) -> &Value {
+    let body = &translated["Resources"]["HttpApi"]["Properties"]["Body"];
+    let schemes = body["components"]["securitySchemes"]
+        .as_object()
+        .expect("the API has security schemes");
+    assert_eq!(
+        schemes.keys().collect::<Vec<_>>(),
+        ["JwtAuthorizer"],
+        "one authorizer"
+    );
+    let authorizer = &schemes["JwtAuthorizer"]["x-amazon-apigateway-authorizer"];
+    assert_eq!(authorizer["type"], "jwt");
+    assert_eq!(
+        authorizer["identitySource"],
+        "$request.header.Authorization"
+    );
+    &authorizer["jwtConfiguration"]
+}
+
+#[test]
+fn cognito_mode_trusts_tokens_of_the_stacks_user_pool_for_its_app_client() {
+    let translated = Mode::Cognito.translated();
+    let jwt = jwt_authorizer(&translated);
+    assert_eq!(
+        jwt["issuer"],
+        json!({ "Fn::Sub": "https://cognito-idp.${AWS::Region}.amazonaws.com/${UserPool}" })
+    );
+    assert_eq!(jwt["audience"], json!([{ "Ref": "UserPoolClient" }]));
+}
+
+#[test]
+fn oidc_mode_trusts_the_issuer_and_audience_parameters() {
+    let translated = Mode::Oidc.translated();
+    let jwt = jwt_authorizer(&translated);
+    assert_eq!(jwt["issuer"], json!({ "Ref": "OidcIssuer" }));
+    assert_eq!(jwt["audience"], json!([{ "Ref": "OidcAudience" }]));
+    let parameters = &translated["Parameters"];
+    assert!(
+        parameters["OidcIssuer"]["Default"]
+            .as_str()
+            .is_some_and(|issuer| issuer.starts_with("https://")),
+        "translated with an https issuer"
+    );
+    assert_ne!(parameters["OidcAudience"]["Default"], "");
+}
+
+#[test]
+fn none_mode_has_no_authorizer_and_no_security_on_any_route() {
+    let translated = Mode::None.translated();
+    let body = &translated["Resources"]["HttpApi"]["Properties"]["Body"];
+    assert!(
+        body["components"]["securitySchemes"].is_null(),
+        "no authorizer: {}",
+        body["components"]
+    );
+    assert!(body["security"].is_null(), "no API-wide security");
+    for (route, operation) in operations(&translated) {
+        assert!(
+            operation["security"].is_null(),
+            "{route} has no security: {}",
+            operation["security"]
+        );
+    }
+}
+
+#[test]
+fn every_function_gets_the_globals_runtime_memory_timeout_tracing_and_environment() {
+    let globals = &source_template()["Globals"]["Function"];
+    for mode in Mode::ALL {
+        let translated = mode.translated();
+        for function in functions(&translated).values() {
+            let properties = &translated["Resources"][function]["Properties"];
+            for setting in [
+                "Runtime",
+                "Architectures",
+                "Handler",
+                "MemorySize",
+                "Timeout",
+                "Environment",
+            ] {
+                assert_eq!(
+                    properties[setting], globals[setting],
+                    "{mode:?}: {function} {setting}"
+                );
+            }
+            assert_eq!(
+                properties["TracingConfig"],
+                json!({ "Mode": globals["Tracing"] }),
+                "{mode:?}: {function}"
+            );
+        }
+    }
+}
+
+#[test]
+fn each_function_runs_as_a_role_of_its_own_that_only_lambda_assumes() {
+    for mode in Mode::ALL {
+        let translated = mode.translated();
+        let mut roles = BTreeSet::new();
+        for function in functions(&translated).values() {
+            let (id, role) = role_of(&translated, function);
+            assert_eq!(role["Type"], "AWS::IAM::Role", "{mode:?}: {function}");
+            assert!(roles.insert(id), "{mode:?}: {id} is shared by functions");
+            assert_eq!(
+                role["Properties"]["AssumeRolePolicyDocument"]["Statement"],
+                json!([{
+                    "Action": ["sts:AssumeRole"],
+                    "Effect": "Allow",
+                    "Principal": { "Service": ["lambda.amazonaws.com"] }
+                }]),
+                "{mode:?}: {id}"
+            );
+        }
+    }
+}
+
+/// A policy document's statements, after checking each allows and names
+/// its actions (`service:Action`, no wildcard).
+fn allow_statements<'t>(document: &'t Value, what: &str) -> &'t [Value] {
+    let statements = document["Statement"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{what} has statements"));
+    for statement in statements {
+        assert_eq!(statement["Effect"], "Allow", "{what}: {statement}");
+        let actions = match &statement["Action"] {
+            Value::Array(actions) => actions.iter().collect(),
+            one => vec![one],
+        };
+        for action in actions {
+            let action = action.as_str().unwrap_or_default();
+            let (service, name) = action.split_once(':').unwrap_or_default();
+            assert!(
+                !service.is_empty() && !name.is_empty() && !name.contains('*'),
+                "{what}: {action:?} is a named action"
+            );
+        }
+    }
+    statements
+}
+
+/// Whether a managed policy ARN is one of AWS's own (which SAM attaches by
+/// itself), not one the stack defines.
+fn is_aws_managed(arn: &Value) -> bool {
+    arn.as_str()
+        .is_some_and(|arn| arn.starts_with("arn:aws:iam::aws:policy/"))
+}
+
+#[test]
+fn each_role_allows_named_actions_inline_only_on_the_stacks_own_table_and_queue() {
+    for mode in Mode::ALL {
+        let translated = mode.translated();
+        let allowed_targets: BTreeSet<String> = ["AWS::DynamoDB::Table", "AWS::SQS::Queue"]
+            .iter()
+            .flat_map(|kind| of_type(&translated, kind).into_keys())
+            .map(str::to_owned)
+            .collect();
+        for (binary, function) in functions(&translated) {
+            let (id, role) = role_of(&translated, &function);
+            let policies = role["Properties"]["Policies"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{id} has inline policies"));
+            // SAM names the statements of a function's Policies entry N
+            // `<Role>PolicyN`.
+            let own = format!("{id}Policy");
+            assert!(
+                policies.iter().any(|p| p["PolicyName"]
+                    .as_str()
+                    .and_then(|name| name.strip_prefix(&own))
+                    .is_some_and(|n| n.parse::<usize>().is_ok())),
+                "{mode:?}: {binary}'s own statements from template.yaml are on {id}"
+            );
+            for policy in policies {
+                let what = format!("{mode:?} {binary}: {}", policy["PolicyName"]);
+                for statement in allow_statements(&policy["PolicyDocument"], &what) {
+                    let mut targets = BTreeSet::new();
+                    references(&statement["Resource"], &mut targets);
+                    assert!(
+                        !targets.is_empty() && targets.is_subset(&allowed_targets),
+                        "{what}: {statement} targets only {allowed_targets:?}"
+                    );
+                }
+            }
+            // The stack's own managed policies: for actions that name no
+            // resource (DynamoDB's DescribeEndpoints), shared by functions.
+            for arn in role["Properties"]["ManagedPolicyArns"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{id} has managed policies"))
+                .iter()
+                .filter(|arn| !is_aws_managed(arn))
+            {
+                let policy_id = arn["Ref"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{id}: {arn} is an AWS policy or the stack's own"));
+                let policy = &translated["Resources"][policy_id];
+                assert_eq!(policy["Type"], "AWS::IAM::ManagedPolicy", "{policy_id}");
+                let what = format!("{mode:?} {binary}: {policy_id}");
+                allow_statements(&policy["Properties"]["PolicyDocument"], &what);
+            }
+        }
+    }
+}
+
+#[test]
+fn sam_attaches_basic_execution_and_xray_to_every_role_and_the_stream_policy_to_stream_workers() {
+    for mode in Mode::ALL {
+        let translated = mode.translated();
+        let stream_functions = stream_functions(&translated);
+        assert!(
+            !stream_functions.is_empty(),
+            "the table stream has a worker"
+        );
+        for function in functions(&translated).values() {
+            let (id, role) = role_of(&translated, function);
+            let mut expected = vec![BASIC_EXECUTION, XRAY_WRITE];
+            if stream_functions.contains(function) {
+                expected.push(DYNAMODB_STREAM_EXECUTION);
+            }
+            let attached: Vec<&Value> = role["Properties"]["ManagedPolicyArns"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{id} has managed policies"))
+                .iter()
+                .filter(|arn| is_aws_managed(arn))
+                .collect();
+            assert_eq!(json!(attached), json!(expected), "{mode:?}: {id}");
+        }
+    }
+}
+
+#[test]
+fn sam_grants_a_stream_worker_sqs_send_message_on_its_on_failure_queue() {
+    for mode in Mode::ALL {
+        let translated = mode.translated();
+        for (id, mapping) in of_type(&translated, "AWS::Lambda::EventSourceMapping") {
+            let destination =
+                &mapping["Properties"]["DestinationConfig"]["OnFailure"]["Destination"];
+            if destination.is_null() {
+                continue;
+            }
+            let function = mapping["Properties"]["FunctionName"]["Ref"]
+                .as_str()
+                .expect("a mapping names its function by Ref");
+            let (role_id, role) = role_of(&translated, function);
+            let policy = role["Properties"]["Policies"]
+                .as_array()
+                .and_then(|ps| {
+                    ps.iter()
+                        .find(|p| p["PolicyName"] == format!("{id}SQSPolicy"))
+                })
+                .unwrap_or_else(|| panic!("{mode:?}: SAM adds {id}SQSPolicy to {role_id}"));
+            assert_eq!(
+                policy["PolicyDocument"]["Statement"],
+                json!([{ "Action": "sqs:SendMessage", "Effect": "Allow", "Resource": destination }]),
+                "{mode:?}: {role_id}"
+            );
+        }
+    }
+}
+
+#[test]
+fn each_stream_event_becomes_a_mapping_with_the_templates_settings() {
+    let source = source_template();
+    let mut events = 0;
+    for mode in Mode::ALL {
+        let translated = mode.translated();
+        for (function, resource) in source["Resources"].as_object().expect("Resources") {
+            let Some(function_events) = resource["Properties"]["Events"].as_object() else {
+                continue;
+            };
+            for (name, event) in function_events {
+                if event["Type"] != "DynamoDB" {
+                    continue;
+                }
+                events += 1;
+                let written = &event["Properties"];
+                let mapping = &translated["Resources"][format!("{function}{name}")];
+                assert_eq!(
+                    mapping["Type"], "AWS::Lambda::EventSourceMapping",
+                    "{mode:?}: {function}.{name}"
+                );
+                let mapped = &mapping["Properties"];
+                assert_eq!(mapped["FunctionName"], json!({ "Ref": function }));
+                assert_eq!(mapped["EventSourceArn"], written["Stream"]);
+                for setting in STREAM_SETTINGS {
+                    assert_eq!(
+                        mapped[setting], written[setting],
+                        "{mode:?}: {function}.{name} {setting}"
+                    );
+                }
+                // SAM reads the destination's Type (to grant the function
+                // the right send action) and leaves it out of the mapping.
+                let on_failure = &written["DestinationConfig"]["OnFailure"];
+                assert_eq!(on_failure["Type"], "SQS");
+                assert_eq!(
+                    mapped["DestinationConfig"],
+                    json!({ "OnFailure": { "Destination": on_failure["Destination"] } }),
+                    "{mode:?}: {function}.{name} DestinationConfig"
+                );
+            }
+        }
+    }
+    assert!(events > 0, "template.yaml has a DynamoDB stream event");
+}
+
+#[test]
+fn outputs_name_the_api_and_every_function_and_cognito_only_in_cognito_mode() {
+    for mode in Mode::ALL {
+        let translated = mode.translated();
+        let outputs = translated["Outputs"].as_object().expect("Outputs");
+        let api_url = &outputs["ApiUrl"];
+        assert!(exists(&translated, api_url), "{mode:?}: ApiUrl");
+        let mut api = BTreeSet::new();
+        references(&api_url["Value"], &mut api);
+        assert_eq!(api, ["HttpApi".to_owned()].into(), "{mode:?}: ApiUrl");
+        for (binary, function) in functions(&translated) {
+            let key = format!("{}FunctionName", pascal_case(&binary));
+            let output = outputs
+                .get(&key)
+                .unwrap_or_else(|| panic!("{mode:?}: output {key} for {binary}"));
+            assert!(exists(&translated, output), "{mode:?}: {key}");
+            assert_eq!(
+                output["Value"],
+                json!({ "Ref": function }),
+                "{mode:?}: {key}"
+            );
+        }
+        let cognito: BTreeSet<&str> = resources(&translated)
+            .iter()
+            .filter(|(_, r)| {
+                r["Type"]
+                    .as_str()
+                    .is_some_and(|t| t.starts_with("AWS::Cognito::"))
+            })
+            .map(|(id, _)| id.as_str())
+            .collect();
+        assert!(
+            !cognito.is_empty(),
+            "{mode:?}: the template defines Cognito"
+        );
+        let mut cognito_outputs = 0;
+        for (key, output) in outputs {
+            let mut refers_to = BTreeSet::new();
+            references(&output["Value"], &mut refers_to);
+            if refers_to.iter().any(|id| cognito.contains(id.as_str())) {
+                cognito_outputs += 1;
+                assert_eq!(
+                    exists(&translated, output),
+                    mode == Mode::Cognito,
+                    "{mode:?}: output {key} exists only in cognito mode"
+                );
+            }
+        }
+        assert!(
+            cognito_outputs > 0,
+            "{mode:?}: outputs name the Cognito resources"
+        );
+        for id in &cognito {
+            assert_eq!(
+                exists(&translated, &translated["Resources"][id]),
+                mode == Mode::Cognito,
+                "{mode:?}: {id} exists only in cognito mode"
+            );
+        }
+    }
+}
+
+/// The action CloudFormation creates each resource type with, on the
+/// deployer's credentials.
+const CREATE_ACTIONS: [(&str, &str); 18] = [
+    ("AWS::ApiGatewayV2::Api", "apigateway:POST"),
+    ("AWS::ApiGatewayV2::Stage", "apigateway:POST"),
+    ("AWS::CloudWatch::Alarm", "cloudwatch:PutMetricAlarm"),
+    ("AWS::CloudWatch::Dashboard", "cloudwatch:PutDashboard"),
+    ("AWS::Cognito::UserPool", "cognito-idp:CreateUserPool"),
+    (
+        "AWS::Cognito::UserPoolClient",
+        "cognito-idp:CreateUserPoolClient",
+    ),
+    (
+        "AWS::Cognito::UserPoolDomain",
+        "cognito-idp:CreateUserPoolDomain",
+    ),
+    (
+        "AWS::Cognito::UserPoolResourceServer",
+        "cognito-idp:CreateResourceServer",
+    ),
+    ("AWS::DynamoDB::Table", "dynamodb:CreateTable"),
+    ("AWS::IAM::ManagedPolicy", "iam:CreatePolicy"),
+    ("AWS::IAM::Role", "iam:CreateRole"),
+    (
+        "AWS::Lambda::EventSourceMapping",
+        "lambda:CreateEventSourceMapping",
+    ),
+    ("AWS::Lambda::Function", "lambda:CreateFunction"),
+    ("AWS::Lambda::Permission", "lambda:AddPermission"),
+    ("AWS::Logs::LogGroup", "logs:CreateLogGroup"),
+    ("AWS::SNS::Subscription", "sns:Subscribe"),
+    ("AWS::SNS::Topic", "sns:CreateTopic"),
+    ("AWS::SQS::Queue", "sqs:CreateQueue"),
+];
+
+#[test]
+fn the_deployer_policy_allows_creating_every_resource_type_of_the_stack() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../infra/deploy/deployer-policy.json"
+    );
+    let text = std::fs::read_to_string(path).expect("deployer-policy.json is readable");
+    let policy: Value = serde_json::from_str(&text).expect("deployer-policy.json is JSON");
+    assert_eq!(policy["Version"], "2012-10-17");
+    let allowed: BTreeSet<&str> = allow_statements(&policy, "deployer-policy.json")
+        .iter()
+        .flat_map(|statement| {
+            assert!(!statement["Resource"].is_null(), "{statement}");
+            match &statement["Action"] {
+                Value::Array(actions) => actions.iter().filter_map(Value::as_str).collect(),
+                one => one.as_str().into_iter().collect::<Vec<_>>(),
+            }
+        })
+        .collect();
+    for transform in ["LanguageExtensions", "Serverless-2016-10-31"] {
+        assert!(
+            text.contains(&format!(":aws:transform/{transform}\"")),
+            "the deployer may use the {transform} transform"
+        );
+    }
+    for mode in Mode::ALL {
+        for resource in resources(&mode.translated()).values() {
+            let kind = resource["Type"].as_str().expect("a resource has a Type");
+            let (_, action) = CREATE_ACTIONS
+                .iter()
+                .find(|(known, _)| *known == kind)
+                .unwrap_or_else(|| {
+                    panic!("{kind} is new: add what deploying it needs to {path}, and its create action here")
+                });
+            assert!(
+                allowed.contains(action),
+                "{mode:?}: {path} does not allow {action}, which creates {kind}"
+            );
+        }
+    }
+}
