@@ -1,8 +1,15 @@
 //! Opaque page cursors. A cursor names the last key of a page, bound to the
-//! list it came from and sealed with a digest, so a cursor that was altered
-//! or taken from another list is refused instead of silently misread.
-//! The digest is an integrity check, not a secret: a cursor only holds an id
-//! the caller has already been shown.
+//! list it came from by a checksum (8 bytes of SHA-256 over the list's name
+//! and the key), so a cursor that was mangled or taken from another list is
+//! refused instead of silently misread.
+//!
+//! It is a checksum, not a signature, and anyone can compute it. That is
+//! deliberate: forging a cursor only lets a caller start a page after an
+//! id of its choosing, in a list it may read whole with the same
+//! `users/read` scope, so a key would protect nothing. A keyed tag (HMAC)
+//! would need a per-deployment secret fetched at init (a Secrets Manager or
+//! SSM call on every cold start, its IAM grant and a rotation story); it
+//! becomes worth that the day a list shows a caller less than everything.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -10,10 +10,15 @@ use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use time::{Duration, OffsetDateTime};
 use ulid::{Generator, Ulid};
+use unicode_normalization::UnicodeNormalization as _;
 
-/// Longest email address accepted, in characters (RFC 5321 path limit less the brackets).
+use crate::text;
+
+/// Longest email address accepted, in characters (Unicode scalar values)
+/// of its canonical form (RFC 5321 path limit less the brackets).
 pub const EMAIL_MAX_CHARS: usize = 254;
-/// Longest local part (before the `@`) accepted, in characters (RFC 5321).
+/// Longest local part (before the `@`) accepted, in characters of its
+/// canonical form (RFC 5321).
 pub const EMAIL_LOCAL_PART_MAX_CHARS: usize = 64;
 /// Shortest name accepted, in Unicode scalar values after trimming.
 pub const NAME_MIN_CHARS: usize = 2;
@@ -69,20 +74,25 @@ impl fmt::Display for UserId {
     }
 }
 
-/// A normalized email address: trimmed, lowercased, a dotted domain, no
-/// display name, no IP literal, no whitespace or control characters.
+/// An email address in its canonical form, so two spellings of one address
+/// are one value (and one claim): no invisible, formatting, separator,
+/// private-use or unassigned code point anywhere; the local part as RFC
+/// 8265's UsernameCaseMapped profile prepares and enforces it (fullwidth to
+/// halfwidth, lowercase, NFC, PRECIS IdentifierClass on Unicode 6.3, bidi
+/// rule), the domain as UTS #46 maps it to ASCII
+/// (`bücher.de` is stored as `xn--bcher-kva.de`), with STD3 rules and DNS
+/// lengths. No display name, no IP literal, no whitespace or control
+/// characters; a top-level domain that is not all digits.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Email(String);
 
 impl Email {
-    /// Validates and normalizes an address as entered by a client.
+    /// Validates an address as entered by a client and returns its canonical form.
     pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
-        let candidate = raw.trim().to_lowercase();
+        let invalid = InvalidValue("must be a valid email address such as ada@example.com");
+        let candidate = raw.trim();
         if candidate.is_empty() {
             return Err(InvalidValue("must not be empty"));
-        }
-        if candidate.chars().count() > EMAIL_MAX_CHARS {
-            return Err(InvalidValue("must be at most 254 characters"));
         }
         if candidate
             .chars()
@@ -92,19 +102,40 @@ impl Email {
                 "must not contain whitespace or control characters",
             ));
         }
+        // Anywhere in the address, even where UTS #46 would drop them.
+        if candidate.chars().any(text::is_hidden_or_unassigned) {
+            return Err(InvalidValue(
+                "must not contain invisible, formatting, private-use or unassigned characters",
+            ));
+        }
+        let (local, domain) = candidate.rsplit_once('@').ok_or(invalid)?;
+        let local = text::canonical_local_part(local).ok_or(invalid)?;
+        let domain = text::canonical_domain(domain).ok_or(InvalidValue(
+            "must have a valid domain name such as example.com",
+        ))?;
+        let canonical = format!("{local}@{domain}");
+        if canonical.chars().count() > EMAIL_MAX_CHARS {
+            return Err(InvalidValue("must be at most 254 characters"));
+        }
+        if local.chars().count() > EMAIL_LOCAL_PART_MAX_CHARS {
+            return Err(InvalidValue("must have at most 64 characters before the @"));
+        }
         let options = Options::default()
             .with_required_tld()
             .without_display_text()
             .without_domain_literal();
-        let address = EmailAddress::parse_with_options(&candidate, options)
-            .map_err(|_| InvalidValue("must be a valid email address such as ada@example.com"))?;
-        if address.local_part().chars().count() > EMAIL_LOCAL_PART_MAX_CHARS {
-            return Err(InvalidValue("must have at most 64 characters before the @"));
-        }
-        Ok(Self(candidate))
+        EmailAddress::parse_with_options(&canonical, options).map_err(|_| invalid)?;
+        Ok(Self(canonical))
     }
 
-    /// The normalized address.
+    /// An address read back from storage, as stored. Items written under
+    /// earlier, looser rules stay readable (see `docs/storage.md`,
+    /// "Canonical email addresses").
+    pub(crate) fn stored(raw: String) -> Self {
+        Self(raw)
+    }
+
+    /// The canonical address.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -116,16 +147,24 @@ impl fmt::Display for Email {
     }
 }
 
-/// A user's display name: trimmed, 2–100 characters, no control characters.
+/// A user's display name: trimmed, in NFC, 2–100 characters (Unicode
+/// scalar values) with at least one letter or digit, and no control,
+/// invisible, formatting (bidi controls included), line or paragraph
+/// separator, private-use, surrogate, noncharacter or unassigned code point.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserName(String);
 
 impl UserName {
-    /// Validates and trims a name as entered by a client.
+    /// Validates a name as entered by a client and returns it trimmed, in NFC.
     pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
-        let name = raw.trim();
+        let name: String = raw.trim().nfc().collect();
         if name.chars().any(char::is_control) {
             return Err(InvalidValue("must not contain control characters"));
+        }
+        if name.chars().any(text::is_hidden_or_unassigned) {
+            return Err(InvalidValue(
+                "must not contain invisible, formatting, separator, private-use or unassigned characters",
+            ));
         }
         let chars = name.chars().count();
         if chars < NAME_MIN_CHARS {
@@ -134,7 +173,15 @@ impl UserName {
         if chars > NAME_MAX_CHARS {
             return Err(InvalidValue("must be at most 100 characters"));
         }
-        Ok(Self(name.to_owned()))
+        if !name.chars().any(char::is_alphanumeric) {
+            return Err(InvalidValue("must contain at least one letter or digit"));
+        }
+        Ok(Self(name))
+    }
+
+    /// A name read back from storage, as stored (see [`Email::stored`]).
+    pub(crate) fn stored(raw: String) -> Self {
+        Self(raw)
     }
 
     /// The trimmed name.
@@ -354,10 +401,18 @@ impl IdempotencyKey {
     }
 }
 
-/// A keyed create: the key, a digest of the request it was first used with,
-/// and until when it is remembered.
+/// The scope of `Idempotency-Key`s on an API without authorization: every
+/// caller shares it, as nothing tells callers apart.
+pub const OPEN_API_CALLER: &str = "-";
+
+/// A keyed create: who sent it, the key, a digest of the request it was
+/// first used with, and until when it is remembered. Keys are private to
+/// their caller: another caller's equal key is another key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Idempotency {
+    /// The caller the key belongs to: the token's client id (see
+    /// [`User::changed_by`]), or [`OPEN_API_CALLER`].
+    pub caller: String,
     /// The client's key.
     pub key: IdempotencyKey,
     /// SHA-256 of the request body's canonical JSON, hex encoded.
@@ -367,9 +422,9 @@ pub struct Idempotency {
 }
 
 impl Idempotency {
-    /// The record of `key` used now with a request whose body, as canonical
-    /// JSON bytes, is `body`.
-    pub fn new(key: IdempotencyKey, body: &[u8], now: Timestamp) -> Self {
+    /// The record of `key` used now by `caller` (`None` on an open API)
+    /// with a request whose body, as canonical JSON bytes, is `body`.
+    pub fn new(caller: Option<&str>, key: IdempotencyKey, body: &[u8], now: Timestamp) -> Self {
         use sha2::{Digest, Sha256};
         use std::fmt::Write as _;
         let fingerprint =
@@ -380,6 +435,7 @@ impl Idempotency {
                     hex
                 });
         Self {
+            caller: caller.unwrap_or(OPEN_API_CALLER).to_owned(),
             key,
             fingerprint,
             expires_at: now.plus(IDEMPOTENCY_WINDOW),
@@ -562,5 +618,220 @@ mod tests {
         let earlier = UserId::new(Timestamp::parse("2026-01-01T00:00:00.000Z").unwrap());
         let later = UserId::new(Timestamp::parse("2026-01-01T00:00:00.001Z").unwrap());
         assert!(earlier < later);
+    }
+}
+
+#[cfg(test)]
+mod identity_tests {
+    use super::*;
+
+    #[test]
+    fn look_alike_addresses_share_one_canonical_form() {
+        let cases = [
+            ("josé@example.com", "jose\u{301}@example.com", "NFC and NFD"),
+            (
+                "ada@example.com",
+                "ＡＤＡ@example.com",
+                "fullwidth local part",
+            ),
+            (
+                "ada@example.com",
+                "ada@ＥＸＡＭＰＬＥ.com",
+                "fullwidth domain",
+            ),
+            (
+                "ada@bücher.de",
+                "ada@xn--bcher-kva.de",
+                "U-label and A-label",
+            ),
+            ("ada@bücher.de", "ADA@BÜCHER.DE", "case"),
+        ];
+        for (one, other, why) in cases {
+            assert_eq!(Email::parse(one), Email::parse(other), "{why}");
+            assert!(Email::parse(one).is_ok(), "{why}: {one}");
+        }
+        assert_eq!(
+            Email::parse("ada@bücher.de").map(|e| e.0),
+            Ok("ada@xn--bcher-kva.de".to_owned()),
+            "the domain is stored in ASCII"
+        );
+    }
+
+    #[test]
+    fn invisible_and_malformed_addresses_are_refused() {
+        let cases = [
+            ("ada\u{200b}@example.com", "zero-width space"),
+            ("ada\u{feff}@example.com", "byte-order mark"),
+            ("ada\u{202e}@example.com", "right-to-left override"),
+            ("ad\u{ad}a@example.com", "soft hyphen in the local part"),
+            ("ada\u{e000}@example.com", "private use"),
+            ("ada\u{ffff}@example.com", "noncharacter"),
+            ("ada@ex_ample.com", "underscore in the domain"),
+            ("ada@example.123", "numeric top-level domain"),
+            ("ada@exa\u{200b}mple.com", "zero-width space in the domain"),
+            ("ada@exam\u{ad}ple.com", "soft hyphen in the domain"),
+        ];
+        for (raw, why) in cases {
+            assert!(Email::parse(raw).is_err(), "{why}: {raw:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn invisible_bidi_and_unassigned_names_are_refused() {
+        let cases = [
+            ("\u{200b}\u{200b}", "two zero-width spaces"),
+            ("Ada\u{202e}ecilA", "right-to-left override"),
+            ("Ada\u{2028}Lovelace", "line separator"),
+            ("Ada\u{2029}Lovelace", "paragraph separator"),
+            ("Ada\u{ffff}", "noncharacter"),
+            ("Ada\u{e0041}", "tag character"),
+            ("Ada\u{e000}", "private use"),
+            ("Ada\u{ad}", "soft hyphen"),
+            ("!!", "no letter or digit"),
+        ];
+        for (raw, why) in cases {
+            assert!(UserName::parse(raw).is_err(), "{why}: {raw:?} was accepted");
+        }
+        assert_eq!(
+            UserName::parse("Zoe\u{308}").map(|n| n.0),
+            Ok("Zoë".to_owned()),
+            "names are stored in NFC"
+        );
+        assert!(UserName::parse("李白").is_ok(), "two letters of any script");
+    }
+}
+
+#[cfg(test)]
+mod identity_properties {
+    //! Generated Unicode against the identity types: no panic, parsing a
+    //! canonical value gives it back, and spellings that share a canonical
+    //! form collide in the store. 10,000 cases each (`PROPTEST_CASES`
+    //! raises it).
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::store::{MemoryStore, StoreError, UserStore};
+
+    fn config() -> ProptestConfig {
+        let cases = std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(10_000u32)
+            .max(10_000);
+        ProptestConfig::with_cases(cases)
+    }
+
+    /// Addresses from anywhere in Unicode, most with an `@` and a dot so
+    /// they reach the canonical forms.
+    fn addresses() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>(),
+            "(\\PC|\\p{Cf}|\\p{Zl}){1,12}@(\\PC|\\p{Cf}){1,12}\\.(\\PC){2,6}",
+            "[a-zA-Z0-9.+_\\-ａ-ｚＡ-Ｚà-ÿÀ-ß\u{300}-\u{36f}]{1,16}@[a-zA-Zà-ÿ0-9\\-]{1,12}\\.[a-z]{2,5}",
+        ]
+    }
+
+    /// A spelling of `canonical` that must collide with it: upper case,
+    /// fullwidth, decomposed, or a mix.
+    fn respell(canonical: &str, how: u8) -> String {
+        use unicode_normalization::UnicodeNormalization as _;
+        let (local, domain) = canonical.rsplit_once('@').unwrap_or((canonical, ""));
+        let fullwidth = |c: char| match c {
+            '!'..='~' if c != '@' => char::from_u32(c as u32 - 0x21 + 0xff01).unwrap_or(c),
+            _ => c,
+        };
+        // Only letters whose capital lowercases back to them (not ß → SS).
+        let upper = |text: &str| -> String {
+            text.chars()
+                .map(|c| {
+                    let capital: String = c.to_uppercase().collect();
+                    if capital.to_lowercase() == c.to_string() {
+                        capital
+                    } else {
+                        c.to_string()
+                    }
+                })
+                .collect()
+        };
+        let local: String = match how % 4 {
+            0 => upper(local),
+            1 => local.chars().map(fullwidth).collect(),
+            2 => local.nfd().collect(),
+            _ => upper(&local.nfd().map(fullwidth).collect::<String>()),
+        };
+        let unicode_domain = idna::domain_to_unicode(domain).0;
+        let domain = if how.is_multiple_of(2) {
+            upper(&unicode_domain)
+        } else {
+            unicode_domain.chars().map(fullwidth).collect()
+        };
+        format!("{local}@{domain}")
+    }
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn email_parsing_never_panics_and_is_stable(raw in addresses()) {
+            if let Ok(email) = Email::parse(&raw) {
+                prop_assert_eq!(Email::parse(email.as_str()), Ok(email.clone()));
+                prop_assert!(email.as_str().chars().count() <= EMAIL_MAX_CHARS);
+                prop_assert!(!email.as_str().chars().any(text::is_hidden_or_unassigned));
+            }
+        }
+
+        #[test]
+        fn a_respelled_address_is_never_another_address(raw in addresses(), how in any::<u8>()) {
+            // Some respellings are refused (decomposed Hangul is old jamo to
+            // PRECIS): a 422, never a second user.
+            if let Ok(email) = Email::parse(&raw) {
+                let variant = Email::parse(&respell(email.as_str(), how));
+                prop_assert!(variant.as_ref().is_err() || variant.as_ref() == Ok(&email), "{:?}", variant);
+            }
+        }
+
+        #[test]
+        fn spellings_of_one_latin_address_collide_on_create(
+            raw in "[a-z0-9.+_\\-à-þ]{1,16}@[a-zà-þ0-9]{1,12}\\.[a-z]{2,5}",
+            how in any::<u8>(),
+        ) {
+            if let Ok(email) = Email::parse(&raw) {
+                let variant = Email::parse(&respell(email.as_str(), how));
+                prop_assert_eq!(variant.as_ref(), Ok(&email), "respelled {}", how);
+                let store = MemoryStore::new();
+                let first = User::new(email, UserName::parse("Ada").expect("name"), Timestamp::now());
+                let second = User::new(variant.expect("checked"), UserName::parse("Eve").expect("name"), Timestamp::now());
+                let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+                let (created, taken) = runtime.block_on(async {
+                    (store.create(&first, None).await, store.create(&second, None).await)
+                });
+                prop_assert!(created.is_ok());
+                prop_assert!(matches!(taken, Err(StoreError::EmailTaken)), "the second create is a 409");
+            }
+        }
+
+        #[test]
+        fn name_parsing_never_panics_and_is_stable(raw in prop_oneof![any::<String>(), "(\\PC|\\p{Cf}|\\p{Co}|\\p{Zl}){0,110}"]) {
+            if let Ok(name) = UserName::parse(&raw) {
+                prop_assert_eq!(UserName::parse(name.as_str()), Ok(name.clone()));
+                let chars = name.as_str().chars().count();
+                prop_assert!((NAME_MIN_CHARS..=NAME_MAX_CHARS).contains(&chars));
+                prop_assert!(name.as_str().chars().any(char::is_alphanumeric));
+                prop_assert!(!name.as_str().chars().any(text::is_hidden_or_unassigned));
+            }
+        }
+
+        #[test]
+        fn a_format_character_anywhere_in_a_name_is_refused(
+            name in "[\\p{L}\\p{N} ]{2,50}",
+            at in any::<prop::sample::Index>(),
+            hidden in "\\p{Cf}",
+        ) {
+            let mut chars: Vec<char> = name.chars().collect();
+            let position = at.index(chars.len() + 1);
+            chars.splice(position..position, hidden.chars());
+            let spoiled: String = chars.into_iter().collect();
+            prop_assert!(UserName::parse(&spoiled).is_err(), "{:?}", spoiled);
+        }
     }
 }

@@ -25,6 +25,10 @@ pub enum ApiError {
     /// 422: the `Idempotency-Key` was first used with a different body.
     #[error("idempotency key reused")]
     IdempotencyKeyReused,
+    /// 410: the caller's `Idempotency-Key` created a user that has since
+    /// been deleted; nothing of it is returned.
+    #[error("created user deleted")]
+    CreatedUserDeleted,
     /// 412: `If-Match` does not name the current version.
     #[error("precondition failed")]
     PreconditionFailed,
@@ -97,6 +101,7 @@ impl ApiError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::EmailTaken | Self::IdempotencyKeyInFlight => StatusCode::CONFLICT,
             Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::CreatedUserDeleted => StatusCode::GONE,
             Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -130,6 +135,11 @@ impl ApiError {
                 "/problems/idempotency-key-reused",
                 "Idempotency Key Reused",
                 "This Idempotency-Key was used with a different request body.".to_owned(),
+            ),
+            Self::CreatedUserDeleted => (
+                "/problems/created-user-deleted",
+                "Created User Deleted",
+                "The user this Idempotency-Key created has since been deleted.".to_owned(),
             ),
             Self::PreconditionFailed => (
                 "/problems/precondition-failed",

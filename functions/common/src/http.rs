@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime};
 
 use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
 use lambda_http::http::header::{
@@ -28,6 +28,12 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 pub const MAX_ENTITY_TAGS: usize = 20;
 /// Seconds a client is asked to wait after a 503.
 pub const RETRY_AFTER_SECONDS: u32 = 1;
+/// Longest a request may run before it answers 503 itself: under the
+/// template's 6 s function timeout, so the client always gets our problem
+/// document and `Retry-After`, never API Gateway's bare 503/504.
+pub const REQUEST_BUDGET: Duration = Duration::from_secs(5);
+/// Kept free before the invocation's deadline to write the response.
+pub const DEADLINE_MARGIN: Duration = Duration::from_millis(500);
 
 const JSON: &str = "application/json";
 const PROBLEM_JSON: &str = "application/problem+json";
@@ -36,7 +42,7 @@ pub const MERGE_PATCH_JSON: &str = "application/merge-patch+json";
 
 /// Headers every function response carries, errors included (the set
 /// `helmet` gives an Express service).
-const SECURITY_HEADERS: [(&str, &str); 6] = [
+pub const SECURITY_HEADERS: [(&str, &str); 6] = [
     (
         "strict-transport-security",
         "max-age=31536000; includeSubDomains",
@@ -65,7 +71,7 @@ where
         route,
         actor,
     } = gateway(request);
-    let (result, calls) = dynamodb_calls::measure(work).await;
+    let (result, calls) = dynamodb_calls::measure(within_budget(request, work)).await;
     let mut response = match result {
         Ok(response) => response,
         Err(error) => {
@@ -95,6 +101,29 @@ where
         "request"
     );
     response
+}
+
+/// Runs `work` for at most [`REQUEST_BUDGET`], and never past the
+/// invocation's deadline less [`DEADLINE_MARGIN`]; past that, the work is
+/// dropped and the request answers 503. A write it dropped either happened
+/// or did not (each is one DynamoDB call or transaction), never half.
+async fn within_budget<F>(request: &Request, work: F) -> Result<Response<Body>, ApiError>
+where
+    F: Future<Output = Result<Response<Body>, ApiError>>,
+{
+    let budget = request
+        .lambda_context_ref()
+        .and_then(|context| context.deadline().duration_since(SystemTime::now()).ok())
+        .map_or(REQUEST_BUDGET, |left| {
+            left.saturating_sub(DEADLINE_MARGIN).min(REQUEST_BUDGET)
+        });
+    tokio::time::timeout(budget, work)
+        .await
+        .unwrap_or_else(|_| {
+            Err(ApiError::Unavailable(
+                format!("request ran out of its {} ms budget", budget.as_millis()).into(),
+            ))
+        })
 }
 
 /// What API Gateway says about a request: its id, its route key

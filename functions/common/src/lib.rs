@@ -20,6 +20,7 @@ pub mod stream;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod text;
 pub mod wire;
 pub mod xray;
 

@@ -19,7 +19,7 @@ use time::format_description::well_known::Rfc3339;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id};
 use tracing::{Event, Metadata, Subscriber};
-use tracing_subscriber::filter::{FilterExt, filter_fn};
+use tracing_subscriber::filter::{FilterExt, LevelFilter, filter_fn};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter};
 use tracing_subscriber::layer::{Context, SubscriberExt};
@@ -36,7 +36,21 @@ pub const MERGED_FIELD: &str = "emf";
 /// `requestId` and `xrayTraceId`.
 pub const INVOCATION_SPAN: &str = "Lambda runtime invoke";
 
-/// Installs the JSON log subscriber on stdout. The level comes from
+/// The crates whose logs follow the configured level all the way down:
+/// ours, which never log a token, a body, an email address or a name at
+/// any level.
+const OUR_CRATES: [&str; 8] = [
+    "common",
+    "create_user",
+    "get_user",
+    "list_users",
+    "update_user",
+    "delete_user",
+    "list_user_events",
+    "history_worker",
+];
+
+/// Installs the JSON log subscriber on stdout, with [`filter`]. The level comes from
 /// `RUST_LOG`, else from Lambda's `AWS_LAMBDA_LOG_LEVEL`, else `info`.
 /// Calling it again is harmless.
 pub fn init() {
@@ -48,19 +62,34 @@ pub fn init_with_writer<W>(writer: W)
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_from_env("AWS_LAMBDA_LOG_LEVEL"))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let level = ["RUST_LOG", "AWS_LAMBDA_LOG_LEVEL"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok()?.trim().parse::<LevelFilter>().ok())
+        .unwrap_or(LevelFilter::INFO);
     // The invocation span passes whatever the level, so that every line
     // inside it, warnings and errors included, carries its ids.
     let lines = tracing_subscriber::fmt::layer()
         .event_format(JsonLine)
         .with_writer(writer)
-        .with_filter(filter.or(filter_fn(is_invocation)));
+        .with_filter(filter(level).or(filter_fn(is_invocation)));
     let _ = tracing_subscriber::registry()
         .with(InvocationIds.with_filter(filter_fn(is_invocation)))
         .with(lines)
         .try_init();
+}
+
+/// `level` for our crates, and at most `info` for every dependency: at
+/// `debug` and `trace` the Lambda runtime logs raw events (the
+/// `Authorization` header, bodies, claims) and the AWS SDK logs request
+/// bodies (email addresses, names), so those levels are never theirs.
+pub fn filter(level: LevelFilter) -> EnvFilter {
+    let dependencies = level.min(LevelFilter::INFO);
+    let directives = OUR_CRATES
+        .iter()
+        .fold(dependencies.to_string(), |directives, krate| {
+            format!("{directives},{krate}={level}")
+        });
+    EnvFilter::new(directives)
 }
 
 fn is_invocation(metadata: &Metadata<'_>) -> bool {

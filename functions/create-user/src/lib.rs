@@ -2,15 +2,18 @@
 //! with the user, its `Location` and `ETag`; 409 when the email address is
 //! taken. The user and its email claim are written in one transaction.
 //!
-//! With an `Idempotency-Key` header, a retry of the same request within 24
-//! hours gets the first response again and creates nothing; the key record
-//! is written in the same transaction as the user. The same key with another
-//! body is a 422; while the first request is in flight, a 409.
+//! With an `Idempotency-Key` header, a retry of the same request by the
+//! same caller within 24 hours gets a 201 for the user the first request
+//! created, as it is now (410 if it was since deleted), and creates
+//! nothing; the key record (fingerprint and user id, no personal data) is
+//! written in the same transaction as the user. Keys are private to their
+//! caller. The same key with another body is a 422; while the first
+//! request is in flight, a 409.
 //!
 //! DynamoDB permissions (its role in template.yaml): `PutItem` for the
 //! items of its `TransactWriteItems` (user, email claim, idempotency key
-//! record) and `GetItem` of the key record when an `Idempotency-Key` is
-//! reused; `DescribeEndpoints` at init.
+//! record); `GetItem` of the key record and then of the user when an
+//! `Idempotency-Key` is reused; `DescribeEndpoints` at init.
 
 use common::ApiError;
 use common::domain::{Idempotency, Timestamp, User};
@@ -30,13 +33,21 @@ async fn create_user(store: &dyn UserStore, request: &Request) -> Result<Respons
     let body = http::json_object(request, http::JSON_ONLY)?;
     let now = Timestamp::now();
     // serde_json keeps object keys sorted, so equal bodies print equal bytes.
-    let idempotency = key
-        .map(|key| Idempotency::new(key, Value::Object(body.clone()).to_string().as_bytes(), now));
+    let caller = http::actor(request);
+    let idempotency = key.map(|key| {
+        Idempotency::new(
+            caller,
+            key,
+            Value::Object(body.clone()).to_string().as_bytes(),
+            now,
+        )
+    });
     let fields = NewUserFields::try_from(body)?;
-    let user = User::new(fields.email, fields.name, now).by(http::actor(request));
+    let user = User::new(fields.email, fields.name, now).by(caller);
     match store.create(&user, idempotency.as_ref()).await? {
         Created::New => http::created(&user),
-        Created::Replayed(first) => http::replayed(&first),
+        Created::Replayed(current) => http::replayed(&current),
+        Created::ReplayedDeleted => Err(ApiError::CreatedUserDeleted),
     }
 }
 

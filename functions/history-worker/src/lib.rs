@@ -4,10 +4,13 @@
 //! is committed once, in DynamoDB, and this worker sees it.
 //!
 //! Each event is a conditional put keyed on the user and the version the
-//! change produced, so a record delivered twice records one event. A record
-//! that cannot be processed is reported in `batchItemFailures` (the event
-//! source mapping uses `ReportBatchItemFailures`) while the others are
-//! processed; after bounded retries Lambda sends it to the dead-letter queue.
+//! change produced, so a record delivered twice records one event. The
+//! first record that cannot be processed stops the batch: it and every
+//! record after it are reported in `batchItemFailures` (the event source
+//! mapping uses `ReportBatchItemFailures` and retries from the first
+//! reported record), so a user's events are stored in version order and a
+//! reader whose cursor passed version 3 has already seen version 2. After
+//! bounded retries Lambda sends the record to the dead-letter queue.
 //!
 //! DynamoDB permissions (its role in template.yaml): `PutItem` of the
 //! events, `DescribeEndpoints` at init. The event source mapping reads the
@@ -31,9 +34,10 @@ enum RecordError {
     Store(#[from] StoreError),
 }
 
-/// Handles one batch of stream records. Its log line is also the batch's
-/// CloudWatch metrics: records processed and failed, the oldest record's
-/// age, and the DynamoDB calls.
+/// Handles one batch of stream records, in order, up to the first that
+/// fails; that one and all later ones are reported as failed. Its log line
+/// is also the batch's CloudWatch metrics: records processed and failed,
+/// the oldest record's age, and the DynamoDB calls.
 pub async fn handle(store: &dyn HistoryStore, event: StreamEvent) -> DynamoDbEventResponse {
     let (response, calls) = dynamodb_calls::measure(process_batch(store, &event)).await;
     let failed = response.batch_item_failures.len();
@@ -50,20 +54,22 @@ pub async fn handle(store: &dyn HistoryStore, event: StreamEvent) -> DynamoDbEve
 
 async fn process_batch(store: &dyn HistoryStore, event: &StreamEvent) -> DynamoDbEventResponse {
     let mut response = DynamoDbEventResponse::default();
-    for record in &event.records {
-        let sequence_number = record.change.sequence_number.clone();
+    let mut records = event.records.iter();
+    for record in records.by_ref() {
         if let Err(error) = process(store, record).await {
             tracing::error!(
-                sequence_number = sequence_number.as_deref().unwrap_or_default(),
+                sequence_number = record.change.sequence_number.as_deref().unwrap_or_default(),
                 event_name = record.event_name,
                 error = %common::error::chain(&error),
-                "stream record failed"
+                "stream record failed; it and the rest of the batch will be retried"
             );
-            let mut failure = DynamoDbBatchItemFailure::default();
-            failure.item_identifier = sequence_number;
-            response.batch_item_failures.push(failure);
+            response.batch_item_failures.push(failure(record));
+            break;
         }
     }
+    // Not attempted: a later change of the same user must not be stored
+    // before the failed one.
+    response.batch_item_failures.extend(records.map(failure));
     response
 }
 
@@ -76,6 +82,12 @@ fn oldest_age(event: &StreamEvent, now: DateTime<Utc>) -> Option<Duration> {
         .map(|record| record.change.approximate_creation_date_time)
         .min()
         .map(|created| (now - created).to_std().unwrap_or_default())
+}
+
+fn failure(record: &EventRecord) -> DynamoDbBatchItemFailure {
+    let mut failure = DynamoDbBatchItemFailure::default();
+    failure.item_identifier = record.change.sequence_number.clone();
+    failure
 }
 
 async fn process(store: &dyn HistoryStore, record: &EventRecord) -> Result<(), RecordError> {
@@ -99,36 +111,6 @@ mod tests {
         serde_json::from_str(BATCH).expect("fixture is a DynamoDB stream event")
     }
 
-    #[tokio::test]
-    async fn a_poison_record_is_reported_and_its_neighbours_are_processed() {
-        let store = MemoryStore::new();
-        let response = handle(&store, batch()).await;
-        let failed: Vec<_> = response
-            .batch_item_failures
-            .iter()
-            .map(|f| f.item_identifier.clone())
-            .collect();
-        assert_eq!(failed, [Some("200000000000000000002".to_owned())]);
-        let id = UserId::parse("01JDQ7Z3K5N6P8R9S0T1V2W3X4").expect("id");
-        let history = store
-            .history(id, None, PageSize::default())
-            .await
-            .expect("history");
-        let kinds: Vec<&str> = history.items.iter().map(|e| e.kind.as_str()).collect();
-        assert_eq!(
-            kinds,
-            ["created", "updated", "deleted"],
-            "records before and after the poison one"
-        );
-        assert_eq!(history.items[1].changed_fields, ["name"]);
-        assert_eq!(history.items[2].version.get(), 3);
-        assert_eq!(
-            history.items[2].actor.as_deref(),
-            Some("admin-app"),
-            "the tombstone names who deleted"
-        );
-    }
-
     #[test]
     fn the_event_age_is_the_oldest_record_s() {
         let event = batch();
@@ -149,10 +131,69 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_record_delivered_twice_records_one_event() {
+    async fn a_poison_record_fails_itself_and_every_later_record_of_the_batch() {
+        let store = MemoryStore::new();
+        let response = handle(&store, batch()).await;
+        let failed: Vec<_> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.clone())
+            .collect();
+        let later: Vec<_> = batch()
+            .records
+            .iter()
+            .skip_while(|r| r.change.sequence_number.as_deref() != Some("200000000000000000002"))
+            .map(|r| r.change.sequence_number.clone())
+            .collect();
+        assert!(
+            later.len() > 1,
+            "the fixture has records after the poison one"
+        );
+        assert_eq!(failed, later, "the poison record and every one after it");
+        let id = UserId::parse("01JDQ7Z3K5N6P8R9S0T1V2W3X4").expect("id");
+        let history = store
+            .history(id, None, PageSize::default())
+            .await
+            .expect("history");
+        let kinds: Vec<&str> = history.items.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(kinds, ["created"], "only the records before the poison one");
+    }
+
+    /// The fixture less its poison record.
+    fn without_poison() -> StreamEvent {
+        let mut event = batch();
+        event
+            .records
+            .retain(|r| r.change.sequence_number.as_deref() != Some("200000000000000000002"));
+        event
+    }
+
+    #[tokio::test]
+    async fn a_batch_retried_from_its_first_failure_keeps_each_users_order() {
         let store = MemoryStore::new();
         handle(&store, batch()).await;
-        handle(&store, batch()).await;
+        let response = handle(&store, without_poison()).await;
+        assert!(response.batch_item_failures.is_empty());
+        let id = UserId::parse("01JDQ7Z3K5N6P8R9S0T1V2W3X4").expect("id");
+        let history = store
+            .history(id, None, PageSize::default())
+            .await
+            .expect("history");
+        let versions: Vec<u64> = history.items.iter().map(|e| e.version.get()).collect();
+        assert_eq!(versions, [1, 2, 3]);
+        assert_eq!(history.items[1].changed_fields, ["name"]);
+        assert_eq!(
+            history.items[2].actor.as_deref(),
+            Some("admin-app"),
+            "the tombstone names who deleted"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_record_delivered_twice_records_one_event() {
+        let store = MemoryStore::new();
+        handle(&store, without_poison()).await;
+        handle(&store, without_poison()).await;
         let id = UserId::parse("01JDQ7Z3K5N6P8R9S0T1V2W3X4").expect("id");
         let history = store
             .history(id, None, PageSize::default())

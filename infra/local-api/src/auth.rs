@@ -1,11 +1,20 @@
-//! The API Gateway JWT authorizer, locally: the same checks (signature
-//! against a JWKS, issuer, audience or `client_id`, expiry, the route's
-//! scopes) and the same 401/403 answers, before any function runs. The
-//! claims of an accepted token reach the function in the request context,
-//! as API Gateway passes them.
+//! The API Gateway JWT authorizer, locally: the same checks and the same
+//! 401/403 answers, before any function runs. As API Gateway's JWT
+//! authorizer does: the header names its key (`kid`) in the JWKS and uses
+//! RS256; the signature verifies; `iss` is the issuer; `exp` is in the
+//! future, `nbf` and `iat` (when present) are not; `aud` holds the
+//! audience, or, only when there is no `aud`, `client_id` does; one of the
+//! route's scopes is in `scope` (or `scp`). The claims of an accepted token
+//! reach the function in the request context, as API Gateway passes them.
+//!
+//! A JWKS URL is fetched with a timeout, over https (plain http only on
+//! loopback), and again when a token names a key it does not hold (at most
+//! once per [`JWKS_REFRESH_INTERVAL`]), as an issuer's keys rotate.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::{Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -17,7 +26,11 @@ pub const DEV_ISSUER: &str = "https://issuer.users-api.invalid";
 /// The audience (and `client_id`) of development tokens.
 pub const DEV_AUDIENCE: &str = "users-api-local";
 /// The key id of the development key.
-const DEV_KEY_ID: &str = "users-api-local-dev";
+pub const DEV_KEY_ID: &str = "users-api-local-dev";
+/// Longest wait for a JWKS URL to answer.
+pub const JWKS_FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+/// Shortest time between two fetches of a JWKS URL for an unknown `kid`.
+pub const JWKS_REFRESH_INTERVAL: Duration = Duration::from_secs(30);
 
 /// The development key pair's files, beside this crate.
 pub fn dev_key_dir() -> PathBuf {
@@ -97,10 +110,11 @@ pub struct Accepted {
 }
 
 /// Verifies bearer tokens like an API Gateway JWT authorizer.
-#[derive(Clone)]
 pub struct Authorizer {
     config: AuthConfig,
-    keys: JwkSet,
+    keys: RwLock<JwkSet>,
+    /// When the JWKS URL was last fetched.
+    fetched: Mutex<Instant>,
 }
 
 impl std::fmt::Debug for Authorizer {
@@ -108,24 +122,47 @@ impl std::fmt::Debug for Authorizer {
         f.debug_struct("Authorizer")
             .field("issuer", &self.config.issuer)
             .field("audience", &self.config.audience)
-            .field("keys", &self.keys.keys.len())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
 impl Authorizer {
     /// Loads the keys of `config`.
     pub async fn load(config: AuthConfig) -> Result<Self, AuthError> {
-        let text = match &config.jwks {
-            JwksSource::File(path) => std::fs::read_to_string(path)
-                .map_err(|e| AuthError::Jwks(path.display().to_string(), e.to_string()))?,
-            JwksSource::Url(url) => fetch(url)
-                .await
-                .map_err(|e| AuthError::Jwks(url.clone(), e.to_string()))?,
+        let keys = load_keys(&config.jwks).await?;
+        Ok(Self {
+            config,
+            keys: RwLock::new(keys),
+            fetched: Mutex::new(Instant::now()),
+        })
+    }
+
+    /// The key `kid` names, fetching the JWKS URL again if it is unknown
+    /// and the last fetch is old enough.
+    async fn key(&self, kid: &str) -> Option<DecodingKey> {
+        let known = |keys: &RwLock<JwkSet>| {
+            let keys = keys.read().unwrap_or_else(PoisonError::into_inner);
+            keys.find(kid)
+                .and_then(|jwk| DecodingKey::from_jwk(jwk).ok())
         };
-        let keys: JwkSet = serde_json::from_str(&text)
-            .map_err(|e| AuthError::Jwks(format!("{:?}", config.jwks), e.to_string()))?;
-        Ok(Self { config, keys })
+        if let Some(key) = known(&self.keys) {
+            return Some(key);
+        }
+        let JwksSource::Url(_) = &self.config.jwks else {
+            return None;
+        };
+        {
+            let mut fetched = self.fetched.lock().unwrap_or_else(PoisonError::into_inner);
+            if fetched.elapsed() < JWKS_REFRESH_INTERVAL {
+                return None;
+            }
+            *fetched = Instant::now();
+        }
+        match load_keys(&self.config.jwks).await {
+            Ok(fresh) => *self.keys.write().unwrap_or_else(PoisonError::into_inner) = fresh,
+            Err(error) => tracing::warn!(%error, "JWKS refresh failed; keeping the keys held"),
+        }
+        known(&self.keys)
     }
 
     /// The issuer it trusts.
@@ -135,7 +172,7 @@ impl Authorizer {
 
     /// Checks the `Authorization` header against a route requiring any one
     /// of `scopes` (none: any valid token).
-    pub fn check(
+    pub async fn check(
         &self,
         authorization: Option<&str>,
         scopes: &[String],
@@ -151,32 +188,35 @@ impl Authorizer {
         if header.alg != Algorithm::RS256 {
             return Err(Denied::Unauthorized);
         }
-        let jwk = match &header.kid {
-            Some(kid) => self.keys.find(kid),
-            None => self.keys.keys.first().filter(|_| self.keys.keys.len() == 1),
-        }
-        .ok_or(Denied::Unauthorized)?;
-        let key = DecodingKey::from_jwk(jwk).map_err(|_| Denied::Unauthorized)?;
+        let kid = header.kid.ok_or(Denied::Unauthorized)?;
+        let key = self.key(&kid).await.ok_or(Denied::Unauthorized)?;
         let mut validation = Validation::new(Algorithm::RS256);
         validation.set_issuer(&[&self.config.issuer]);
         validation.set_required_spec_claims(&["exp", "iss"]);
-        // The audience is checked below: `aud` or, as Cognito access tokens
-        // carry it, `client_id`.
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        // The audience is checked below: `aud`, or `client_id` without it.
         validation.validate_aud = false;
         validation.leeway = 0;
         let data = jsonwebtoken::decode::<serde_json::Map<String, Value>>(token, &key, &validation)
             .map_err(|_| Denied::Unauthorized)?;
         let claims = data.claims;
-        let audience_matches = [claims.get("aud"), claims.get("client_id")]
-            .into_iter()
-            .flatten()
-            .any(|value| match value {
-                Value::String(one) => *one == self.config.audience,
-                Value::Array(many) => many
-                    .iter()
-                    .any(|v| v.as_str() == Some(&self.config.audience)),
-                _ => false,
-            });
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        if let Some(iat) = claims.get("iat") {
+            match iat.as_f64() {
+                #[allow(clippy::cast_precision_loss, reason = "seconds since 1970 fit in f64")]
+                Some(issued) if issued <= now as f64 => {}
+                _ => return Err(Denied::Unauthorized),
+            }
+        }
+        let audience = claims.get("aud").or_else(|| claims.get("client_id"));
+        let audience_matches = audience.is_some_and(|value| match value {
+            Value::String(one) => *one == self.config.audience,
+            Value::Array(many) => many
+                .iter()
+                .any(|v| v.as_str() == Some(&self.config.audience)),
+            _ => false,
+        });
         if !audience_matches {
             return Err(Denied::Unauthorized);
         }
@@ -213,8 +253,39 @@ fn token_scopes(claims: &serde_json::Map<String, Value>) -> Vec<String> {
     }
 }
 
-async fn fetch(url: &str) -> Result<String, reqwest::Error> {
-    reqwest::get(url).await?.error_for_status()?.text().await
+async fn load_keys(source: &JwksSource) -> Result<JwkSet, AuthError> {
+    let text = match source {
+        JwksSource::File(path) => std::fs::read_to_string(path)
+            .map_err(|e| AuthError::Jwks(path.display().to_string(), e.to_string()))?,
+        JwksSource::Url(url) => fetch(url)
+            .await
+            .map_err(|e| AuthError::Jwks(url.clone(), e))?,
+    };
+    serde_json::from_str(&text).map_err(|e| AuthError::Jwks(format!("{source:?}"), e.to_string()))
+}
+
+/// Fetches a JWKS URL: https, or http on loopback only; within
+/// [`JWKS_FETCH_TIMEOUT`].
+async fn fetch(url: &str) -> Result<String, String> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| e.to_string())?;
+    let loopback = parsed.host_str().is_some_and(|host| {
+        host == "localhost"
+            || host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    });
+    if !(parsed.scheme() == "https" || parsed.scheme() == "http" && loopback) {
+        return Err("a JWKS URL must use https (plain http only on loopback)".to_owned());
+    }
+    let client = reqwest::Client::builder()
+        .timeout(JWKS_FETCH_TIMEOUT)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let answer = client.get(parsed).send().await.map_err(|e| e.to_string())?;
+    let answer = answer.error_for_status().map_err(|e| e.to_string())?;
+    answer.text().await.map_err(|e| e.to_string())
 }
 
 /// What a development token says.
@@ -263,6 +334,17 @@ impl DevToken {
         header.kid = Some(key_id.to_owned());
         let key = EncodingKey::from_rsa_pem(key_pem).map_err(|e| AuthError::Sign(e.to_string()))?;
         jsonwebtoken::encode(&header, &claims, &key).map_err(|e| AuthError::Sign(e.to_string()))
+    }
+
+    /// Signs `claims` as they are with the development key, under `kid`
+    /// (`None`: a header without one), for tests of the authorizer's rules.
+    pub fn sign_claims(claims: &Value, kid: Option<&str>) -> Result<String, AuthError> {
+        let pem = std::fs::read(dev_key_dir().join("private.pem"))
+            .map_err(|e| AuthError::Sign(e.to_string()))?;
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = kid.map(str::to_owned);
+        let key = EncodingKey::from_rsa_pem(&pem).map_err(|e| AuthError::Sign(e.to_string()))?;
+        jsonwebtoken::encode(&header, claims, &key).map_err(|e| AuthError::Sign(e.to_string()))
     }
 
     /// Signs the token with the development key.

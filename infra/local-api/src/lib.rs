@@ -11,6 +11,7 @@ pub mod auth;
 pub mod boot;
 pub mod deployment;
 pub mod docs;
+pub mod fault;
 pub mod iam;
 pub mod lambda;
 pub mod runtime_api;

@@ -174,14 +174,43 @@ async fn not_found() -> HttpResponse {
     gateway_error(StatusCode::NOT_FOUND, "Not Found")
 }
 
-/// An error written by API Gateway itself, not by a function.
+/// An error written by the local API itself, not by a function, in API
+/// Gateway's words, with the security headers every function response
+/// carries.
 fn gateway_error(status: StatusCode, message: &str) -> HttpResponse {
-    (
+    let mut response = (
         status,
         [(header::CONTENT_TYPE, "application/json")],
         serde_json::json!({ "message": message }).to_string(),
     )
-        .into_response()
+        .into_response();
+    for (name, value) in common::http::SECURITY_HEADERS {
+        response
+            .headers_mut()
+            .insert(name, HeaderValue::from_static(value));
+    }
+    response
+}
+
+/// Whether the `Host` and `X-Forwarded-Proto` headers make a URL, as the
+/// function's runtime builds one from them (a malformed one would make it
+/// panic): a valid authority, and `http` or `https`.
+fn well_formed_origin(headers: &HeaderMap, path: &str) -> bool {
+    let text = |name: &str| headers.get(name).map(|v| v.to_str().ok());
+    let proto = match text("x-forwarded-proto") {
+        None => "https",
+        Some(Some(proto @ ("http" | "https"))) => proto,
+        Some(_) => return false,
+    };
+    match text("host") {
+        None => true,
+        Some(None) => false,
+        Some(Some(host)) => {
+            host.parse::<axum::http::uri::Authority>()
+                .is_ok_and(|authority| authority.as_str() == host && !host.contains('@'))
+                && reqwest::Url::parse(&format!("{proto}://{host}{path}")).is_ok()
+        }
+    }
 }
 
 async fn invoke(
@@ -195,6 +224,9 @@ async fn invoke(
         .get::<axum::extract::ConnectInfo<SocketAddr>>()
         .map(|info| info.0.ip().to_string());
     let (parts, body) = request.into_parts();
+    if !well_formed_origin(&parts.headers, parts.uri.path()) {
+        return gateway_error(StatusCode::BAD_REQUEST, "Bad Request");
+    }
     let accepted = match &target.auth {
         None => None,
         Some((authorizer, scopes)) => {
@@ -202,7 +234,7 @@ async fn invoke(
                 .headers
                 .get(header::AUTHORIZATION)
                 .and_then(|v| v.to_str().ok());
-            match authorizer.check(authorization, scopes) {
+            match authorizer.check(authorization, scopes).await {
                 Ok(accepted) => Some(accepted),
                 Err(Denied::Unauthorized) => {
                     return gateway_error(StatusCode::UNAUTHORIZED, "Unauthorized");

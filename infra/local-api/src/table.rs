@@ -17,10 +17,13 @@ pub const LOCAL_ACCESS_KEY: &str = "local";
 const LOCAL_REGION: &str = "us-east-1";
 
 /// The AWS configuration for a DynamoDB at `endpoint` (DynamoDB Local),
-/// with the fixed credentials and region the local API and its tests share.
+/// with the fixed credentials and region the local API and its tests share,
+/// and the deployed functions' timeouts and retry policy.
 pub async fn local_config(endpoint: &str) -> aws_config::SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .endpoint_url(endpoint)
+        .timeout_config(common::config::timeouts())
+        .retry_config(common::config::retries())
         .region(Region::new(LOCAL_REGION))
         .credentials_provider(Credentials::new(
             LOCAL_ACCESS_KEY,

@@ -176,3 +176,131 @@ on_every_backend!(
     every_route_refuses_a_request_without_a_token,
     the_right_scope_gets_the_normal_response,
 );
+
+/// Tokens API Gateway's JWT authorizer refuses though their signature is
+/// good: its rules on `kid`, `nbf`, `iat` and `aud` before `client_id`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_api_gateway_refuses_are_refused_with_401() {
+    let api = Api::local(Backend::Memory).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let claims = |extra: serde_json::Value| {
+        let mut claims = json!({
+            "iss": local_api::auth::DEV_ISSUER,
+            "aud": local_api::auth::DEV_AUDIENCE,
+            "client_id": local_api::auth::DEV_AUDIENCE,
+            "scope": "users/read users/write",
+            "iat": now,
+            "exp": now + 600,
+        });
+        for (name, value) in extra.as_object().expect("object") {
+            if value.is_null() {
+                claims.as_object_mut().expect("object").remove(name);
+            } else {
+                claims[name] = value.clone();
+            }
+        }
+        claims
+    };
+    let kid = Some(local_api::auth::DEV_KEY_ID);
+    let sign = |claims: &serde_json::Value, kid: Option<&str>| {
+        DevToken::sign_claims(claims, kid).expect("token")
+    };
+    let cases = [
+        ("no kid", sign(&claims(json!({})), None)),
+        (
+            "an unknown kid",
+            sign(&claims(json!({})), Some("rotated-away")),
+        ),
+        (
+            "nbf in the future",
+            sign(&claims(json!({"nbf": now + 600})), kid),
+        ),
+        (
+            "iat in the future",
+            sign(&claims(json!({"iat": now + 600})), kid),
+        ),
+        (
+            "a wrong aud beside a matching client_id",
+            sign(&claims(json!({"aud": "someone-else"})), kid),
+        ),
+        ("no exp", sign(&claims(json!({"exp": null})), kid)),
+    ];
+    for (why, token) in cases {
+        let (status, body) = status_with(&api, "GET", "/users", Some(&token)).await;
+        assert_eq!(status, 401, "{why}");
+        assert_eq!(body, json!({"message": "Unauthorized"}), "{why}");
+    }
+    let client_id_only = sign(&claims(json!({"aud": null})), kid);
+    let (status, _) = status_with(&api, "GET", "/users", Some(&client_id_only)).await;
+    assert_eq!(status, 200, "client_id counts when there is no aud");
+}
+
+/// The local API's own answers carry the security headers, and a `Host`
+/// or `X-Forwarded-Proto` that makes no URL is a 400, not a dropped
+/// connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_local_apis_own_answers_are_strict_and_carry_security_headers() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let api = Api::local(Backend::Memory).await;
+    let token = DevToken::default().sign().expect("token");
+    let read_only = DevToken {
+        scopes: vec!["users/read".into()],
+        ..DevToken::default()
+    }
+    .sign()
+    .expect("token");
+    let own_answers = [
+        (api.anonymous(Method::GET, "/nowhere"), 404),
+        (api.anonymous(Method::GET, "/users"), 401),
+        (
+            api.anonymous(Method::POST, "/users")
+                .bearer_auth(&read_only),
+            403,
+        ),
+        (
+            api.anonymous(Method::POST, "/users")
+                .bearer_auth(&token)
+                .body(vec![b'x'; 11 * 1024 * 1024]),
+            413,
+        ),
+    ];
+    for (request, status) in own_answers {
+        let response = request.send().await.expect("answer");
+        assert_eq!(response.status(), status);
+        crate::support::assert_security_headers(&response);
+    }
+    let address = api.base().trim_start_matches("http://").to_owned();
+    let cases = [
+        ("Host: exa mple.com\r\n", "a space in Host"),
+        ("Host: [::1\r\n", "an unclosed IPv6 literal"),
+        ("Host: user@example.com\r\n", "userinfo in Host"),
+        (
+            "Host: localhost\r\nX-Forwarded-Proto: ht tp\r\n",
+            "a malformed X-Forwarded-Proto",
+        ),
+        (
+            "Host: localhost\r\nX-Forwarded-Proto: gopher\r\n",
+            "a scheme API Gateway never sends",
+        ),
+    ];
+    for (headers, why) in cases {
+        let mut stream = tokio::net::TcpStream::connect(&address)
+            .await
+            .expect("connect");
+        let request = format!(
+            "GET /users HTTP/1.1\r\n{headers}Authorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).await.expect("write");
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.expect("read");
+        assert!(
+            answer.starts_with("HTTP/1.1 400"),
+            "{why}: {}",
+            answer.lines().next().unwrap_or("(no answer)")
+        );
+    }
+}

@@ -20,27 +20,46 @@ use serde_json::{Value, json};
 
 use crate::support::{Api, Backend, body_json, dynamodb_endpoint, lambda_options};
 
-/// A copy of the binaries folder where `function` is `script` instead.
-fn binaries_with(function: &str, script: &str) -> LambdaOptions {
-    let options = lambda_options();
-    let dir = std::env::temp_dir().join(format!("local-api-{}", ulid::Ulid::new()));
-    std::fs::create_dir_all(&dir).expect("temporary folder");
-    for entry in std::fs::read_dir(&options.dir).expect("binaries folder") {
-        let path = entry.expect("entry").path();
-        if let Some(name) = path.file_name().and_then(|n| n.to_str())
-            && path.is_file()
-            && !name.contains('.')
-        {
-            std::os::unix::fs::symlink(&path, dir.join(name)).expect("link");
+/// A folder of links to the function binaries where one function is a
+/// script instead; removed when dropped.
+struct Binaries {
+    options: LambdaOptions,
+}
+
+impl Binaries {
+    /// The binaries with `function` replaced by `script`, in which `REAL`
+    /// stands for the real binary and `DIR` for this folder.
+    fn with(function: &str, script: &str) -> Self {
+        let options = lambda_options();
+        let dir = std::env::temp_dir().join(format!("local-api-{}", ulid::Ulid::new()));
+        std::fs::create_dir_all(&dir).expect("temporary folder");
+        for entry in std::fs::read_dir(&options.dir).expect("binaries folder") {
+            let path = entry.expect("entry").path();
+            if let Some(name) = path.file_name().and_then(|n| n.to_str())
+                && path.is_file()
+                && !name.contains('.')
+            {
+                std::os::unix::fs::symlink(&path, dir.join(name)).expect("link");
+            }
+        }
+        let target = dir.join(function);
+        let _ = std::fs::remove_file(&target);
+        let script = script
+            .replace("REAL", &options.dir.join(function).display().to_string())
+            .replace("DIR", &dir.display().to_string());
+        std::fs::write(&target, script).expect("script");
+        std::fs::set_permissions(&target, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("executable");
+        Self {
+            options: LambdaOptions { dir, ..options },
         }
     }
-    let target = dir.join(function);
-    let _ = std::fs::remove_file(&target);
-    let script = script.replace("REAL", &options.dir.join(function).display().to_string());
-    std::fs::write(&target, script).expect("script");
-    std::fs::set_permissions(&target, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-        .expect("executable");
-    LambdaOptions { dir, ..options }
+}
+
+impl Drop for Binaries {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.options.dir);
+    }
 }
 
 /// Takes the next invocation from the Runtime API, then runs `then`.
@@ -63,13 +82,13 @@ const GATEWAY_500: &str = r#"{"message":"Internal Server Error"}"#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crashed_function_answers_like_api_gateway_and_the_next_request_gets_a_fresh_instance() {
-    let marker = std::env::temp_dir().join(format!("crashed-{}", ulid::Ulid::new()));
+    // Crashes while handling its first invocation, then behaves.
     let script = format!(
-        "#!/usr/bin/env bash\nif [ ! -e '{m}' ]; then\n  touch '{m}'\n{crash}fi\nexec 'REAL'\n",
-        m = marker.display(),
+        "#!/usr/bin/env bash\nif [ ! -e 'DIR/crashed' ]; then\n  touch 'DIR/crashed'\n{crash}fi\nexec 'REAL'\n",
         crash = script_taking_an_invocation("  exit 1").replace("#!/usr/bin/env bash\n", ""),
     );
-    let api = Api::local_with(Backend::Lambda, None, binaries_with("get-user", &script)).await;
+    let binaries = Binaries::with("get-user", &script);
+    let api = Api::local_with(Backend::Lambda, None, binaries.options.clone()).await;
     let (status, body) = get_status(&api).await;
     assert_eq!((status, body.to_string()), (500, GATEWAY_500.to_owned()));
     let (status, _) = get_status(&api).await;
@@ -85,8 +104,8 @@ async fn a_crashed_function_answers_like_api_gateway_and_the_next_request_gets_a
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_function_past_its_timeout_answers_500_after_the_templates_timeout() {
-    let script = script_taking_an_invocation("exec sleep 60");
-    let api = Api::local_with(Backend::Lambda, None, binaries_with("get-user", &script)).await;
+    let binaries = Binaries::with("get-user", &script_taking_an_invocation("exec sleep 60"));
+    let api = Api::local_with(Backend::Lambda, None, binaries.options.clone()).await;
     let started = Instant::now();
     let (status, body) = get_status(&api).await;
     let took = started.elapsed();
@@ -100,7 +119,8 @@ async fn a_function_past_its_timeout_answers_500_after_the_templates_timeout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_function_failing_its_init_answers_500() {
     let script = "#!/usr/bin/env bash\necho 'init failed on purpose' >&2\nexit 3\n";
-    let api = Api::local_with(Backend::Lambda, None, binaries_with("get-user", script)).await;
+    let binaries = Binaries::with("get-user", script);
+    let api = Api::local_with(Backend::Lambda, None, binaries.options.clone()).await;
     let (status, body) = get_status(&api).await;
     assert_eq!((status, body.to_string()), (500, GATEWAY_500.to_owned()));
     assert!(api.functions().pools["get-user"].inits().is_empty());

@@ -9,8 +9,11 @@
 
 mod auth;
 mod concurrency;
+mod faults;
 mod http_api;
+mod identities;
 mod lambda;
+mod logs;
 mod metrics;
 mod openapi;
 mod store_contract;

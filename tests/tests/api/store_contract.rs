@@ -264,7 +264,12 @@ async fn delete_frees_the_email_and_checks_preconditions(backend: Backend) {
 }
 
 fn keyed(key: &str, body: &str, now: Timestamp) -> Idempotency {
+    keyed_by(Some("client-a"), key, body, now)
+}
+
+fn keyed_by(caller: Option<&str>, key: &str, body: &str, now: Timestamp) -> Idempotency {
     Idempotency::new(
+        caller,
         IdempotencyKey::parse(key).expect("key"),
         body.as_bytes(),
         now,
@@ -306,6 +311,102 @@ async fn a_keyed_create_replays_for_the_same_request_only(backend: Backend) {
             .await
             .expect("other key"),
         Created::New
+    );
+}
+
+async fn an_idempotency_key_is_private_to_its_caller(backend: Backend) {
+    let store = store(backend).await;
+    let now = Timestamp::now();
+    let ada = user("ada@example.com");
+    store
+        .create(
+            &ada,
+            Some(&keyed_by(Some("client-a"), "shared", "{ada}", now)),
+        )
+        .await
+        .expect("create by a");
+    let bob = user("bob@example.com");
+    assert_eq!(
+        store
+            .create(
+                &bob,
+                Some(&keyed_by(Some("client-b"), "shared", "{bob}", now))
+            )
+            .await
+            .expect("the same key by b"),
+        Created::New,
+        "another caller's equal key is another key"
+    );
+    let cid = user("cid@example.com");
+    assert_eq!(
+        store
+            .create(&cid, Some(&keyed_by(None, "shared", "{cid}", now)))
+            .await
+            .expect("the same key on an open API"),
+        Created::New
+    );
+    assert_eq!(
+        store
+            .create(
+                &user("ada@example.com"),
+                Some(&keyed_by(Some("client-a"), "shared", "{ada}", now))
+            )
+            .await
+            .expect("a's replay"),
+        Created::Replayed(ada.clone())
+    );
+}
+
+async fn a_replay_after_the_user_changed_or_was_deleted_returns_no_erased_data(backend: Backend) {
+    let store = store(backend).await;
+    let now = Timestamp::now();
+    let ada = user("ada@example.com");
+    let request = keyed("key-1", "{ada}", now);
+    store.create(&ada, Some(&request)).await.expect("create");
+    let changes = UserChanges {
+        email: Some(Email::parse("lovelace@example.com").expect("email")),
+        name: None,
+    };
+    let changed = store
+        .update(
+            ada.id,
+            &changes,
+            &Precondition::None,
+            Timestamp::now(),
+            None,
+        )
+        .await
+        .expect("update");
+    assert_eq!(
+        store
+            .create(&user("ada@example.com"), Some(&request))
+            .await
+            .expect("replay"),
+        Created::Replayed(changed),
+        "the user as it is now"
+    );
+    store
+        .delete(ada.id, &Precondition::None, Timestamp::now(), None)
+        .await
+        .expect("delete");
+    assert_eq!(
+        store
+            .create(&user("ada@example.com"), Some(&request))
+            .await
+            .expect("replay after delete"),
+        Created::ReplayedDeleted,
+        "nothing of the deleted user"
+    );
+    assert_eq!(
+        store
+            .create(
+                &user("ada@example.com"),
+                Some(&keyed_by(Some("client-b"), "key-1", "{ada}", now))
+            )
+            .await
+            .expect("another caller"),
+        Created::New,
+        "another caller with the same key and body creates"
     );
 }
 
@@ -372,7 +473,44 @@ async fn history_records_each_event_once_in_version_order(backend: Backend) {
     assert!(none.items.is_empty());
 }
 
+async fn overlapping_identical_email_changes_all_succeed(backend: Backend) {
+    let store = store(backend).await;
+    let ada = user("ada@example.com");
+    store.create(&ada, None).await.expect("create");
+    let changes = UserChanges {
+        email: Some(Email::parse("lovelace@example.com").expect("email")),
+        name: None,
+    };
+    let outcomes = futures::future::join_all((0..6).map(|_| {
+        store.update(
+            ada.id,
+            &changes,
+            &Precondition::None,
+            Timestamp::now(),
+            None,
+        )
+    }))
+    .await;
+    for outcome in outcomes {
+        let updated = outcome.expect("no false 409: the address is taken by this very user");
+        assert_eq!(updated.email.as_str(), "lovelace@example.com");
+    }
+    let stored = store.get(ada.id).await.expect("get").expect("user");
+    assert_eq!(stored.version.get(), 7, "six changes, each one version");
+    assert!(matches!(
+        store.create(&user("lovelace@example.com"), None).await,
+        Err(StoreError::EmailTaken)
+    ));
+    store
+        .create(&user("ada@example.com"), None)
+        .await
+        .expect("the old address is free");
+}
+
 on_both_backends!(
+    overlapping_identical_email_changes_all_succeed,
+    an_idempotency_key_is_private_to_its_caller,
+    a_replay_after_the_user_changed_or_was_deleted_returns_no_erased_data,
     a_keyed_create_replays_for_the_same_request_only,
     an_expired_idempotency_key_can_be_used_again,
     history_records_each_event_once_in_version_order,

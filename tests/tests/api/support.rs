@@ -157,6 +157,11 @@ impl Api {
         self.functions.as_deref().expect("an API in --lambda mode")
     }
 
+    /// The API's base URL, such as `http://127.0.0.1:41234`.
+    pub(crate) fn base(&self) -> &str {
+        &self.base
+    }
+
     /// Whether this is the local API (whose store only this test uses).
     pub(crate) fn is_local(&self) -> bool {
         self.local

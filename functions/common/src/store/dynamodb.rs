@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
@@ -18,14 +19,13 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::item::{
-    ALL_USERS, EMAIL_PREFIX, EMAIL_SORT_KEY, EmailClaimItem, EventItem, IDEMPOTENCY_PREFIX,
-    IDEMPOTENCY_SORT_KEY, IdempotencyItem, TombstoneItem, USER_SORT_KEY, UserItem, event_sk,
-    user_pk,
+    ALL_USERS, CALLER_PREFIX, EMAIL_PREFIX, EMAIL_SORT_KEY, EmailClaimItem, EventItem,
+    IDEMPOTENCY_PREFIX, IdempotencyItem, TombstoneItem, USER_SORT_KEY, UserItem, event_sk, user_pk,
 };
 use super::{Cause, Created, HistoryStore, Page, StoreError, UserStore};
 use crate::domain::{
-    Email, HistoryEvent, Idempotency, IdempotencyKey, PageSize, Precondition, Timestamp, User,
-    UserChanges, UserId, UserName, Version,
+    Email, HistoryEvent, Idempotency, PageSize, Precondition, Timestamp, User, UserChanges, UserId,
+    UserName, Version,
 };
 
 /// Name of the index that lists users in creation order.
@@ -82,11 +82,18 @@ fn claim_key(email: &Email) -> Item {
     key(format!("{EMAIL_PREFIX}{email}"), EMAIL_SORT_KEY)
 }
 
-fn idempotency_key(key_: &IdempotencyKey) -> Item {
-    key(
-        format!("{IDEMPOTENCY_PREFIX}{}", key_.as_str()),
-        IDEMPOTENCY_SORT_KEY,
+/// A caller's key: the key in the partition key (so IAM's `LeadingKeys`
+/// sees `IDEMPOTENCY#`), the caller in the sort key.
+fn idempotency_address(idempotency: &Idempotency) -> (String, String) {
+    (
+        format!("{IDEMPOTENCY_PREFIX}{}", idempotency.key.as_str()),
+        format!("{CALLER_PREFIX}{}", idempotency.caller),
     )
+}
+
+fn idempotency_key(idempotency: &Idempotency) -> Item {
+    let (pk, sk) = idempotency_address(idempotency);
+    key(pk, &sk)
 }
 
 fn to_item<T: Serialize>(value: &T) -> Result<Item, StoreError> {
@@ -101,27 +108,35 @@ fn to_user(item: Item) -> Result<User, StoreError> {
     from_item::<UserItem>(item)?.try_into()
 }
 
-/// Sorts an SDK error into throttling/unavailability (retryable by the
-/// client) and everything else.
-fn classify<E, R>(error: SdkError<E, R>) -> StoreError
+/// Sorts an SDK error into transient failures (throttling, timeouts,
+/// connection and response errors, DynamoDB's own 5xx, a transaction still
+/// in progress: the client may retry, 503) and everything else (a bug or a
+/// misconfiguration: 500).
+fn classify<E>(error: SdkError<E, HttpResponse>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
 {
-    let retryable = match &error {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => true,
-        _ => matches!(
-            error.code(),
-            Some(
-                "ProvisionedThroughputExceededException"
-                    | "ThrottlingException"
-                    | "RequestLimitExceeded"
-                    | "InternalServerError"
-                    | "ServiceUnavailable"
-            )
-        ),
+    let transient = match &error {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        SdkError::ServiceError(service) => {
+            service.raw().status().is_server_error()
+                || matches!(
+                    error.code(),
+                    Some(
+                        "ProvisionedThroughputExceededException"
+                            | "ThrottlingException"
+                            | "RequestLimitExceeded"
+                            | "TransactionInProgressException"
+                            | "InternalServerError"
+                            | "ServiceUnavailable"
+                    )
+                )
+        }
+        _ => false,
     };
-    if retryable {
+    if transient {
         StoreError::Unavailable(error.into())
     } else {
         StoreError::Internal(error.into())
@@ -141,9 +156,7 @@ struct Cancellation {
 }
 
 impl Cancellation {
-    fn from(
-        error: SdkError<TransactWriteItemsError, impl std::fmt::Debug + Send + Sync + 'static>,
-    ) -> Result<Self, StoreError> {
+    fn from(error: SdkError<TransactWriteItemsError, HttpResponse>) -> Result<Self, StoreError> {
         match error {
             SdkError::ServiceError(service)
                 if matches!(
@@ -296,16 +309,17 @@ impl DynamoStore {
             self.put_new(to_item(&EmailClaimItem::new(&user.email, user.id))?)?,
         ];
         if let Some(idempotency) = idempotency {
-            let record = IdempotencyItem {
-                pk: format!("{IDEMPOTENCY_PREFIX}{}", idempotency.key.as_str()),
-                sk: IDEMPOTENCY_SORT_KEY.to_owned(),
+            let (pk, sk) = idempotency_address(idempotency);
+            let record = to_item(&IdempotencyItem {
+                pk,
+                sk,
                 fingerprint: idempotency.fingerprint.clone(),
                 expires_at: idempotency.expires_at.unix_seconds(),
-                user: UserItem::from(user),
-            };
+                user_id: user.id.to_string(),
+            })?;
             // TTL deletes expired items lazily, so an expired record counts as absent.
             items.push(self.put(
-                to_item(&record)?,
+                record,
                 "attribute_not_exists(pk) OR expiresAt < :now",
                 HashMap::from([(":now".to_owned(), n_i64(Timestamp::now().unix_seconds()))]),
             )?);
@@ -345,7 +359,7 @@ impl DynamoStore {
             .client
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(idempotency_key(&idempotency.key)))
+            .set_key(Some(idempotency_key(idempotency)))
             .consistent_read(true)
             .send()
             .await
@@ -360,7 +374,12 @@ impl DynamoStore {
         if record.fingerprint != idempotency.fingerprint {
             return Ok(Some(Err(StoreError::IdempotencyKeyReused)));
         }
-        Ok(Some(Ok(Created::Replayed(record.user.try_into()?))))
+        let id = UserId::parse(&record.user_id)
+            .map_err(|_| StoreError::Internal("idempotency record has an invalid userId".into()))?;
+        Ok(Some(Ok(match self.get(id).await? {
+            Some(user) => Created::Replayed(user),
+            None => Created::ReplayedDeleted,
+        })))
     }
 
     /// The stored user if it satisfies `precondition`.
@@ -392,10 +411,13 @@ impl DynamoStore {
             items.push(self.delete_claim(&current.email, id)?);
             items.push(self.put_new(to_item(&EmailClaimItem::new(&updated.email, id))?)?);
         }
+        // A concurrent change of the same user is retried before a taken
+        // address is believed: the concurrent change may be the one that
+        // claimed it, for this very user.
         match self.transact(items).await? {
             None => Ok(Attempt::Done(updated)),
-            Some(c) if c.condition_failed(2) => Err(StoreError::EmailTaken),
             Some(c) if c.condition_failed(0) || c.retryable() => Ok(Attempt::Raced),
+            Some(c) if c.condition_failed(2) => Err(StoreError::EmailTaken),
             Some(c) => Err(c.unexpected()),
         }
     }
@@ -428,8 +450,13 @@ impl DynamoStore {
             .expression_attribute_values(":one", n(1))
             .return_values(ReturnValue::AllNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        // UpdateItem has no client request token: when an attempt was
+        // applied but its answer lost, the SDK's retry must not apply it
+        // again. The change's own mark (its time to the millisecond and the
+        // new name) tells the retry it is already there.
+        let not_applied = "NOT (updatedAt = :now AND #name = :name)";
         let condition = match precondition {
-            Precondition::None => "attribute_exists(pk)".to_owned(),
+            Precondition::None => format!("attribute_exists(pk) AND {not_applied}"),
             Precondition::OneOf(versions) => {
                 let mut names = Vec::with_capacity(versions.len().max(1));
                 // No version is 0, so an empty list becomes a condition that never holds.
@@ -443,7 +470,10 @@ impl DynamoStore {
                     request = request.expression_attribute_values(&name, n(number));
                     names.push(name);
                 }
-                format!("attribute_exists(pk) AND version IN ({})", names.join(", "))
+                format!(
+                    "attribute_exists(pk) AND version IN ({}) AND {not_applied}",
+                    names.join(", ")
+                )
             }
         };
         match request.condition_expression(condition).send().await {
@@ -451,11 +481,18 @@ impl DynamoStore {
             Err(SdkError::ServiceError(service))
                 if service.err().is_conditional_check_failed_exception() =>
             {
-                match service.err() {
-                    UpdateItemError::ConditionalCheckFailedException(e) if e.item().is_some() => {
-                        Err(StoreError::PreconditionFailed)
-                    }
-                    _ => Err(StoreError::NotFound),
+                let UpdateItemError::ConditionalCheckFailedException(failed) = service.into_err()
+                else {
+                    return Err(StoreError::NotFound);
+                };
+                let Some(item) = failed.item else {
+                    return Err(StoreError::NotFound);
+                };
+                let stored = to_user(item)?;
+                if stored.updated_at == now && stored.name == *name {
+                    Ok(stored)
+                } else {
+                    Err(StoreError::PreconditionFailed)
                 }
             }
             Err(error) => Err(classify(error)),

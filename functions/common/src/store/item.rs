@@ -12,7 +12,8 @@ pub(crate) const USER_SORT_KEY: &str = "PROFILE";
 pub(crate) const EMAIL_PREFIX: &str = "EMAIL#";
 pub(crate) const EMAIL_SORT_KEY: &str = "EMAIL";
 pub(crate) const IDEMPOTENCY_PREFIX: &str = "IDEMPOTENCY#";
-pub(crate) const IDEMPOTENCY_SORT_KEY: &str = "IDEMPOTENCY";
+/// Prefix of an idempotency record's sort key, before the caller it belongs to.
+pub(crate) const CALLER_PREFIX: &str = "CALLER#";
 pub(crate) const EVENT_PREFIX: &str = "EVENT#";
 pub(crate) const TOMBSTONE_SORT_KEY: &str = "DELETED";
 /// How long a tombstone stays: long enough for the stream worker to read it
@@ -77,8 +78,10 @@ impl TryFrom<UserItem> for User {
     fn try_from(item: UserItem) -> Result<Self, StoreError> {
         Ok(Self {
             id: UserId::parse(&item.id).map_err(corrupt("id"))?,
-            email: Email::parse(&item.email).map_err(corrupt("email"))?,
-            name: UserName::parse(&item.name).map_err(corrupt("name"))?,
+            // As stored, not re-validated: an item written under earlier
+            // rules must still read (no 500 on GET, no poison stream record).
+            email: Email::stored(item.email),
+            name: UserName::stored(item.name),
             created_at: Timestamp::parse(&item.created_at).map_err(corrupt("createdAt"))?,
             updated_at: Timestamp::parse(&item.updated_at).map_err(corrupt("updatedAt"))?,
             version: Version::new(item.version),
@@ -151,8 +154,11 @@ impl EmailClaimItem {
     }
 }
 
-/// Remembers a keyed create: the request's fingerprint and the user it
-/// created, until `expiresAt` (the table's TTL attribute, epoch seconds).
+/// Remembers a caller's keyed create until `expiresAt` (the table's TTL
+/// attribute, epoch seconds): the request's fingerprint and the id of the
+/// user it created (a record exists only for a create that succeeded).
+/// It holds no email address and no name, so deleting the user leaves no
+/// personal data behind in it.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct IdempotencyItem {
@@ -160,7 +166,7 @@ pub(crate) struct IdempotencyItem {
     pub(crate) sk: String,
     pub(crate) fingerprint: String,
     pub(crate) expires_at: i64,
-    pub(crate) user: UserItem,
+    pub(crate) user_id: String,
 }
 
 /// One entry of a user's history, under the user's partition key.

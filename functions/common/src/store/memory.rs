@@ -29,7 +29,8 @@ pub struct MemoryStore {
 struct State {
     users: BTreeMap<UserId, User>,
     emails: HashMap<Email, UserId>,
-    keys: HashMap<IdempotencyKey, (Idempotency, User)>,
+    /// Each caller's keys, and the id of the user each created.
+    keys: HashMap<(String, IdempotencyKey), (Idempotency, UserId)>,
     history: BTreeMap<(UserId, Version), HistoryEvent>,
     sequence: u64,
 }
@@ -87,13 +88,18 @@ impl UserStore for MemoryStore {
     ) -> Result<Created, StoreError> {
         let mut state = self.state();
         if let Some(request) = idempotency
-            && let Some((first, created)) = state.keys.get(&request.key)
+            && let Some((first, created)) = state
+                .keys
+                .get(&(request.caller.clone(), request.key.clone()))
             && first.expires_at > Timestamp::now()
         {
-            return if first.fingerprint == request.fingerprint {
-                Ok(Created::Replayed(created.clone()))
-            } else {
+            return if first.fingerprint != request.fingerprint {
                 Err(StoreError::IdempotencyKeyReused)
+            } else {
+                Ok(match state.users.get(created) {
+                    Some(user) => Created::Replayed(user.clone()),
+                    None => Created::ReplayedDeleted,
+                })
             };
         }
         if state.emails.contains_key(&user.email) {
@@ -102,9 +108,10 @@ impl UserStore for MemoryStore {
         state.emails.insert(user.email.clone(), user.id);
         state.users.insert(user.id, user.clone());
         if let Some(idempotency) = idempotency {
-            state
-                .keys
-                .insert(idempotency.key.clone(), (idempotency.clone(), user.clone()));
+            state.keys.insert(
+                (idempotency.caller.clone(), idempotency.key.clone()),
+                (idempotency.clone(), user.id),
+            );
         }
         self.publish(&mut state, None, Some(user));
         Ok(Created::New)

@@ -69,9 +69,13 @@ impl<T> Page<T> {
 pub enum Created {
     /// It stored the new user.
     New,
-    /// The idempotency key was used before with the same request: nothing
-    /// was stored, and this is the user that request created.
+    /// The caller used the idempotency key before with the same request:
+    /// nothing was stored, and this is the user that request created, as it
+    /// is now.
     Replayed(User),
+    /// As `Replayed`, but the user that request created has since been
+    /// deleted: nothing of it is left to return.
+    ReplayedDeleted,
 }
 
 /// Where users live. Conflicts and preconditions are decided by the store

@@ -1,0 +1,548 @@
+//! The fault suite: every writing route, through the local API on real
+//! DynamoDB Local, behind a proxy that stalls, throttles, fails, cancels,
+//! drops connections or loses the answer of an applied write. Each case
+//! checks the status, `Retry-After`, that the answer came within the
+//! request budget, and then that the table is consistent: every user holds
+//! exactly its email claim, no claim or tombstone is orphaned, every
+//! idempotency record points at a user that exists or was deleted, and no
+//! history is ahead of its user.
+//!
+//! Each case prints one row of the fault × route table (see with
+//! `--nocapture`).
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use local_api::fault::{Fault, FaultProxy, Rule};
+use local_api::{LocalApi, StoreChoice};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::support::{dynamodb_endpoint, fresh_table};
+
+/// The longest any case may take end to end: the request budget
+/// (`common::http::REQUEST_BUDGET`, 5 s) plus slack for a loaded machine;
+/// the bound for the local API is 7 s.
+const END_TO_END_LIMIT: Duration = Duration::from_secs(7);
+
+/// The local API on a fresh table, its DynamoDB calls through a fault proxy.
+struct Rig {
+    proxy: FaultProxy,
+    base: String,
+    http: reqwest::Client,
+    table: String,
+    direct: aws_sdk_dynamodb::Client,
+}
+
+impl Rig {
+    /// The functions in-process.
+    async fn start() -> Self {
+        Self::start_with(None).await
+    }
+
+    /// With `lambda`, each function as its own binary under its role (the
+    /// fault proxy sits behind the IAM proxy), with the template's timeout.
+    async fn start_with(lambda: Option<local_api::lambda::LambdaOptions>) -> Self {
+        let proxy = FaultProxy::start(&dynamodb_endpoint())
+            .await
+            .expect("fault proxy starts");
+        let table = fresh_table();
+        let api = LocalApi::bind_with(
+            SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            &local_api::default_template_path(),
+            &StoreChoice::DynamoDb {
+                endpoint: proxy.url(),
+                table: table.clone(),
+            },
+            None,
+            lambda,
+        )
+        .await
+        .expect("local API starts");
+        let base = format!("http://{}", api.local_addr().expect("bound"));
+        tokio::spawn(api.serve(std::future::pending()));
+        Self {
+            proxy,
+            base,
+            http: reqwest::Client::new(),
+            table,
+            direct: local_api::table::local_client(&dynamodb_endpoint()).await,
+        }
+    }
+
+    fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.http.request(method, format!("{}{path}", self.base))
+    }
+
+    /// Creates a user with no fault injected; returns its id.
+    async fn user(&self, email: &str) -> String {
+        let response = self
+            .request(Method::POST, "/users")
+            .json(&json!({"email": email, "name": "Ada"}))
+            .send()
+            .await
+            .expect("POST /users");
+        assert_eq!(response.status(), 201, "set-up create of {email}");
+        let body: Value = response.json().await.expect("user");
+        body["id"].as_str().expect("id").to_owned()
+    }
+
+    /// Every item of the table, read directly (not through the proxy).
+    async fn items(&self) -> Vec<HashMap<String, AttributeValue>> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .direct
+                .scan()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .expect("scan");
+            items.extend(page.items.unwrap_or_default());
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return items;
+            }
+        }
+    }
+
+    /// What is wrong with the table; empty when it is consistent.
+    async fn inconsistencies(&self) -> Vec<String> {
+        let text = |item: &HashMap<String, AttributeValue>, name: &str| {
+            item.get(name)
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default()
+        };
+        let number = |item: &HashMap<String, AttributeValue>, name: &str| {
+            item.get(name)
+                .and_then(|v| v.as_n().ok())
+                .and_then(|n| n.parse::<u64>().ok())
+                .unwrap_or_default()
+        };
+        let mut users = HashMap::new();
+        let mut tombstones = HashMap::new();
+        let mut claims = HashMap::new();
+        let mut keys = Vec::new();
+        let mut events: HashMap<String, u64> = HashMap::new();
+        for item in self.items().await {
+            let (pk, sk) = (text(&item, "pk"), text(&item, "sk"));
+            if let Some(id) = pk.strip_prefix("USER#") {
+                match sk.as_str() {
+                    "PROFILE" => {
+                        users.insert(
+                            id.to_owned(),
+                            (text(&item, "email"), number(&item, "version")),
+                        );
+                    }
+                    "DELETED" => {
+                        tombstones.insert(id.to_owned(), number(&item, "version"));
+                    }
+                    _ => {
+                        let latest = events.entry(id.to_owned()).or_default();
+                        *latest = (*latest).max(number(&item, "version"));
+                    }
+                }
+            } else if let Some(email) = pk.strip_prefix("EMAIL#") {
+                claims.insert(email.to_owned(), text(&item, "userId"));
+            } else if pk.starts_with("IDEMPOTENCY#") {
+                keys.push(text(&item, "userId"));
+            }
+        }
+        let mut wrong = Vec::new();
+        for (id, (email, _)) in &users {
+            if claims.get(email) != Some(id) {
+                wrong.push(format!("user {id} does not hold the claim of {email}"));
+            }
+            if tombstones.contains_key(id) {
+                wrong.push(format!("user {id} exists beside its tombstone"));
+            }
+        }
+        for (email, id) in &claims {
+            if users.get(id).is_none_or(|(held, _)| held != email) {
+                wrong.push(format!("orphan claim of {email} for {id}"));
+            }
+        }
+        for id in keys {
+            if !users.contains_key(&id) && !tombstones.contains_key(&id) {
+                wrong.push(format!("idempotency record points at no user: {id}"));
+            }
+        }
+        for (id, latest) in events {
+            let current = users
+                .get(&id)
+                .map(|(_, version)| *version)
+                .or_else(|| tombstones.get(&id).copied())
+                .unwrap_or_default();
+            if latest > current {
+                wrong.push(format!("history of {id} at {latest}, ahead of {current}"));
+            }
+        }
+        wrong
+    }
+}
+
+/// A writing route, as the table names it.
+#[derive(Debug, Clone, Copy)]
+enum Route {
+    Create,
+    ChangeEmail,
+    ChangeName,
+    Delete,
+}
+
+impl Route {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Create => "POST /users",
+            Self::ChangeEmail => "PATCH email",
+            Self::ChangeName => "PATCH name",
+            Self::Delete => "DELETE",
+        }
+    }
+
+    /// The DynamoDB call that writes.
+    fn write(self) -> &'static str {
+        match self {
+            Self::ChangeName => "UpdateItem",
+            _ => "TransactWriteItems",
+        }
+    }
+
+    fn success(self) -> StatusCode {
+        match self {
+            Self::Create => StatusCode::CREATED,
+            Self::ChangeEmail | Self::ChangeName => StatusCode::OK,
+            Self::Delete => StatusCode::NO_CONTENT,
+        }
+    }
+}
+
+/// What a fault case expects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    /// The route's success, the write applied exactly once.
+    Success,
+    /// 503 with `Retry-After`, nothing written.
+    Unavailable,
+}
+
+/// The faults every route meets, with what each should answer.
+fn cases(route: Route) -> Vec<(&'static str, Rule, Expect)> {
+    let write = Some(route.write());
+    let mut cases = vec![
+        (
+            "stalled",
+            Rule::always(None, Fault::Stall),
+            Expect::Unavailable,
+        ),
+        (
+            "delayed 300 ms",
+            Rule::always(None, Fault::Delay(Duration::from_millis(300))),
+            Expect::Success,
+        ),
+        (
+            "reset once",
+            Rule::once(write, Fault::Reset),
+            Expect::Success,
+        ),
+        (
+            "answer lost once (applied)",
+            Rule::once(write, Fault::LoseResponse),
+            Expect::Success,
+        ),
+        (
+            "ThrottlingException once",
+            Rule::once(write, Fault::throttling()),
+            Expect::Success,
+        ),
+        (
+            "ThrottlingException always",
+            Rule::always(write, Fault::throttling()),
+            Expect::Unavailable,
+        ),
+        (
+            "ProvisionedThroughputExceeded always",
+            Rule::always(write, Fault::throughput_exceeded()),
+            Expect::Unavailable,
+        ),
+        (
+            "InternalServerError (500) once",
+            Rule::once(write, Fault::internal_server_error()),
+            Expect::Success,
+        ),
+        (
+            "InternalServerError (500) always",
+            Rule::always(write, Fault::internal_server_error()),
+            Expect::Unavailable,
+        ),
+        (
+            "TransactionInProgress always",
+            Rule::always(write, Fault::transaction_in_progress()),
+            Expect::Unavailable,
+        ),
+        (
+            "ThrottlingException twice, then through",
+            Rule {
+                times: Some(2),
+                ..Rule::always(write, Fault::throttling())
+            },
+            Expect::Success,
+        ),
+    ];
+    if route.write() == "TransactWriteItems" {
+        cases.push((
+            "cancelled: TransactionConflict once",
+            Rule::once(write, Fault::cancel(&["None", "TransactionConflict"])),
+            Expect::Success,
+        ));
+        cases.push((
+            "cancelled: TransactionConflict always",
+            Rule::always(write, Fault::cancel(&["None", "TransactionConflict"])),
+            Expect::Unavailable,
+        ));
+    }
+    cases
+}
+
+/// Runs every fault case against `route` and returns the failures.
+async fn run(route: Route) {
+    let rig = Rig::start().await;
+    let mut failures = Vec::new();
+    for (i, (fault, rule, expect)) in cases(route).into_iter().enumerate() {
+        let email = format!("u{i}@faults.example.com");
+        let id = match route {
+            Route::Create => String::new(),
+            _ => rig.user(&email).await,
+        };
+        let request = match route {
+            Route::Create => rig
+                .request(Method::POST, "/users")
+                .header("idempotency-key", format!("key-{i}"))
+                .json(&json!({"email": email, "name": "Ada"})),
+            Route::ChangeEmail => rig
+                .request(Method::PATCH, &format!("/users/{id}"))
+                .json(&json!({"email": format!("v{i}@faults.example.com")})),
+            Route::ChangeName => rig
+                .request(Method::PATCH, &format!("/users/{id}"))
+                .header("if-match", "\"1\"")
+                .json(&json!({"name": "Countess"})),
+            Route::Delete => rig
+                .request(Method::DELETE, &format!("/users/{id}"))
+                .header("if-match", "\"1\""),
+        };
+        rig.proxy.inject(rule);
+        let started = Instant::now();
+        let response = request.send().await.expect("the local API answers");
+        let took = started.elapsed();
+        rig.proxy.clear();
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        let wrong = rig.inconsistencies().await;
+        println!(
+            "| {} | {fault} | {} | {} | {} ms | {} |",
+            route.label(),
+            status.as_u16(),
+            retry_after.as_deref().unwrap_or("-"),
+            took.as_millis(),
+            if wrong.is_empty() { "yes" } else { "NO" }
+        );
+        let mut fail = |what: String| failures.push(format!("{} / {fault}: {what}", route.label()));
+        let expected = match expect {
+            Expect::Success => route.success(),
+            Expect::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        if status != expected {
+            fail(format!("answered {status}, expected {expected}: {body}"));
+        }
+        if expect == Expect::Unavailable {
+            if retry_after.is_none() {
+                fail("a 503 without Retry-After".to_owned());
+            }
+            if body["type"] != "/problems/service-unavailable" {
+                fail(format!("not our problem document: {body}"));
+            }
+        }
+        if took > END_TO_END_LIMIT {
+            fail(format!("took {} ms", took.as_millis()));
+        }
+        if !wrong.is_empty() {
+            fail(format!("table inconsistent: {wrong:?}"));
+        }
+        if expect == Expect::Success
+            && let Some(problem) = written_once(&rig, route, &id, &email, &body).await
+        {
+            fail(problem);
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// After a successful write under a fault, whether it was applied exactly
+/// once; `Some(why)` when not.
+async fn written_once(
+    rig: &Rig,
+    route: Route,
+    id: &str,
+    email: &str,
+    body: &Value,
+) -> Option<String> {
+    match route {
+        Route::Create => {
+            let response = rig
+                .request(
+                    Method::GET,
+                    &format!("/users?email={}", email.replace('@', "%40")),
+                )
+                .send()
+                .await
+                .ok()?;
+            let page: Value = response.json().await.ok()?;
+            let found = page["items"].as_array().map_or(0, Vec::len);
+            (found != 1 || page["items"][0]["id"] != body["id"])
+                .then(|| format!("{found} users hold {email}, expected the one answered"))
+        }
+        Route::ChangeEmail | Route::ChangeName => (body["version"] != 2)
+            .then(|| format!("version {} after one change, expected 2", body["version"])),
+        Route::Delete => {
+            let response = rig
+                .request(Method::GET, &format!("/users/{id}"))
+                .send()
+                .await
+                .ok()?;
+            (response.status() != StatusCode::NOT_FOUND)
+                .then(|| format!("GET after delete answered {}", response.status()))
+        }
+    }
+}
+
+/// A read, too, ends with our 503 within the budget when DynamoDB stalls
+/// (it used to hang for as long as the connection did).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_from_a_stalled_dynamodb_answers_503_within_the_budget() {
+    let rig = Rig::start().await;
+    let id = rig.user("reader@faults.example.com").await;
+    for path in [format!("/users/{id}"), "/users".to_owned()] {
+        rig.proxy.inject(Rule::always(None, Fault::Stall));
+        let started = Instant::now();
+        let response = rig
+            .request(Method::GET, &path)
+            .send()
+            .await
+            .expect("the local API answers");
+        let took = started.elapsed();
+        rig.proxy.clear();
+        println!(
+            "| GET {path} | stalled | {} | {} | {} ms | yes |",
+            response.status().as_u16(),
+            response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-"),
+            took.as_millis()
+        );
+        assert_eq!(response.status(), 503, "GET {path}");
+        assert_eq!(response.headers()["retry-after"], "1");
+        assert!(took <= END_TO_END_LIMIT, "GET {path} took {took:?}");
+        let problem: Value = response.json().await.expect("problem");
+        assert_eq!(problem["type"], "/problems/service-unavailable");
+    }
+}
+
+/// The deployed shape: each function's own binary, its own SDK timeouts
+/// and the template's 6 s function timeout are real. A stall still ends in
+/// the function's 503, not API Gateway's; a lost answer is still one user.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_lambda_mode_a_stall_is_our_503_and_a_lost_answer_one_user() {
+    let rig = Rig::start_with(Some(crate::support::lambda_options())).await;
+    let id = rig.user("lambda@faults.example.com").await;
+    let cases = [
+        (Method::GET, format!("/users/{id}"), None),
+        (
+            Method::POST,
+            "/users".to_owned(),
+            Some(json!({"email": "stalled@faults.example.com", "name": "Ada"})),
+        ),
+    ];
+    for (method, path, body) in cases {
+        rig.proxy.inject(Rule::always(None, Fault::Stall));
+        let mut request = rig.request(method.clone(), &path);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let started = Instant::now();
+        let response = request.send().await.expect("the local API answers");
+        let took = started.elapsed();
+        rig.proxy.clear();
+        println!(
+            "| {method} {path} (--lambda) | stalled | {} | {} | {} ms | {} |",
+            response.status().as_u16(),
+            response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-"),
+            took.as_millis(),
+            if rig.inconsistencies().await.is_empty() {
+                "yes"
+            } else {
+                "NO"
+            }
+        );
+        assert_eq!(response.status(), 503, "{method} {path}");
+        assert_eq!(response.headers()["retry-after"], "1");
+        assert!(took <= END_TO_END_LIMIT, "{method} {path} took {took:?}");
+        let problem: Value = response
+            .json()
+            .await
+            .expect("our problem, not API Gateway's");
+        assert_eq!(problem["type"], "/problems/service-unavailable");
+    }
+    rig.proxy
+        .inject(Rule::once(Some("TransactWriteItems"), Fault::LoseResponse));
+    let response = rig
+        .request(Method::POST, "/users")
+        .json(&json!({"email": "lost@faults.example.com", "name": "Ada"}))
+        .send()
+        .await
+        .expect("POST");
+    rig.proxy.clear();
+    assert_eq!(response.status(), 201);
+    let body: Value = response.json().await.expect("user");
+    assert_eq!(
+        written_once(&rig, Route::Create, "", "lost@faults.example.com", &body).await,
+        None
+    );
+    assert_eq!(rig.inconsistencies().await, Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_fails_well_under_every_fault() {
+    run(Route::Create).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_email_change_fails_well_under_every_fault() {
+    run(Route::ChangeEmail).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_change_fails_well_under_every_fault() {
+    run(Route::ChangeName).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_fails_well_under_every_fault() {
+    run(Route::Delete).await;
+}

@@ -1,0 +1,138 @@
+//! Logs that cannot leak: full requests on DynamoDB Local at the most
+//! verbose level the template allows (`LogLevel: TRACE`), through the
+//! functions' own log filter, and nothing written holds the token, the
+//! body, the email address or the name. The same requests under an
+//! uncapped filter do leak them, which shows the scan can see a leak.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use common::testing::TestRequest;
+use serde_json::json;
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::fmt::MakeWriter;
+
+use crate::support::dynamo_store;
+
+const TOKEN: &str = "eyJhbGciOiJSUzI1NiJ9.secret-token-body.signature";
+const EMAIL: &str = "leak.check@logs.example.com";
+const NEW_EMAIL: &str = "leak.moved@logs.example.com";
+const NAME: &str = "Leaky Lovelace";
+
+/// Everything written, kept in memory.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for Captured {
+    type Writer = Self;
+
+    fn make_writer(&'a self) -> Self {
+        self.clone()
+    }
+}
+
+/// Runs create, get, change and delete on DynamoDB Local under `filter`
+/// and returns what was logged.
+async fn logged_under(filter: EnvFilter) -> String {
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_writer(captured.clone())
+        .with_env_filter(filter)
+        .finish();
+    let _default = tracing::subscriber::set_default(subscriber);
+    let store = dynamo_store().await;
+    let auth = format!("Bearer {TOKEN}");
+    let created = create_user::handle(
+        &store,
+        TestRequest::new("POST /users", "/users")
+            .header("authorization", &auth)
+            .json(&json!({"email": EMAIL, "name": NAME}))
+            .build(),
+    )
+    .await;
+    assert_eq!(created.status(), 201);
+    let id = common::testing::json_body(&created)["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let path = format!("/users/{id}");
+    let got = get_user::handle(
+        &store,
+        TestRequest::new("GET /users/{id}", &path)
+            .id(&id)
+            .header("authorization", &auth)
+            .build(),
+    )
+    .await;
+    assert_eq!(got.status(), 200);
+    let changed = update_user::handle(
+        &store,
+        TestRequest::new("PATCH /users/{id}", &path)
+            .id(&id)
+            .header("authorization", &auth)
+            .json(&json!({"email": NEW_EMAIL}))
+            .build(),
+    )
+    .await;
+    assert_eq!(changed.status(), 200);
+    let deleted = delete_user::handle(
+        &store,
+        TestRequest::new("DELETE /users/{id}", &path)
+            .id(&id)
+            .header("authorization", &auth)
+            .build(),
+    )
+    .await;
+    assert_eq!(deleted.status(), 204);
+    let bytes = captured
+        .0
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+fn leaks(log: &str) -> Vec<&'static str> {
+    [TOKEN, "secret-token-body", EMAIL, NEW_EMAIL, NAME, "Leaky"]
+        .into_iter()
+        .filter(|secret| log.contains(secret))
+        .collect()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn nothing_personal_or_secret_is_logged_at_trace() {
+    let log = logged_under(common::telemetry::filter(LevelFilter::TRACE)).await;
+    assert!(
+        log.lines()
+            .filter(|line| line.contains("\"request\""))
+            .count()
+            >= 4,
+        "the request log lines are written: {log}"
+    );
+    assert_eq!(leaks(&log), Vec::<&str>::new(), "leaked into the log");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_uncapped_trace_filter_would_leak_which_the_scan_sees() {
+    let log = logged_under(EnvFilter::new("trace")).await;
+    assert!(
+        !leaks(&log).is_empty(),
+        "the SDK's trace logs carry request bodies; the scan must see them"
+    );
+}
