@@ -88,6 +88,12 @@ if wanted lazy-connection; then
   source_variant lazy-connection "DynamoDB connection opened at init" "undone: the first request opens it" "lambda.rs without open_connection" "$dir"
 fi
 
+if wanted dynamodb-interceptor; then
+  dir="$(copy_workspace dynamodb-interceptor)"
+  edit "$dir" functions/common/src/store/dynamodb.rs 's/crate::dynamodb_calls::instrument\(&client\)/client/'
+  source_variant dynamodb-interceptor "DynamoDB call metrics and X-Ray subsegments" "undone: no SDK interceptor on the store's client" "store.rs without dynamodb_calls::instrument" "$dir"
+fi
+
 if wanted tls-ring; then
   dir="$(copy_workspace tls-ring)"
   edit "$dir" Cargo.toml 's/(aws-config = \{[^\n]*)"default-https-client", /$1/; s/(aws-sdk-dynamodb = \{[^\n]*)"default-https-client", /$1/'

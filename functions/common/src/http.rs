@@ -17,7 +17,9 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::domain::{IdempotencyKey, PageSize, Precondition, User, UserId, Version};
+use crate::dynamodb_calls;
 use crate::error::ApiError;
+use crate::metrics;
 use crate::wire::UserBody;
 
 /// Largest request body accepted, in bytes.
@@ -57,7 +59,8 @@ pub const SECURITY_HEADERS: [(&str, &str); 6] = [
 
 /// Runs a handler's work for `request` and turns its result into the
 /// response: problem documents for errors, security headers on everything,
-/// and one structured log line.
+/// and one structured log line, which is also the request's CloudWatch
+/// metrics (an EMF document, see [`crate::metrics`]).
 pub async fn serve<F>(request: &Request, work: F) -> Response<Body>
 where
     F: Future<Output = Result<Response<Body>, ApiError>>,
@@ -68,7 +71,8 @@ where
         route,
         actor,
     } = gateway(request);
-    let mut response = match within_budget(request, work).await {
+    let (result, calls) = dynamodb_calls::measure(within_budget(request, work)).await;
+    let mut response = match result {
         Ok(response) => response,
         Err(error) => {
             if error.status().is_server_error() {
@@ -83,14 +87,17 @@ where
         .get::<UserId>()
         .copied()
         .or_else(|| path_id(request).ok());
+    let latency = started.elapsed();
+    let emf = metrics::request(route, response.status(), latency, &calls);
     tracing::info!(
         request_id,
         method = %request.method(),
         route,
         status = response.status().as_u16(),
-        latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
         user_id = user_id.map(tracing::field::display),
         actor,
+        emf = emf.to_json().as_str(),
         "request"
     );
     response

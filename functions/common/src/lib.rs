@@ -1,7 +1,8 @@
 //! Shared core of the users API functions: domain types that validate on
 //! construction, the one error type and its problem+json mapping, HTTP
-//! request/response helpers, page cursors, and the `UserStore` trait with its
-//! DynamoDB and in-memory implementations.
+//! request/response helpers, page cursors, the `UserStore` trait with its
+//! DynamoDB and in-memory implementations, and the JSON log lines that are
+//! also CloudWatch metrics.
 //!
 //! Each function crate is `main.rs` (runtime wiring) plus `lib.rs` with
 //! `handle(store, request)`; everything they share lives here.
@@ -9,9 +10,11 @@
 pub mod config;
 pub mod cursor;
 pub mod domain;
+pub mod dynamodb_calls;
 pub mod error;
 pub mod http;
 pub mod lambda;
+pub mod metrics;
 pub mod store;
 pub mod stream;
 pub mod telemetry;
@@ -19,6 +22,7 @@ pub mod telemetry;
 pub mod testing;
 mod text;
 pub mod wire;
+pub mod xray;
 
 pub use error::ApiError;
 pub use lambda_http;

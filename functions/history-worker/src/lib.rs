@@ -17,10 +17,14 @@
 //! stream and sends failures to the dead-letter queue with the same role,
 //! through the policies SAM attaches for the `DynamoDB` event.
 
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
 use common::store::{HistoryStore, StoreError};
 use common::stream::{
     self, DynamoDbBatchItemFailure, DynamoDbEventResponse, EventRecord, InvalidRecord, StreamEvent,
 };
+use common::{dynamodb_calls, metrics};
 
 #[derive(Debug, thiserror::Error)]
 enum RecordError {
@@ -31,8 +35,24 @@ enum RecordError {
 }
 
 /// Handles one batch of stream records, in order, up to the first that
-/// fails; that one and all later ones are reported as failed.
+/// fails; that one and all later ones are reported as failed. Its log line
+/// is also the batch's CloudWatch metrics: records processed and failed,
+/// the oldest record's age, and the DynamoDB calls.
 pub async fn handle(store: &dyn HistoryStore, event: StreamEvent) -> DynamoDbEventResponse {
+    let (response, calls) = dynamodb_calls::measure(process_batch(store, &event)).await;
+    let failed = response.batch_item_failures.len();
+    let processed = event.records.len().saturating_sub(failed);
+    let emf = metrics::batch(processed, failed, oldest_age(&event, Utc::now()), &calls);
+    tracing::info!(
+        records = event.records.len(),
+        failed,
+        emf = emf.to_json().as_str(),
+        "stream batch"
+    );
+    response
+}
+
+async fn process_batch(store: &dyn HistoryStore, event: &StreamEvent) -> DynamoDbEventResponse {
     let mut response = DynamoDbEventResponse::default();
     let mut records = event.records.iter();
     for record in records.by_ref() {
@@ -50,12 +70,18 @@ pub async fn handle(store: &dyn HistoryStore, event: StreamEvent) -> DynamoDbEve
     // Not attempted: a later change of the same user must not be stored
     // before the failed one.
     response.batch_item_failures.extend(records.map(failure));
-    tracing::info!(
-        records = event.records.len(),
-        failed = response.batch_item_failures.len(),
-        "stream batch"
-    );
     response
+}
+
+/// How long the batch's oldest record waited in the stream: from its
+/// approximate creation time to `now` (zero if clocks disagree).
+fn oldest_age(event: &StreamEvent, now: DateTime<Utc>) -> Option<Duration> {
+    event
+        .records
+        .iter()
+        .map(|record| record.change.approximate_creation_date_time)
+        .min()
+        .map(|created| (now - created).to_std().unwrap_or_default())
 }
 
 fn failure(record: &EventRecord) -> DynamoDbBatchItemFailure {
@@ -83,6 +109,25 @@ mod tests {
 
     fn batch() -> StreamEvent {
         serde_json::from_str(BATCH).expect("fixture is a DynamoDB stream event")
+    }
+
+    #[test]
+    fn the_event_age_is_the_oldest_record_s() {
+        let event = batch();
+        let oldest = event
+            .records
+            .iter()
+            .map(|r| r.change.approximate_creation_date_time)
+            .min()
+            .expect("records");
+        let now = oldest + chrono::Duration::milliseconds(2_500);
+        assert_eq!(oldest_age(&event, now), Some(Duration::from_millis(2_500)));
+        assert_eq!(
+            oldest_age(&event, oldest - chrono::Duration::seconds(1)),
+            Some(Duration::ZERO),
+            "a clock behind the stream's is no negative age"
+        );
+        assert_eq!(oldest_age(&StreamEvent::default(), now), None);
     }
 
     #[tokio::test]

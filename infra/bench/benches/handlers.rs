@@ -62,17 +62,9 @@ fn measure(
 }
 
 /// The functions' JSON log subscriber, writing nowhere: each request's log
-/// line is formatted, as on Lambda, but not printed.
+/// line (with its metrics) is formatted, as on Lambda, but not printed.
 fn install_logging() {
-    let _ = tracing_subscriber::fmt()
-        .json()
-        .flatten_event(true)
-        .with_current_span(false)
-        .with_span_list(false)
-        .with_target(false)
-        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
-        .with_writer(std::io::sink)
-        .try_init();
+    common::telemetry::init_with_writer(std::io::sink);
 }
 
 const EVENT: &str = include_str!("../../../functions/common/fixtures/apigw-v2-request.json");

@@ -740,9 +740,11 @@ fn outputs_name_the_api_and_every_function_and_cognito_only_in_cognito_mode() {
 
 /// The action CloudFormation creates each resource type with, on the
 /// deployer's credentials.
-const CREATE_ACTIONS: [(&str, &str); 14] = [
+const CREATE_ACTIONS: [(&str, &str); 18] = [
     ("AWS::ApiGatewayV2::Api", "apigateway:POST"),
     ("AWS::ApiGatewayV2::Stage", "apigateway:POST"),
+    ("AWS::CloudWatch::Alarm", "cloudwatch:PutMetricAlarm"),
+    ("AWS::CloudWatch::Dashboard", "cloudwatch:PutDashboard"),
     ("AWS::Cognito::UserPool", "cognito-idp:CreateUserPool"),
     (
         "AWS::Cognito::UserPoolClient",
@@ -766,6 +768,8 @@ const CREATE_ACTIONS: [(&str, &str); 14] = [
     ("AWS::Lambda::Function", "lambda:CreateFunction"),
     ("AWS::Lambda::Permission", "lambda:AddPermission"),
     ("AWS::Logs::LogGroup", "logs:CreateLogGroup"),
+    ("AWS::SNS::Subscription", "sns:Subscribe"),
+    ("AWS::SNS::Topic", "sns:CreateTopic"),
     ("AWS::SQS::Queue", "sqs:CreateQueue"),
 ];
 

