@@ -7,6 +7,8 @@
 //! Each function crate is `main.rs` (runtime wiring) plus `lib.rs` with
 //! `handle(store, request)`; everything they share lives here.
 
+#[cfg(any(test, feature = "testing"))]
+pub mod captured_log;
 pub mod config;
 pub mod cursor;
 pub mod domain;

@@ -273,41 +273,11 @@ impl Visit for Fields {
 
 #[cfg(test)]
 mod tests {
-    use std::io::Write;
-    use std::sync::{Arc, Mutex, PoisonError};
-
-    use tracing_subscriber::fmt::MakeWriter;
-
     use super::*;
-
-    #[derive(Clone, Default)]
-    struct Lines(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Lines {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl<'w> MakeWriter<'w> for Lines {
-        type Writer = Self;
-
-        fn make_writer(&'w self) -> Self {
-            self.clone()
-        }
-    }
 
     /// The lines `log` writes with the functions' layers at `level`.
     fn capture(level: &str, log: impl FnOnce()) -> Vec<Value> {
-        let lines = Lines::default();
+        let lines = crate::captured_log::CapturedLog::default();
         let subscriber = tracing_subscriber::registry()
             .with(InvocationIds.with_filter(filter_fn(is_invocation)))
             .with(
@@ -317,13 +287,8 @@ mod tests {
                     .with_filter(EnvFilter::new(level).or(filter_fn(is_invocation))),
             );
         tracing::subscriber::with_default(subscriber, log);
-        let bytes = lines
-            .0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        String::from_utf8(bytes)
-            .expect("UTF-8")
+        lines
+            .text()
             .lines()
             .map(|line| serde_json::from_str(line).expect("each line is one JSON object"))
             .collect()

@@ -18,10 +18,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tokio::net::TcpListener;
 
-/// The largest request body the proxy reads (DynamoDB's own limit is 16 MB).
-const MAX_BODY: usize = 16 * 1024 * 1024;
-/// How DynamoDB labels its JSON answers.
-const AMZ_JSON: &str = "application/x-amz-json-1.0";
+use crate::dynamodb_wire;
 
 /// What the proxy does to a request a rule picks.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -242,16 +239,10 @@ fn pick(shared: &Shared, operation: &str) -> Option<Fault> {
 
 async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let Ok(body) = axum::body::to_bytes(body, MAX_BODY).await else {
+    let Ok(body) = axum::body::to_bytes(body, dynamodb_wire::MAX_BODY).await else {
         return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response();
     };
-    let operation = parts
-        .headers
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|t| t.split_once('.'))
-        .map(|(_, op)| op.to_owned())
-        .unwrap_or_default();
+    let operation = dynamodb_wire::operation(&parts.headers);
     match pick(&shared, &operation) {
         None => forward(&shared, &parts.headers, body).await,
         Some(Fault::Stall) => std::future::pending().await,
@@ -283,65 +274,42 @@ fn dropped_connection() -> Response {
     });
     Response::builder()
         .status(StatusCode::OK)
-        .header(header::CONTENT_TYPE, AMZ_JSON)
+        .header(header::CONTENT_TYPE, dynamodb_wire::AMZ_JSON)
         .header(header::CONTENT_LENGTH, "2")
         .body(Body::from_stream(failing))
         .unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response())
 }
 
 fn dynamodb_error(status: u16, kind: &str, reasons: &[String]) -> Response {
-    let mut body = serde_json::json!({
-        "__type": format!("com.amazonaws.dynamodb.v20120810#{kind}"),
-        "message": format!("{kind} injected by the fault proxy"),
-    });
-    if !reasons.is_empty() {
-        body["Message"] = format!(
-            "Transaction cancelled, please refer cancellation reasons for specific reasons [{}]",
-            reasons.join(", ")
-        )
-        .into();
-        body["CancellationReasons"] = reasons
-            .iter()
-            .map(|code| serde_json::json!({ "Code": code }))
-            .collect();
-    }
-    (
+    let fields = if reasons.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::json!({
+            "Message": format!(
+                "Transaction cancelled, please refer cancellation reasons for specific reasons [{}]",
+                reasons.join(", ")
+            ),
+            "CancellationReasons": reasons
+                .iter()
+                .map(|code| serde_json::json!({ "Code": code }))
+                .collect::<Vec<_>>(),
+        })
+    };
+    dynamodb_wire::error(
         StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
-        [(header::CONTENT_TYPE, AMZ_JSON)],
-        body.to_string(),
+        &format!("com.amazonaws.dynamodb.v20120810#{kind}"),
+        &format!("{kind} injected by the fault proxy"),
+        fields,
     )
-        .into_response()
 }
 
 async fn forward(shared: &Shared, headers: &HeaderMap, body: Bytes) -> Response {
-    let mut outgoing = reqwest::header::HeaderMap::new();
-    for (name, value) in headers {
-        if name != header::HOST && name != header::CONTENT_LENGTH {
-            outgoing.append(name.clone(), value.clone());
-        }
-    }
-    let answer = shared
-        .client
-        .post(format!("{}/", shared.upstream))
-        .headers(outgoing)
-        .body(body)
-        .send()
-        .await;
-    let Ok(answer) = answer else {
-        return (StatusCode::BAD_GATEWAY, "local DynamoDB unreachable").into_response();
-    };
-    let status = answer.status();
-    let mut response_headers = HeaderMap::new();
-    for (name, value) in answer.headers() {
-        if name != header::TRANSFER_ENCODING
-            && name != header::CONNECTION
-            && name != header::CONTENT_LENGTH
-        {
-            response_headers.append(name.clone(), value.clone());
-        }
-    }
-    match answer.bytes().await {
-        Ok(bytes) => (status, response_headers, bytes).into_response(),
-        Err(_) => (StatusCode::BAD_GATEWAY, "local DynamoDB answer cut short").into_response(),
-    }
+    dynamodb_wire::send(
+        &shared.client,
+        &shared.upstream,
+        dynamodb_wire::outgoing(headers),
+        body,
+    )
+    .await
+    .map_or_else(|response| response, IntoResponse::into_response)
 }

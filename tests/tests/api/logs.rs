@@ -4,14 +4,11 @@
 //! body, the email address or the name. The same requests under an
 //! uncapped filter do leak them, which shows the scan can see a leak.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex, PoisonError};
-
+use common::captured_log::CapturedLog;
 use common::testing::TestRequest;
 use serde_json::json;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::filter::LevelFilter;
-use tracing_subscriber::fmt::MakeWriter;
 
 use crate::support::dynamo_store;
 
@@ -20,36 +17,10 @@ const EMAIL: &str = "leak.check@logs.example.com";
 const NEW_EMAIL: &str = "leak.moved@logs.example.com";
 const NAME: &str = "Leaky Lovelace";
 
-/// Everything written, kept in memory.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Captured {
-    type Writer = Self;
-
-    fn make_writer(&'a self) -> Self {
-        self.clone()
-    }
-}
-
 /// Runs create, get, change and delete on DynamoDB Local under `filter`
 /// and returns what was logged.
 async fn logged_under(filter: EnvFilter) -> String {
-    let captured = Captured::default();
+    let captured = CapturedLog::default();
     let subscriber = tracing_subscriber::fmt()
         .json()
         .with_writer(captured.clone())
@@ -100,12 +71,7 @@ async fn logged_under(filter: EnvFilter) -> String {
     )
     .await;
     assert_eq!(deleted.status(), 204);
-    let bytes = captured
-        .0
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .clone();
-    String::from_utf8_lossy(&bytes).into_owned()
+    captured.text()
 }
 
 fn leaks(log: &str) -> Vec<&'static str> {

@@ -4,51 +4,25 @@
 //! store is measured on it.
 
 use std::collections::BTreeSet;
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::OnceLock;
 use std::time::Duration;
 
+use common::captured_log::CapturedLog;
 use common::domain::{PageSize, UserId};
 use common::dynamodb_calls;
 use common::metrics::{Metric, NAMESPACE_VAR, emf_violations};
 use common::store::UserStore;
 use reqwest::Method;
 use serde_json::Value;
-use tracing_subscriber::fmt::MakeWriter;
 
 use crate::support::{Api, Backend, dynamo_store};
 
 /// Every log line this test binary writes, once its subscriber is
 /// installed.
-#[derive(Clone, Default)]
-struct Log(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Log {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'w> MakeWriter<'w> for Log {
-    type Writer = Self;
-
-    fn make_writer(&'w self) -> Self {
-        self.clone()
-    }
-}
-
-fn log() -> &'static Log {
-    static LOG: OnceLock<Log> = OnceLock::new();
+fn log() -> &'static CapturedLog {
+    static LOG: OnceLock<CapturedLog> = OnceLock::new();
     LOG.get_or_init(|| {
-        let log = Log::default();
+        let log = CapturedLog::default();
         common::telemetry::init_with_writer(log.clone());
         log
     })
@@ -56,12 +30,8 @@ fn log() -> &'static Log {
 
 /// The lines that mention `request_id`.
 fn lines_of(request_id: &str) -> Vec<Value> {
-    let bytes = log()
-        .0
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .clone();
-    String::from_utf8_lossy(&bytes)
+    log()
+        .text()
         .lines()
         .filter(|line| line.contains(request_id))
         .map(|line| serde_json::from_str(line).expect("each log line is one JSON object"))

@@ -6,7 +6,6 @@
 //! shape, not ours.
 
 use std::collections::BTreeSet;
-use std::io::Write as _;
 use std::path::Path;
 use std::sync::{Mutex, PoisonError};
 
@@ -14,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Authorization, Decision};
 use crate::deployment::{Deployment, LocalResources};
+use crate::json_lines::JsonLines;
 
 /// The table name records use in place of the local table's.
 const TABLE: &str = "TABLE";
@@ -39,19 +39,15 @@ pub struct AccessRecord {
 #[derive(Debug, Default)]
 pub struct AccessLog {
     seen: Mutex<BTreeSet<AccessRecord>>,
-    file: Option<Mutex<std::fs::File>>,
+    file: JsonLines,
 }
 
 impl AccessLog {
-    /// A log that also appends to `path`.
-    pub fn to_file(path: &Path) -> std::io::Result<Self> {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)?;
+    /// A log that also appends to `path`, if given.
+    pub fn new(path: Option<&Path>) -> std::io::Result<Self> {
         Ok(Self {
             seen: Mutex::default(),
-            file: Some(Mutex::new(file)),
+            file: JsonLines::open(path)?,
         })
     }
 
@@ -74,14 +70,8 @@ impl AccessLog {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(record.clone());
-        if let (true, Some(file)) = (new, &self.file)
-            && let Ok(mut line) = serde_json::to_vec(&record)
-        {
-            line.push(b'\n');
-            let _ = file
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .write_all(&line);
+        if new {
+            self.file.append(&record);
         }
     }
 

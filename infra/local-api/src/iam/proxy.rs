@@ -24,9 +24,7 @@ use super::coverage::AccessLog;
 use super::dynamodb::{KeySchema, authorizations};
 use super::{Decision, Policy, decide};
 use crate::deployment::LocalResources;
-
-/// The largest request body the proxy reads (DynamoDB's own limit is 16 MB).
-const MAX_BODY: usize = 16 * 1024 * 1024;
+use crate::dynamodb_wire;
 
 /// Who a function acts as.
 #[derive(Debug, Clone)]
@@ -131,16 +129,12 @@ fn access_key(headers: &HeaderMap) -> Option<&str> {
 }
 
 fn dynamodb_error(kind: &str, message: &str) -> Response {
-    (
+    dynamodb_wire::error(
         StatusCode::BAD_REQUEST,
-        [(header::CONTENT_TYPE, "application/x-amz-json-1.0")],
-        serde_json::json!({
-            "__type": format!("com.amazon.coral.service#{kind}"),
-            "message": message,
-        })
-        .to_string(),
+        &format!("com.amazon.coral.service#{kind}"),
+        message,
+        Value::Null,
     )
-        .into_response()
 }
 
 async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
@@ -151,16 +145,10 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
             "The security token included in the request is invalid.",
         );
     };
-    let Ok(body) = axum::body::to_bytes(body, MAX_BODY).await else {
+    let Ok(body) = axum::body::to_bytes(body, dynamodb_wire::MAX_BODY).await else {
         return dynamodb_error("ValidationException", "request body too large");
     };
-    let operation = parts
-        .headers
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|t| t.split_once('.'))
-        .map(|(_, op)| op.to_owned())
-        .unwrap_or_default();
+    let operation = dynamodb_wire::operation(&parts.headers);
     let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let needed = authorizations(&operation, &parsed, &shared.keys, |iterator| {
         shared
@@ -207,6 +195,8 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
     forward(&shared, &parts.headers, &operation, &parsed, body).await
 }
 
+/// Passes the request on under the access key the local table lives
+/// under, and notes the stream of any shard iterator in the answer.
 async fn forward(
     shared: &Shared,
     headers: &HeaderMap,
@@ -214,61 +204,32 @@ async fn forward(
     parsed: &Value,
     body: Bytes,
 ) -> Response {
-    let mut outgoing = reqwest::header::HeaderMap::new();
-    for (name, value) in headers {
-        if name == header::HOST || name == header::CONTENT_LENGTH {
-            continue;
-        }
-        let value = if name == header::AUTHORIZATION {
-            let rewritten = value.to_str().ok().and_then(|text| {
-                let key = access_key(headers)?;
-                HeaderValue::from_str(&text.replacen(
-                    &format!("Credential={key}/"),
-                    &format!("Credential={}/", shared.upstream_key),
-                    1,
-                ))
-                .ok()
-            });
-            match rewritten {
-                Some(value) => value,
-                None => continue,
+    let mut outgoing = dynamodb_wire::outgoing(headers);
+    let rewritten = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .zip(access_key(headers))
+        .and_then(|(text, key)| {
+            HeaderValue::from_str(&text.replacen(
+                &format!("Credential={key}/"),
+                &format!("Credential={}/", shared.upstream_key),
+                1,
+            ))
+            .ok()
+        });
+    match rewritten {
+        Some(value) => outgoing.insert(header::AUTHORIZATION, value),
+        None => outgoing.remove(header::AUTHORIZATION),
+    };
+    match dynamodb_wire::send(&shared.client, &shared.upstream, outgoing, body).await {
+        Ok(answer) => {
+            if answer.status.is_success() {
+                remember_iterators(shared, operation, parsed, &answer.body);
             }
-        } else {
-            value.clone()
-        };
-        outgoing.append(name.clone(), value);
-    }
-    let answer = shared
-        .client
-        .post(format!("{}/", shared.upstream))
-        .headers(outgoing)
-        .body(body)
-        .send()
-        .await;
-    let answer = match answer {
-        Ok(answer) => answer,
-        Err(error) => {
-            tracing::warn!(%error, "IAM proxy: the local DynamoDB did not answer");
-            return (StatusCode::BAD_GATEWAY, "local DynamoDB unreachable").into_response();
+            answer.into_response()
         }
-    };
-    let status = answer.status();
-    let mut response_headers = HeaderMap::new();
-    for (name, value) in answer.headers() {
-        if name != header::TRANSFER_ENCODING
-            && name != header::CONNECTION
-            && name != header::CONTENT_LENGTH
-        {
-            response_headers.append(name.clone(), value.clone());
-        }
+        Err(response) => response,
     }
-    let Ok(bytes) = answer.bytes().await else {
-        return (StatusCode::BAD_GATEWAY, "local DynamoDB answer cut short").into_response();
-    };
-    if status.is_success() {
-        remember_iterators(shared, operation, parsed, &bytes);
-    }
-    (status, response_headers, bytes).into_response()
 }
 
 /// Notes which stream the iterators in a Streams API answer read, so a

@@ -10,7 +10,6 @@
 //! dead-letter file) and the shard moves on.
 
 use std::collections::VecDeque;
-use std::io::Write as _;
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
@@ -23,6 +22,7 @@ use crate::deployment::{LocalResources, StreamMapping};
 use crate::iam::Authorization;
 use crate::iam::coverage::AccessLog;
 use crate::iam::proxy::Principal;
+use crate::json_lines::JsonLines;
 use crate::worker::{POLL_INTERVAL, StreamReader, event_record};
 
 /// A filter pattern the local mapping cannot evaluate faithfully.
@@ -66,19 +66,15 @@ pub fn matches(pattern: &Value, record: &Value) -> bool {
 #[derive(Debug, Default)]
 pub struct DeadLetters {
     kept: Mutex<Vec<Value>>,
-    file: Option<Mutex<std::fs::File>>,
+    file: JsonLines,
 }
 
 impl DeadLetters {
-    /// Dead letters also appended to `path` as JSON lines.
-    pub fn to_file(path: &Path) -> std::io::Result<Self> {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)?;
+    /// Dead letters also appended to `path` as JSON lines, if given.
+    pub fn new(path: Option<&Path>) -> std::io::Result<Self> {
         Ok(Self {
             kept: Mutex::default(),
-            file: Some(Mutex::new(file)),
+            file: JsonLines::open(path)?,
         })
     }
 
@@ -92,12 +88,7 @@ impl DeadLetters {
 
     fn push(&self, letter: Value) {
         tracing::error!(dead_letter = %letter, "stream records sent to the on-failure destination");
-        if let Some(file) = &self.file {
-            let _ = writeln!(
-                file.lock().unwrap_or_else(PoisonError::into_inner),
-                "{letter}"
-            );
-        }
+        self.file.append(&letter);
         self.kept
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

@@ -186,14 +186,8 @@ impl Functions {
         upstream_key: &str,
         keys: KeySchema,
     ) -> Result<Self, LambdaError> {
-        let access = Arc::new(match &options.iam_record {
-            Some(path) => AccessLog::to_file(path)?,
-            None => AccessLog::default(),
-        });
-        let dead_letters = Arc::new(match &options.dead_letter_file {
-            Some(path) => DeadLetters::to_file(path)?,
-            None => DeadLetters::default(),
-        });
+        let access = Arc::new(AccessLog::new(options.iam_record.as_deref())?);
+        let dead_letters = Arc::new(DeadLetters::new(options.dead_letter_file.as_deref())?);
         let functions = deployment.functions()?;
         let mut principals = HashMap::new();
         for function in &functions {
