@@ -18,26 +18,8 @@ CFN_LINT_VERSION=1.58.0
 CHECKOV_VERSION=3.3.30
 CARGO_LAMBDA_VERSION=1.9.2
 
-cache="${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/users-api-ci"
-python="$(python3 -c 'import sys; print("py%d.%d" % sys.version_info[:2])')"
-mkdir -p "$cache"
-export SAM_CLI_TELEMETRY=0
-
-# venv NAME VERSION: prints the bin directory of a venv holding NAME==VERSION,
-# creating it if needed. A venv counts only once its install finished (the
-# marker) and its python still runs, so an interrupted install or a removed
-# interpreter means a fresh venv, not a broken one.
-venv() {
-  local dir="$cache/$1-$2-$python"
-  if [ ! -e "$dir/.installed" ] || ! "$dir/bin/python" -c '' 2>/dev/null; then
-    echo "installing $1==$2 into $dir" >&2
-    rm -rf "$dir"
-    python3 -m venv "$dir"
-    "$dir/bin/pip" install --quiet --disable-pip-version-check "$1==$2" >&2
-    touch "$dir/.installed"
-  fi
-  echo "$dir/bin"
-}
+# shellcheck source=.ci/venv.sh
+source .ci/venv.sh
 
 started=$SECONDS
 step=$SECONDS

