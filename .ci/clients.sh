@@ -49,7 +49,9 @@ if [ ! -f "$lock_marker" ]; then
     npm ci --silent --no-audit --no-fund --cache "$cache/npm" --prefer-offline)
   touch "$lock_marker"
 fi
-if ! command -v chromium >/dev/null 2>&1; then
+# $CHROMIUM names another Chromium-based browser to use (GitHub's runners
+# have Chrome; their chromium package is a snap).
+if [ -z "${CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1; then
   echo "installing chromium..." >&2
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
@@ -100,7 +102,7 @@ USERS_API_URL="$url" USERS_API_TOKEN="$token" PYTHONPATH="$work/python" \
 echo "--- smoke: TypeScript client"
 USERS_API_URL="$url" USERS_API_TOKEN="$token" node "$clients/typescript/build/smoke.js"
 
-echo "--- /docs in headless Chromium $(chromium --version 2>/dev/null | cut -d' ' -f2)"
+echo "--- /docs in headless Chromium $("${CHROMIUM:-chromium}" --version 2>/dev/null | cut -d' ' -f2)"
 # Each operationId once (links name them again).
 mapfile -t operations < <(sed -n 's/^ *operationId: *//p' "$root/openapi.yaml" | sort -u)
 USERS_API_URL="$url" USERS_API_TOKEN="$token" node "$clients/typescript/build/docs-check.js" \
