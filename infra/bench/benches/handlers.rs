@@ -71,7 +71,10 @@ const EVENT: &str = include_str!("../../../functions/common/fixtures/apigw-v2-re
 
 fn handlers(c: &mut Criterion) {
     install_logging();
+    // Timers on, as in the functions' runtime: every request runs under its
+    // time budget.
     let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
         .build()
         .expect("runtime");
     let mut group = c.benchmark_group("handle");
