@@ -128,11 +128,6 @@ impl Instance {
         }
     }
 
-    /// The process id, while it runs.
-    pub fn pid(&self) -> Option<u32> {
-        self.process.id()
-    }
-
     /// Kills the process.
     pub async fn stop(mut self) {
         let _ = self.process.kill().await;

@@ -97,12 +97,4 @@ impl FunctionPool {
             }
         }
     }
-
-    /// Stops every idle instance.
-    pub async fn stop(&self) {
-        let idle = std::mem::take(&mut *self.idle.lock().unwrap_or_else(PoisonError::into_inner));
-        for instance in idle {
-            instance.stop().await;
-        }
-    }
 }
