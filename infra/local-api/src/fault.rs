@@ -7,7 +7,6 @@
 //! Used by the fault suite (`tests/tests/api/faults.rs`); it has no place
 //! in a deployment.
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -16,9 +15,9 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use tokio::net::TcpListener;
 
 use crate::dynamodb_wire;
+use crate::loopback::LoopbackServer;
 
 /// What the proxy does to a request a rule picks.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -153,9 +152,8 @@ impl Shared {
 /// The running proxy; it stops when dropped.
 #[derive(Debug)]
 pub struct FaultProxy {
-    address: SocketAddr,
+    server: LoopbackServer,
     shared: Arc<Shared>,
-    task: tokio::task::JoinHandle<()>,
 }
 
 impl FaultProxy {
@@ -170,21 +168,15 @@ impl FaultProxy {
         let router = Router::new()
             .fallback(handle)
             .with_state(Arc::clone(&shared));
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
-        let address = listener.local_addr()?;
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
-        });
         Ok(Self {
-            address,
+            server: LoopbackServer::start(router).await?,
             shared,
-            task,
         })
     }
 
     /// The URL to use as the DynamoDB endpoint.
     pub fn url(&self) -> String {
-        format!("http://{}", self.address)
+        format!("http://{}", self.server.address())
     }
 
     /// Adds `rule`; the first rule that picks a request decides its fault.
@@ -202,12 +194,6 @@ impl FaultProxy {
     /// The requests seen since the last [`FaultProxy::clear`], in order.
     pub fn seen(&self) -> Vec<Seen> {
         self.shared.plan().seen.clone()
-    }
-}
-
-impl Drop for FaultProxy {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }
 

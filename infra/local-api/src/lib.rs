@@ -16,6 +16,7 @@ pub mod fault;
 pub mod iam;
 pub mod json_lines;
 pub mod lambda;
+pub mod loopback;
 pub mod runtime_api;
 pub mod server;
 pub mod table;

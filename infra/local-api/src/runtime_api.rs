@@ -18,8 +18,9 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
+
+use crate::loopback::LoopbackServer;
 
 /// What a function answered to one event.
 #[derive(Debug)]
@@ -58,16 +59,15 @@ struct Shared {
 
 /// One Runtime API endpoint, serving one function process.
 pub struct RuntimeApi {
-    address: std::net::SocketAddr,
+    server: LoopbackServer,
     sender: mpsc::Sender<Invocation>,
     shared: Arc<Shared>,
-    server: tokio::task::JoinHandle<()>,
 }
 
 impl std::fmt::Debug for RuntimeApi {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RuntimeApi")
-            .field("address", &self.address)
+            .field("address", &self.server.address())
             .finish_non_exhaustive()
     }
 }
@@ -103,22 +103,16 @@ impl RuntimeApi {
             .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
             .route("/2018-06-01/runtime/init/error", post(init_error))
             .with_state(Arc::clone(&shared));
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
-        let address = listener.local_addr()?;
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
-        });
         Ok(Self {
-            address,
+            server: LoopbackServer::start(router).await?,
             sender,
             shared,
-            server,
         })
     }
 
     /// `host:port`, the value of `AWS_LAMBDA_RUNTIME_API`.
     pub fn host_port(&self) -> String {
-        self.address.to_string()
+        self.server.address().to_string()
     }
 
     /// When the function first asked for an event (the end of its init).
@@ -155,12 +149,6 @@ impl RuntimeApi {
         tokio::time::timeout_at(started + timeout, outcome)
             .await
             .unwrap_or(Err(InvokeError::Timeout(timeout)))
-    }
-}
-
-impl Drop for RuntimeApi {
-    fn drop(&mut self) {
-        self.server.abort();
     }
 }
 

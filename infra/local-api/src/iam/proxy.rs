@@ -9,7 +9,6 @@
 //! signatures).
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::Router;
@@ -18,13 +17,13 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
-use tokio::net::TcpListener;
 
 use super::coverage::AccessLog;
 use super::dynamodb::{KeySchema, authorizations};
 use super::{Decision, Policy, decide};
 use crate::deployment::LocalResources;
 use crate::dynamodb_wire;
+use crate::loopback::LoopbackServer;
 
 /// Who a function acts as.
 #[derive(Debug, Clone)]
@@ -66,8 +65,7 @@ struct Shared {
 /// The running proxy.
 #[derive(Debug)]
 pub struct IamProxy {
-    address: SocketAddr,
-    task: tokio::task::JoinHandle<()>,
+    server: LoopbackServer,
 }
 
 impl std::fmt::Debug for Shared {
@@ -101,23 +99,14 @@ impl IamProxy {
             iterators: Mutex::default(),
         });
         let router = Router::new().fallback(handle).with_state(shared);
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
-        let address = listener.local_addr()?;
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
-        });
-        Ok(Self { address, task })
+        Ok(Self {
+            server: LoopbackServer::start(router).await?,
+        })
     }
 
     /// The URL functions use as their DynamoDB endpoint.
     pub fn url(&self) -> String {
-        format!("http://{}", self.address)
-    }
-}
-
-impl Drop for IamProxy {
-    fn drop(&mut self) {
-        self.task.abort();
+        format!("http://{}", self.server.address())
     }
 }
 
