@@ -8,7 +8,8 @@
 # profile builds share one target folder; each copy has its own, because
 # cargo names a path crate's artifacts by its path inside the workspace, so
 # two copies of the workspace in one target folder overwrite each other's
-# crates. A second run only rebuilds what changed. Each build takes
+# crates. Every build has common's `local-ca` feature, as the harness's
+# builds do, so that it trusts the harness's TLS proxy. A second run only rebuilds what changed. Each build takes
 # minutes (a clean one over ten on a busy two-core machine).
 #
 # Usage: levers.sh OUT_DIR [BUILD...]   (default: every build, in the order below)
@@ -43,7 +44,7 @@ profile() { # name lever build note config...
   local args=()
   for setting in "$@"; do args+=(--config "profile.release.$setting"); done
   echo "--- levers: $name ($build)" >&2
-  (cd "$root" && CARGO_TARGET_DIR="$target" cargo build --quiet --release -p create-user "${args[@]}")
+  (cd "$root" && CARGO_TARGET_DIR="$target" cargo build --quiet --release -p create-user --features common/local-ca "${args[@]}")
   record "$name" "$lever" "$build" "$note" "$target/release/create-user"
 }
 
@@ -75,7 +76,7 @@ edit() { # dir file perl-substitution
 
 source_variant() { # name lever build note dir
   echo "--- levers: $1 ($3)" >&2
-  (cd "$5" && CARGO_TARGET_DIR="$target-$1" cargo build --quiet --release -p create-user)
+  (cd "$5" && CARGO_TARGET_DIR="$target-$1" cargo build --quiet --release -p create-user --features common/local-ca)
   record "$1" "$2" "$3" "$4" "$target-$1/release/create-user"
 }
 
@@ -94,12 +95,30 @@ if wanted dynamodb-interceptor; then
   source_variant dynamodb-interceptor "DynamoDB call metrics and X-Ray subsegments" "undone: no SDK interceptor on the store's client" "store.rs without dynamodb_calls::instrument" "$dir"
 fi
 
-if wanted tls-ring; then
-  dir="$(copy_workspace tls-ring)"
-  edit "$dir" Cargo.toml 's/(aws-config = \{[^\n]*)"default-https-client", /$1/; s/(aws-sdk-dynamodb = \{[^\n]*)"default-https-client", /$1/'
-  edit "$dir" functions/common/Cargo.toml 's/\[dependencies\]\n/[dependencies]\naws-smithy-http-client = { version = "1.1", default-features = false, features = ["rustls-ring", "rt-tokio"] }\n/'
-  edit "$dir" functions/common/src/config.rs 's/aws_config::load_defaults\(BehaviorVersion::latest\(\)\)\.await/aws_config::defaults(BehaviorVersion::latest()).http_client(aws_smithy_http_client::Builder::new().tls_provider(aws_smithy_http_client::tls::Provider::Rustls(aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring)).build_https()).load().await/'
-  source_variant tls-ring "TLS provider" "changed: rustls with ring instead of aws-lc-rs" "HTTPS client built with CryptoMode::Ring; aws-lc not linked" "$dir"
+if wanted tls-aws-lc; then
+  dir="$(copy_workspace tls-aws-lc)"
+  edit "$dir" Cargo.toml 's/(aws-smithy-http-client = \{[^\n]*)"rustls-ring"/$1"rustls-aws-lc"/'
+  edit "$dir" functions/common/src/config.rs 's/CryptoMode::Ring/CryptoMode::AwsLc/'
+  source_variant tls-aws-lc "TLS crypto provider" "changed: rustls on aws-lc-rs instead of ring" "the SDK's default provider" "$dir"
+fi
+
+if wanted roots-system; then
+  dir="$(copy_workspace roots-system)"
+  edit "$dir" functions/common/src/config.rs 's/\.with_native_roots\(false\)\s*\.with_pem_certificate\(AMAZON_TRUST_SERVICES\);/.with_native_roots(true);/'
+  source_variant roots-system "trust roots" "undone: the system's store (SSL_CERT_FILE) instead of the 5 compiled in" "read and parsed at init, as the SDK does by default" "$dir"
+fi
+
+if wanted roots-mozilla; then
+  dir="$(copy_workspace roots-mozilla)"
+  edit "$dir" functions/common/Cargo.toml 's/\[dependencies\]\n/[dependencies]\nwebpki-root-certs.workspace = true\n/'
+  edit "$dir" functions/common/src/config.rs 's/\.with_pem_certificate\(AMAZON_TRUST_SERVICES\);/;\n    let roots = webpki_root_certs::TLS_SERVER_ROOT_CERTS.iter().fold(roots, |roots, der| roots.with_pem_certificate(format!("-----BEGIN CERTIFICATE-----\\n{}\\n-----END CERTIFICATE-----\\n", base64::Engine::encode(&base64::engine::general_purpose::STANDARD, der))));/'
+  source_variant roots-mozilla "trust roots" "changed: Mozilla's roots compiled in (webpki-root-certs) instead of Amazon's 5" "every root a browser trusts, encoded and parsed at init" "$dir"
+fi
+
+if wanted credential-chain; then
+  dir="$(copy_workspace credential-chain)"
+  edit "$dir" functions/common/src/config.rs 's/match lambda_environment\(\) \{/match None::<(Region, Credentials)> {/'
+  source_variant credential-chain "credentials and region" "undone: the SDK's default chain instead of Lambda's environment" "aws_config::defaults(...).load()" "$dir"
 fi
 
 if wanted sdk-default-features; then

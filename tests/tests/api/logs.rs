@@ -8,8 +8,9 @@
 use common::captured_log::CapturedLog;
 use common::testing::TestRequest;
 use serde_json::json;
-use tracing_subscriber::EnvFilter;
 use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt;
 
 use crate::support::dynamo_store;
 
@@ -20,13 +21,14 @@ const NAME: &str = "Leaky Lovelace";
 
 /// Runs create, get, change and delete on DynamoDB Local under `filter`
 /// and returns what was logged.
-async fn logged_under(filter: EnvFilter) -> String {
+async fn logged_under(filter: Targets) -> String {
     let captured = CapturedLog::default();
     let subscriber = tracing_subscriber::fmt()
         .json()
         .with_writer(captured.clone())
-        .with_env_filter(filter)
-        .finish();
+        .with_max_level(LevelFilter::TRACE)
+        .finish()
+        .with(filter);
     let _default = tracing::subscriber::set_default(subscriber);
     let store = dynamo_store().await;
     let auth = format!("Bearer {TOKEN}");
@@ -97,13 +99,14 @@ async fn nothing_personal_or_secret_is_logged_at_trace() {
 
 /// What a dependency logs at TRACE, as the SDK logs a request body: the
 /// token, the email address and the name.
-fn log_a_request_body_under(filter: EnvFilter) -> String {
+fn log_a_request_body_under(filter: Targets) -> String {
     let captured = CapturedLog::default();
     let subscriber = tracing_subscriber::fmt()
         .json()
         .with_writer(captured.clone())
-        .with_env_filter(filter)
-        .finish();
+        .with_max_level(LevelFilter::TRACE)
+        .finish()
+        .with(filter);
     tracing::subscriber::with_default(subscriber, || {
         tracing::trace!(
             target: "aws_smithy_runtime::client::orchestrator",
@@ -123,7 +126,7 @@ fn log_a_request_body_under(filter: EnvFilter) -> String {
 /// failed now and then when the whole binary ran.)
 #[test]
 fn an_uncapped_trace_filter_would_leak_which_the_scan_sees() {
-    let uncapped = log_a_request_body_under(EnvFilter::new("trace"));
+    let uncapped = log_a_request_body_under(Targets::new().with_default(LevelFilter::TRACE));
     assert!(
         !leaks(&uncapped).is_empty(),
         "a dependency's TRACE line with a request body leaks; the scan must see it: {uncapped}"
