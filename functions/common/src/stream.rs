@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 pub use aws_lambda_events::event::dynamodb::{Event as StreamEvent, EventRecord};
 pub use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 
-use crate::domain::{ChangeKind, HistoryEvent, Timestamp, User, UserId};
+use crate::domain::{ChangeKind, HistoryEvent, User, UserId, WriteContext};
 use crate::store::item::{TOMBSTONE_SORT_KEY, TombstoneItem, USER_PREFIX, USER_SORT_KEY, UserItem};
 
 /// A record that cannot be turned into a history event (a poison record).
@@ -121,14 +121,9 @@ pub fn user_record(old: Option<&User>, new: Option<&User>, sequence_number: u64)
     )
 }
 
-/// The record of the tombstone a deletion of `deleted` at `now` by `actor` writes.
-pub fn tombstone_record(
-    deleted: &User,
-    now: Timestamp,
-    actor: Option<&str>,
-    sequence_number: u64,
-) -> EventRecord {
-    let tombstone = TombstoneItem::new(deleted, now, actor);
+/// The record of the tombstone the deletion `write` of `deleted` writes.
+pub fn tombstone_record(deleted: &User, write: &WriteContext, sequence_number: u64) -> EventRecord {
+    let tombstone = TombstoneItem::new(deleted, write);
     let keys = Keys {
         pk: tombstone.pk.clone(),
         sk: tombstone.sk.clone(),
@@ -172,7 +167,7 @@ pub fn record(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Email, UserChanges, UserName, Version};
+    use crate::domain::{Email, Precondition, Timestamp, UserChanges, UserName, Version};
 
     fn ada() -> User {
         User::new(
@@ -190,8 +185,7 @@ mod tests {
                 email: None,
                 name: Some(UserName::parse("Countess").unwrap()),
             },
-            Timestamp::now(),
-            Some("editor-app"),
+            &WriteContext::new(user.id, Precondition::None, Some("editor-app")),
         );
         let created = history_event(&user_record(None, Some(&user), 1))
             .unwrap()
@@ -214,8 +208,7 @@ mod tests {
         );
         let deleted = history_event(&tombstone_record(
             &renamed,
-            Timestamp::now(),
-            Some("admin-app"),
+            &WriteContext::new(renamed.id, Precondition::None, Some("admin-app")),
             4,
         ))
         .unwrap()

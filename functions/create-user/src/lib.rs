@@ -53,6 +53,7 @@ async fn create_user(store: &dyn UserStore, request: &Request) -> Result<Respons
 
 #[cfg(test)]
 mod tests {
+    use common::domain::PageRequest;
     use common::store::MemoryStore;
     use common::testing::{TestRequest, json_body};
     use serde_json::json;
@@ -158,7 +159,10 @@ mod tests {
                 "{why}"
             );
         }
-        let listed = store.list(None, Default::default()).await.expect("list");
+        let listed = store
+            .list(PageRequest::first(Default::default()))
+            .await
+            .expect("list");
         assert!(listed.items.is_empty(), "nothing is stored on a 4xx");
     }
 

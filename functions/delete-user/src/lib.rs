@@ -8,7 +8,6 @@
 //! (`PutItem`); `DescribeEndpoints` at init.
 
 use common::ApiError;
-use common::domain::Timestamp;
 use common::http;
 use common::lambda_http::{Body, Request, Response};
 use common::store::UserStore;
@@ -19,17 +18,14 @@ pub async fn handle(store: &dyn UserStore, request: Request) -> Response<Body> {
 }
 
 async fn delete_user(store: &dyn UserStore, request: &Request) -> Result<Response<Body>, ApiError> {
-    let id = http::path_id(request)?;
-    let precondition = http::if_match(request)?;
-    store
-        .delete(id, &precondition, Timestamp::now(), http::actor(request))
-        .await?;
+    let write = http::write_context(request)?;
+    store.delete(&write).await?;
     Ok(http::no_content())
 }
 
 #[cfg(test)]
 mod tests {
-    use common::domain::{Email, User, UserId, UserName};
+    use common::domain::{Email, Timestamp, User, UserId, UserName};
     use common::store::MemoryStore;
     use common::testing::TestRequest;
 

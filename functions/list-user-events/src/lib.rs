@@ -7,7 +7,7 @@
 //! DynamoDB permissions (its role in template.yaml): `Query` on the table
 //! (one user's partition); `DescribeEndpoints` at init.
 
-use common::domain::Version;
+use common::domain::{PageRequest, Version};
 use common::lambda_http::http::StatusCode;
 use common::lambda_http::{Body, Request, Response};
 use common::store::HistoryStore;
@@ -32,7 +32,7 @@ async fn list_events(
         .get("cursor")
         .map(|raw| cursor::decode(&scope, raw).map(version_from_key))
         .transpose()?;
-    let page = store.history(id, after, size).await?;
+    let page = store.history(id, PageRequest::after(after, size)).await?;
     if page.items.is_empty() && after.is_none() {
         return Err(ApiError::NotFound);
     }

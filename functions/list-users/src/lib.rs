@@ -6,7 +6,7 @@
 //! DynamoDB permissions (its role in template.yaml): `Query` on the
 //! `byCreation` and `byEmail` indexes; `DescribeEndpoints` at init.
 
-use common::domain::{Email, UserId};
+use common::domain::{Email, PageRequest, UserId};
 use common::lambda_http::http::StatusCode;
 use common::lambda_http::{Body, Request, Response};
 use common::store::UserStore;
@@ -44,7 +44,7 @@ async fn list_users(store: &dyn UserStore, request: &Request) -> Result<Response
             },
         );
     }
-    let page = store.list(after, size).await?;
+    let page = store.list(PageRequest::after(after, size)).await?;
     let body = PageBody::of(
         &page,
         |user| UserBody::from(user),

@@ -10,7 +10,7 @@
 //! `DeleteItem`) for an email change; `DescribeEndpoints` at init.
 
 use common::ApiError;
-use common::domain::{Timestamp, UserChanges};
+use common::domain::UserChanges;
 use common::http;
 use common::lambda_http::http::StatusCode;
 use common::lambda_http::{Body, Request, Response};
@@ -22,24 +22,15 @@ pub async fn handle(store: &dyn UserStore, request: Request) -> Response<Body> {
 }
 
 async fn update_user(store: &dyn UserStore, request: &Request) -> Result<Response<Body>, ApiError> {
-    let id = http::path_id(request)?;
-    let precondition = http::if_match(request)?;
+    let write = http::write_context(request)?;
     let changes = UserChanges::try_from(http::json_object(request, http::JSON_OR_MERGE_PATCH)?)?;
-    let user = store
-        .update(
-            id,
-            &changes,
-            &precondition,
-            Timestamp::now(),
-            http::actor(request),
-        )
-        .await?;
+    let user = store.update(&changes, &write).await?;
     http::user(StatusCode::OK, &user)
 }
 
 #[cfg(test)]
 mod tests {
-    use common::domain::{Email, User, UserId, UserName};
+    use common::domain::{Email, Timestamp, User, UserId, UserName};
     use common::store::MemoryStore;
     use common::testing::{TestRequest, json_body};
     use serde_json::json;

@@ -1,6 +1,6 @@
 //! [`User`]: a stored user, and [`UserChanges`], a validated partial update.
 
-use super::{Email, Timestamp, UserId, UserName, Version};
+use super::{Email, Timestamp, UserId, UserName, Version, WriteContext};
 
 /// A stored user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,14 +45,15 @@ impl User {
         }
     }
 
-    /// This user with `changes` applied at `now` by `actor`, one version later.
-    pub fn apply(&self, changes: &UserChanges, now: Timestamp, actor: Option<&str>) -> Self {
+    /// This user with `changes` applied as `write` says (when, by whom),
+    /// one version later.
+    pub fn apply(&self, changes: &UserChanges, write: &WriteContext) -> Self {
         Self {
             email: changes.email.clone().unwrap_or_else(|| self.email.clone()),
             name: changes.name.clone().unwrap_or_else(|| self.name.clone()),
-            updated_at: now,
+            updated_at: write.now,
             version: self.version.next(),
-            changed_by: actor.map(str::to_owned),
+            changed_by: write.actor.clone(),
             ..self.clone()
         }
     }

@@ -4,7 +4,9 @@
 use lambda_http::Request;
 use lambda_http::http::header::{HeaderName, HeaderValue, IF_MATCH, IF_NONE_MATCH};
 
-use crate::domain::{Precondition, Version};
+use super::request::path_id;
+use super::serve::actor;
+use crate::domain::{Precondition, Version, WriteContext};
 use crate::error::ApiError;
 
 /// Most entity tags accepted in one `If-Match` or `If-None-Match` header.
@@ -79,6 +81,14 @@ pub fn if_match(request: &Request) -> Result<Precondition, ApiError> {
                 .collect(),
         ),
     })
+}
+
+/// The context of a conditional change of the user in the path: the
+/// precondition from `If-Match`, now, and the caller (see
+/// [`crate::http::actor`]).
+pub fn write_context(request: &Request) -> Result<WriteContext, ApiError> {
+    let id = path_id(request)?;
+    Ok(WriteContext::new(id, if_match(request)?, actor(request)))
 }
 
 /// The request's `If-None-Match` header.

@@ -7,7 +7,9 @@ mod request;
 mod response;
 mod serve;
 
-pub use entity_tag::{EntityTags, IfNoneMatch, MAX_ENTITY_TAGS, etag, if_match, if_none_match};
+pub use entity_tag::{
+    EntityTags, IfNoneMatch, MAX_ENTITY_TAGS, etag, if_match, if_none_match, write_context,
+};
 pub use request::{
     JSON_ONLY, JSON_OR_MERGE_PATCH, MAX_BODY_BYTES, MERGE_PATCH_JSON, idempotency_key, json_object,
     page_size, path_id, query,

@@ -5,7 +5,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::StoreError;
-use crate::domain::{ChangeKind, Email, HistoryEvent, Timestamp, User, UserId, UserName, Version};
+use crate::domain::{
+    ChangeKind, Email, HistoryEvent, Timestamp, User, UserId, UserName, Version, WriteContext,
+};
 
 pub(crate) const USER_PREFIX: &str = "USER#";
 pub(crate) const USER_SORT_KEY: &str = "PROFILE";
@@ -107,15 +109,15 @@ pub(crate) struct TombstoneItem {
 }
 
 impl TombstoneItem {
-    pub(crate) fn new(deleted: &User, now: Timestamp, actor: Option<&str>) -> Self {
+    pub(crate) fn new(deleted: &User, write: &WriteContext) -> Self {
         Self {
             pk: user_pk(deleted.id),
             sk: TOMBSTONE_SORT_KEY.to_owned(),
             user_id: deleted.id.to_string(),
             version: deleted.version.next().get(),
-            deleted_at: now.to_string(),
-            changed_by: actor.map(str::to_owned),
-            expires_at: now.plus(TOMBSTONE_LIFETIME).unix_seconds(),
+            deleted_at: write.now.to_string(),
+            changed_by: write.actor.clone(),
+            expires_at: write.now.plus(TOMBSTONE_LIFETIME).unix_seconds(),
         }
     }
 }
