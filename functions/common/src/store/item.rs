@@ -8,6 +8,7 @@ use super::StoreError;
 use crate::domain::{
     ChangeKind, Email, HistoryEvent, Timestamp, User, UserId, UserName, Version, WriteContext,
 };
+use crate::wire::UserBody;
 
 pub(crate) const USER_PREFIX: &str = "USER#";
 pub(crate) const USER_SORT_KEY: &str = "PROFILE";
@@ -46,12 +47,9 @@ pub(crate) struct UserItem {
     pub(crate) sk: String,
     pub(crate) gsi1pk: String,
     pub(crate) gsi1sk: String,
-    pub(crate) id: String,
-    pub(crate) email: String,
-    pub(crate) name: String,
-    pub(crate) created_at: String,
-    pub(crate) updated_at: String,
-    pub(crate) version: u64,
+    /// The attributes the API returns, stored as it returns them.
+    #[serde(flatten)]
+    pub(crate) user: UserBody,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) changed_by: Option<String>,
 }
@@ -63,12 +61,7 @@ impl From<&User> for UserItem {
             sk: USER_SORT_KEY.to_owned(),
             gsi1pk: ALL_USERS.to_owned(),
             gsi1sk: user.id.to_string(),
-            id: user.id.to_string(),
-            email: user.email.as_str().to_owned(),
-            name: user.name.as_str().to_owned(),
-            created_at: user.created_at.to_string(),
-            updated_at: user.updated_at.to_string(),
-            version: user.version.get(),
+            user: UserBody::from(user),
             changed_by: user.changed_by.clone(),
         }
     }
@@ -77,7 +70,13 @@ impl From<&User> for UserItem {
 impl TryFrom<UserItem> for User {
     type Error = StoreError;
 
-    fn try_from(item: UserItem) -> Result<Self, StoreError> {
+    fn try_from(
+        UserItem {
+            user: item,
+            changed_by,
+            ..
+        }: UserItem,
+    ) -> Result<Self, StoreError> {
         Ok(Self {
             id: UserId::parse(&item.id).map_err(corrupt("id"))?,
             // As stored, not re-validated: an item written under earlier
@@ -87,7 +86,7 @@ impl TryFrom<UserItem> for User {
             created_at: Timestamp::parse(&item.created_at).map_err(corrupt("createdAt"))?,
             updated_at: Timestamp::parse(&item.updated_at).map_err(corrupt("updatedAt"))?,
             version: Version::new(item.version),
-            changed_by: item.changed_by,
+            changed_by,
         })
     }
 }
