@@ -21,7 +21,6 @@ use common::http;
 use common::lambda_http::{Body, Request, Response};
 use common::store::{Created, UserStore};
 use common::wire::NewUserFields;
-use serde_json::Value;
 
 /// Handles one request.
 pub async fn handle(store: &dyn UserStore, request: Request) -> Response<Body> {
@@ -32,16 +31,8 @@ async fn create_user(store: &dyn UserStore, request: &Request) -> Result<Respons
     let key = http::idempotency_key(request)?;
     let body = http::json_object(request, http::JSON_ONLY)?;
     let now = Timestamp::now();
-    // serde_json keeps object keys sorted, so equal bodies print equal bytes.
     let caller = http::actor(request);
-    let idempotency = key.map(|key| {
-        Idempotency::new(
-            caller,
-            key,
-            Value::Object(body.clone()).to_string().as_bytes(),
-            now,
-        )
-    });
+    let idempotency = key.map(|key| Idempotency::new(caller, key, &body, now));
     let fields = NewUserFields::try_from(body)?;
     let user = User::new(fields.email, fields.name, now).by(caller);
     match store.create(&user, idempotency.as_ref()).await? {

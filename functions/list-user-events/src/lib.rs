@@ -28,9 +28,9 @@ async fn list_events(
     let size = http::page_size(&query)?;
     // Cursors are bound to this user's history: another user's is refused.
     let scope = format!("events:{id}");
-    let after = query
+    let after: Option<Version> = query
         .get("cursor")
-        .map(|raw| cursor::decode(&scope, raw).map(version_from_key))
+        .map(|raw| cursor::decode_key(&scope, raw))
         .transpose()?;
     let page = store.history(id, PageRequest::after(after, size)).await?;
     if page.items.is_empty() && after.is_none() {
@@ -39,17 +39,9 @@ async fn list_events(
     let body = PageBody::of(
         &page,
         |event| HistoryEventBody::from(event),
-        |last| cursor::encode(&scope, version_key(last.version)),
+        |last| cursor::encode_key(&scope, &last.version),
     );
     http::json(StatusCode::OK, &body)
-}
-
-fn version_key(version: Version) -> [u8; 16] {
-    u128::from(version.get()).to_be_bytes()
-}
-
-fn version_from_key(key: [u8; 16]) -> Version {
-    Version::new(u64::try_from(u128::from_be_bytes(key)).unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]

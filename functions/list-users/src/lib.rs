@@ -24,9 +24,9 @@ pub async fn handle(store: &dyn UserStore, request: Request) -> Response<Body> {
 async fn list_users(store: &dyn UserStore, request: &Request) -> Result<Response<Body>, ApiError> {
     let query = http::query(request, &["limit", "cursor", "email"])?;
     let size = http::page_size(&query)?;
-    let after = query
+    let after: Option<UserId> = query
         .get("cursor")
-        .map(|raw| cursor::decode(CURSOR_SCOPE, raw).map(UserId::from_bytes))
+        .map(|raw| cursor::decode_key(CURSOR_SCOPE, raw))
         .transpose()?;
     if let Some(raw) = query.get("email") {
         if after.is_some() {
@@ -34,7 +34,7 @@ async fn list_users(store: &dyn UserStore, request: &Request) -> Result<Response
                 "cursor cannot be combined with email.",
             ));
         }
-        let email = Email::parse(raw).map_err(|e| ApiError::bad_request(format!("email {e}.")))?;
+        let email = Email::parse(raw).map_err(ApiError::invalid_parameter("email"))?;
         let found = store.find_by_email(&email).await?;
         return http::json(
             StatusCode::OK,
@@ -48,7 +48,7 @@ async fn list_users(store: &dyn UserStore, request: &Request) -> Result<Response
     let body = PageBody::of(
         &page,
         |user| UserBody::from(user),
-        |last| cursor::encode(CURSOR_SCOPE, last.id.to_bytes()),
+        |last| cursor::encode_key(CURSOR_SCOPE, &last.id),
     );
     http::json(StatusCode::OK, &body)
 }

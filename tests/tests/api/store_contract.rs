@@ -260,12 +260,8 @@ fn keyed(key: &str, body: &str, now: Timestamp) -> Idempotency {
 }
 
 fn keyed_by(caller: Option<&str>, key: &str, body: &str, now: Timestamp) -> Idempotency {
-    Idempotency::new(
-        caller,
-        IdempotencyKey::parse(key).expect("key"),
-        body.as_bytes(),
-        now,
-    )
+    let body = serde_json::Map::from_iter([("body".to_owned(), body.into())]);
+    Idempotency::new(caller, IdempotencyKey::parse(key).expect("key"), &body, now)
 }
 
 async fn a_keyed_create_replays_for_the_same_request_only(backend: Backend) {

@@ -72,7 +72,7 @@ pub fn query<'r>(
 /// The `limit` query parameter, or the default page size.
 pub fn page_size(query: &HashMap<&str, &str>) -> Result<PageSize, ApiError> {
     query.get("limit").map_or(Ok(PageSize::default()), |raw| {
-        PageSize::parse(raw).map_err(|e| ApiError::bad_request(format!("limit {e}.")))
+        PageSize::parse(raw).map_err(ApiError::invalid_parameter("limit"))
     })
 }
 
