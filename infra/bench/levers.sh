@@ -4,13 +4,15 @@
 # `--config profile.release.*` overrides; the others build a copy of the
 # workspace with one edit. Every build, the reference included, is
 # `-p create-user`: features resolved for create-user alone, so a lever's
-# effect is not mixed with what the rest of the workspace turns on. The
-# profile builds share one target folder; each copy has its own, because
-# cargo names a path crate's artifacts by its path inside the workspace, so
-# two copies of the workspace in one target folder overwrite each other's
-# crates. Every build has common's `local-ca` feature, as the harness's
-# builds do, so that it trusts the harness's TLS proxy. A second run only rebuilds what changed. Each build takes
-# minutes (a clean one over ten on a busy two-core machine).
+# effect is not mixed with what the rest of the workspace turns on. Every
+# build, the reference included, has common's `local-ca` feature, as the
+# harness's builds do, so that it trusts the harness's TLS proxy. The
+# source variants (copies of the workspace with one edit) build one after
+# the other in the reference's target folder: the dependencies compiled for
+# the reference serve them all, and only the edited crates and the link are
+# redone (each copy's own crates overwrite the previous copy's, which is
+# why each binary is copied out right after its build). A profile lever
+# rebuilds everything with its settings: minutes each on a two-core machine.
 #
 # Usage: levers.sh OUT_DIR [BUILD...]   (default: every build, in the order below)
 # Writes OUT_DIR/manifest.tsv: lever <TAB> build <TAB> binary <TAB> note
@@ -76,12 +78,12 @@ edit() { # dir file perl-substitution
 
 source_variant() { # name lever build note dir
   echo "--- levers: $1 ($3)" >&2
-  (cd "$5" && CARGO_TARGET_DIR="$target-$1" cargo build --quiet --release -p create-user --features common/local-ca)
-  record "$1" "$2" "$3" "$4" "$target-$1/release/create-user"
+  (cd "$5" && CARGO_TARGET_DIR="$target" cargo build --quiet --release -p create-user --features common/local-ca)
+  record "$1" "$2" "$3" "$4" "$target/release/create-user"
 }
 
 # The reference: the deployed profile, built the same way as the variants.
-profile deployed "(reference)" "deployed profile: opt-level s, lto, 1 codegen unit, strip" "-p create-user"
+profile deployed "(reference)" "deployed profile: opt-level z, lto, 1 codegen unit, panic abort, strip" "-p create-user"
 
 if wanted lazy-connection; then
   dir="$(copy_workspace lazy-connection)"
@@ -127,10 +129,10 @@ if wanted sdk-default-features; then
   source_variant sdk-default-features "SDK default features off" "undone: default features on" "aws-config and aws-sdk-dynamodb with default features" "$dir"
 fi
 
-profile cargo-defaults "release profile" "undone: Cargo's defaults (opt-level 3, no LTO, 16 units, no strip)" "" "opt-level=3" "lto=false" "codegen-units=16" "strip=false"
-profile panic-abort "panic strategy" 'changed: panic = "abort"' "a panic would end the process, not one invocation" 'panic="abort"'
-profile opt-z "opt-level" 'changed: opt-level = "z"' "smallest code" 'opt-level="z"'
-profile opt-3 "opt-level" "undone: opt-level = 3" "fastest code" "opt-level=3"
+profile cargo-defaults "release profile" "undone: Cargo's defaults (opt-level 3, no LTO, 16 units, unwind, no strip)" "" "opt-level=3" "lto=false" "codegen-units=16" 'panic="unwind"' "strip=false"
+profile panic-unwind "panic strategy" 'undone: panic = "unwind"' "a panic would end one invocation, not the process" 'panic="unwind"'
+profile opt-s "opt-level" 'changed: opt-level = "s"' "small code, some speed optimisations" 'opt-level="s"'
+profile opt-3 "opt-level" "changed: opt-level = 3" "fastest code" "opt-level=3"
 profile no-lto "lto" "undone: lto = false" "" "lto=false"
 profile cgu-16 "codegen-units" "undone: codegen-units = 16" "" "codegen-units=16"
 profile no-strip "strip" "undone: strip = false" "symbols kept" "strip=false"
