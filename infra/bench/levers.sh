@@ -119,7 +119,7 @@ fi
 
 if wanted credential-chain; then
   dir="$(copy_workspace credential-chain)"
-  edit "$dir" functions/common/src/config.rs 's/match lambda_environment\(\) \{/match None::<(Region, Credentials)> {/'
+  edit "$dir" functions/common/src/config.rs 's/match lambda_environment\(env_var\) \{/match None::<(Region, Credentials)> {/'
   source_variant credential-chain "credentials and region" "undone: the SDK's default chain instead of Lambda's environment" "aws_config::defaults(...).load()" "$dir"
 fi
 

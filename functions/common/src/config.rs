@@ -85,7 +85,7 @@ impl Config {
 /// default chain. `AWS_ENDPOINT_URL_DYNAMODB` (or `AWS_ENDPOINT_URL`) points
 /// it elsewhere in both cases.
 pub async fn dynamodb_client() -> aws_sdk_dynamodb::Client {
-    let config = match lambda_environment() {
+    let config = match lambda_environment(env_var) {
         Some((region, credentials)) => {
             let mut config = aws_sdk_dynamodb::Config::builder()
                 .behavior_version(BehaviorVersion::latest())
@@ -110,9 +110,14 @@ pub async fn dynamodb_client() -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::from_conf(config)
 }
 
-/// The region and the role's credentials Lambda puts in the environment.
-fn lambda_environment() -> Option<(Region, Credentials)> {
-    let var = |name| std::env::var(name).ok().filter(|value| !value.is_empty());
+/// An environment variable that is set and not empty.
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|value| !value.is_empty())
+}
+
+/// The region and the role's credentials Lambda puts in the environment
+/// (read through `var`), or `None` when not on Lambda or one is missing.
+fn lambda_environment(var: impl Fn(&str) -> Option<String>) -> Option<(Region, Credentials)> {
     var("AWS_LAMBDA_FUNCTION_NAME")?;
     let credentials = Credentials::new(
         var("AWS_ACCESS_KEY_ID")?,
@@ -128,8 +133,8 @@ fn lambda_environment() -> Option<(Region, Credentials)> {
 /// configuration chain reads it.
 fn endpoint_url() -> Option<String> {
     ["AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL"]
-        .iter()
-        .find_map(|name| std::env::var(name).ok().filter(|url| !url.is_empty()))
+        .into_iter()
+        .find_map(env_var)
 }
 
 /// The trust anchors of the functions' HTTPS: Amazon Trust Services' five
@@ -179,10 +184,65 @@ pub async fn open_connection(client: &aws_sdk_dynamodb::Client) {
 
 #[cfg(test)]
 mod tests {
+    use aws_sdk_dynamodb::config::ProvideCredentials;
     use rustls_pki_types::CertificateDer;
     use rustls_pki_types::pem::PemObject;
 
-    use super::AMAZON_TRUST_SERVICES;
+    use super::{AMAZON_TRUST_SERVICES, lambda_environment};
+
+    /// An environment with `set`, as `(name, value)` pairs.
+    fn environment(set: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let set: Vec<(String, String)> = set
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect();
+        move |name| set.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
+    }
+
+    const LAMBDA: [(&str, &str); 5] = [
+        ("AWS_LAMBDA_FUNCTION_NAME", "users-api-CreateUser"),
+        ("AWS_ACCESS_KEY_ID", "ASIAEXAMPLE"),
+        ("AWS_SECRET_ACCESS_KEY", "secret"),
+        ("AWS_SESSION_TOKEN", "token"),
+        ("AWS_REGION", "eu-west-1"),
+    ];
+
+    #[tokio::test]
+    async fn on_lambda_region_and_credentials_come_from_its_environment() {
+        let (region, credentials) = lambda_environment(environment(&LAMBDA)).expect("on Lambda");
+        assert_eq!(region.as_ref(), "eu-west-1");
+        let credentials = credentials
+            .provide_credentials()
+            .await
+            .expect("credentials");
+        assert_eq!(credentials.access_key_id(), "ASIAEXAMPLE");
+        assert_eq!(credentials.secret_access_key(), "secret");
+        assert_eq!(credentials.session_token(), Some("token"));
+    }
+
+    #[test]
+    fn off_lambda_or_with_a_part_missing_the_default_chain_is_used() {
+        for missing in [
+            "AWS_LAMBDA_FUNCTION_NAME",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_REGION",
+        ] {
+            let set: Vec<_> = LAMBDA
+                .into_iter()
+                .filter(|(name, _)| *name != missing)
+                .collect();
+            assert!(
+                lambda_environment(environment(&set)).is_none(),
+                "without {missing}"
+            );
+        }
+        let without_token: Vec<_> = LAMBDA
+            .into_iter()
+            .filter(|(name, _)| *name != "AWS_SESSION_TOKEN")
+            .collect();
+        assert!(lambda_environment(environment(&without_token)).is_some());
+    }
 
     /// The compiled-in roots are the five of Amazon Trust Services, each
     /// byte for byte one Mozilla's root program still trusts (so a root
