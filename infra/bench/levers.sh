@@ -76,58 +76,43 @@ edit() { # dir file perl-substitution
   rm -f "$staged"
 }
 
-source_variant() { # name lever build note dir
-  echo "--- levers: $1 ($3)" >&2
-  (cd "$5" && CARGO_TARGET_DIR="$target" cargo build --quiet --release -p create-user --features common/local-ca)
-  record "$1" "$2" "$3" "$4" "$target/release/create-user"
+# variant NAME LEVER BUILD NOTE FILE EXPRESSION [FILE EXPRESSION...]: a copy
+# of the workspace with each perl substitution applied to its file, built
+# in the reference's target folder.
+variant() {
+  local name=$1 lever=$2 build=$3 note=$4 dir
+  shift 4
+  wanted "$name" || return 0
+  dir="$(copy_workspace "$name")"
+  while [ "$#" -gt 0 ]; do
+    edit "$dir" "$1" "$2"
+    shift 2
+  done
+  echo "--- levers: $name ($build)" >&2
+  (cd "$dir" && CARGO_TARGET_DIR="$target" cargo build --quiet --release -p create-user --features common/local-ca)
+  record "$name" "$lever" "$build" "$note" "$target/release/create-user"
 }
 
 # The reference: the deployed profile, built the same way as the variants.
 profile deployed "(reference)" "deployed profile: opt-level z, lto, 1 codegen unit, panic abort, strip" "-p create-user"
 
-if wanted lazy-connection; then
-  dir="$(copy_workspace lazy-connection)"
-  edit "$dir" functions/common/src/lambda.rs 's/\n    config::open_connection\(&client\)\.await;//'
-  source_variant lazy-connection "DynamoDB connection opened at init" "undone: the first request opens it" "lambda.rs without open_connection" "$dir"
-fi
-
-if wanted dynamodb-interceptor; then
-  dir="$(copy_workspace dynamodb-interceptor)"
-  edit "$dir" functions/common/src/store/dynamodb.rs 's/crate::dynamodb_calls::instrument\(&client\)/client/'
-  source_variant dynamodb-interceptor "DynamoDB call metrics and X-Ray subsegments" "undone: no SDK interceptor on the store's client" "store.rs without dynamodb_calls::instrument" "$dir"
-fi
-
-if wanted tls-aws-lc; then
-  dir="$(copy_workspace tls-aws-lc)"
-  edit "$dir" Cargo.toml 's/(aws-smithy-http-client = \{[^\n]*)"rustls-ring"/$1"rustls-aws-lc"/'
-  edit "$dir" functions/common/src/config.rs 's/CryptoMode::Ring/CryptoMode::AwsLc/'
-  source_variant tls-aws-lc "TLS crypto provider" "changed: rustls on aws-lc-rs instead of ring" "the SDK's default provider" "$dir"
-fi
-
-if wanted roots-system; then
-  dir="$(copy_workspace roots-system)"
-  edit "$dir" functions/common/src/config.rs 's/\.with_native_roots\(false\)\s*\.with_pem_certificate\(AMAZON_TRUST_SERVICES\);/.with_native_roots(true);/'
-  source_variant roots-system "trust roots" "undone: the system's store (SSL_CERT_FILE) instead of the 5 compiled in" "read and parsed at init, as the SDK does by default" "$dir"
-fi
-
-if wanted roots-mozilla; then
-  dir="$(copy_workspace roots-mozilla)"
-  edit "$dir" functions/common/Cargo.toml 's/\[dependencies\]\n/[dependencies]\nwebpki-root-certs.workspace = true\n/'
-  edit "$dir" functions/common/src/config.rs 's/\.with_pem_certificate\(AMAZON_TRUST_SERVICES\);/;\n    let roots = webpki_root_certs::TLS_SERVER_ROOT_CERTS.iter().fold(roots, |roots, der| roots.with_pem_certificate(format!("-----BEGIN CERTIFICATE-----\\n{}\\n-----END CERTIFICATE-----\\n", base64::Engine::encode(&base64::engine::general_purpose::STANDARD, der))));/'
-  source_variant roots-mozilla "trust roots" "changed: Mozilla's roots compiled in (webpki-root-certs) instead of Amazon's 5" "every root a browser trusts, encoded and parsed at init" "$dir"
-fi
-
-if wanted credential-chain; then
-  dir="$(copy_workspace credential-chain)"
-  edit "$dir" functions/common/src/config.rs 's/match lambda_environment\(env_var\) \{/match None::<(Region, Credentials)> {/'
-  source_variant credential-chain "credentials and region" "undone: the SDK's default chain instead of Lambda's environment" "aws_config::defaults(...).load()" "$dir"
-fi
-
-if wanted sdk-default-features; then
-  dir="$(copy_workspace sdk-default-features)"
-  edit "$dir" Cargo.toml 's/(aws-config = \{ version = "[^"]*", )default-features = false, /$1/; s/(aws-sdk-dynamodb = \{ version = "[^"]*", )default-features = false, /$1/'
-  source_variant sdk-default-features "SDK default features off" "undone: default features on" "aws-config and aws-sdk-dynamodb with default features" "$dir"
-fi
+config=functions/common/src/config.rs
+variant lazy-connection "DynamoDB connection opened at init" "undone: the first request opens it" "lambda.rs without open_connection" \
+  functions/common/src/lambda.rs 's/\n    config::open_connection\(&client\)\.await;//'
+variant dynamodb-interceptor "DynamoDB call metrics and X-Ray subsegments" "undone: no SDK interceptor on the store's client" "the store without dynamodb_calls::instrument" \
+  functions/common/src/store/dynamodb/mod.rs 's/crate::dynamodb_calls::instrument\(&client\)/client/'
+variant tls-aws-lc "TLS crypto provider" "changed: rustls on aws-lc-rs instead of ring" "the SDK's default provider" \
+  Cargo.toml 's/(aws-smithy-http-client = \{[^\n]*)"rustls-ring"/$1"rustls-aws-lc"/' \
+  "$config" 's/CryptoMode::Ring/CryptoMode::AwsLc/'
+variant roots-system "trust roots" "undone: the system's store (SSL_CERT_FILE) instead of the 5 compiled in" "read and parsed at init, as the SDK does by default" \
+  "$config" 's/\.with_native_roots\(false\)\s*\.with_pem_certificate\(AMAZON_TRUST_SERVICES\);/.with_native_roots(true);/'
+variant roots-mozilla "trust roots" "changed: Mozilla's roots compiled in (webpki-root-certs) instead of Amazon's 5" "every root a browser trusts, encoded and parsed at init" \
+  functions/common/Cargo.toml 's/\[dependencies\]\n/[dependencies]\nwebpki-root-certs.workspace = true\n/' \
+  "$config" 's/\.with_pem_certificate\(AMAZON_TRUST_SERVICES\);/;\n    let roots = webpki_root_certs::TLS_SERVER_ROOT_CERTS.iter().fold(roots, |roots, der| roots.with_pem_certificate(format!("-----BEGIN CERTIFICATE-----\\n{}\\n-----END CERTIFICATE-----\\n", base64::Engine::encode(&base64::engine::general_purpose::STANDARD, der))));/'
+variant credential-chain "credentials and region" "undone: the SDK's default chain instead of Lambda's environment" "aws_config::defaults(...).load()" \
+  "$config" 's/match lambda_environment\(env_var\) \{/match None::<(Region, Credentials)> {/'
+variant sdk-default-features "SDK default features off" "undone: default features on" "aws-config and aws-sdk-dynamodb with default features" \
+  Cargo.toml 's/(aws-config = \{ version = "[^"]*", )default-features = false, /$1/; s/(aws-sdk-dynamodb = \{ version = "[^"]*", )default-features = false, /$1/'
 
 profile cargo-defaults "release profile" "undone: Cargo's defaults (opt-level 3, no LTO, 16 units, unwind, no strip)" "" "opt-level=3" "lto=false" "codegen-units=16" 'panic="unwind"' "strip=false"
 profile panic-unwind "panic strategy" 'undone: panic = "unwind"' "a panic would end one invocation, not the process" 'panic="unwind"'
