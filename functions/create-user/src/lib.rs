@@ -54,13 +54,15 @@ async fn create_user(store: &dyn UserStore, request: &Request) -> Result<Respons
 #[cfg(test)]
 mod tests {
     use common::store::MemoryStore;
-    use common::testing::{TestRequest, json_body};
+    use common::testing::{ApiGatewayEvent, json_body};
     use serde_json::json;
 
     use super::*;
 
     fn post(body: &serde_json::Value) -> Request {
-        TestRequest::new("POST /users", "/users").json(body).build()
+        ApiGatewayEvent::new("POST /users", "/users")
+            .json(body)
+            .build()
     }
 
     #[tokio::test]
@@ -109,40 +111,40 @@ mod tests {
     async fn create_rejects_bad_bodies_with_the_documented_status() {
         let cases = [
             (
-                TestRequest::new("POST /users", "/users")
+                ApiGatewayEvent::new("POST /users", "/users")
                     .body("text/plain", r#"{"email":"a@b.co","name":"Ada"}"#),
                 415,
                 "not declared as JSON",
             ),
             (
-                TestRequest::new("POST /users", "/users"),
+                ApiGatewayEvent::new("POST /users", "/users"),
                 415,
                 "no body, no content type",
             ),
             (
-                TestRequest::new("POST /users", "/users").body("application/json", "{"),
+                ApiGatewayEvent::new("POST /users", "/users").body("application/json", "{"),
                 400,
                 "not JSON",
             ),
             (
-                TestRequest::new("POST /users", "/users").body("application/json", "[]"),
+                ApiGatewayEvent::new("POST /users", "/users").body("application/json", "[]"),
                 400,
                 "not an object",
             ),
             (
-                TestRequest::new("POST /users", "/users")
+                ApiGatewayEvent::new("POST /users", "/users")
                     .body("application/json", "x".repeat(16 * 1024 + 1)),
                 413,
                 "over 16 KiB",
             ),
             (
-                TestRequest::new("POST /users", "/users")
+                ApiGatewayEvent::new("POST /users", "/users")
                     .json(&json!({"email": "nope", "name": ""})),
                 422,
                 "invalid fields",
             ),
             (
-                TestRequest::new("POST /users", "/users")
+                ApiGatewayEvent::new("POST /users", "/users")
                     .json(&json!({"email": "a@b.co", "name": "Ada", "admin": true})),
                 422,
                 "unknown field",
@@ -176,13 +178,13 @@ mod tests {
 #[cfg(test)]
 mod idempotency_tests {
     use common::store::MemoryStore;
-    use common::testing::{TestRequest, json_body};
+    use common::testing::{ApiGatewayEvent, json_body};
     use serde_json::json;
 
     use super::*;
 
     fn post(key: &str, body: &serde_json::Value) -> Request {
-        TestRequest::new("POST /users", "/users")
+        ApiGatewayEvent::new("POST /users", "/users")
             .header("idempotency-key", key)
             .json(body)
             .build()

@@ -31,7 +31,7 @@ async fn delete_user(store: &dyn UserStore, request: &Request) -> Result<Respons
 mod tests {
     use common::domain::{Email, User, UserId, UserName};
     use common::store::MemoryStore;
-    use common::testing::TestRequest;
+    use common::testing::ApiGatewayEvent;
 
     use super::*;
 
@@ -45,8 +45,8 @@ mod tests {
         user
     }
 
-    fn delete(id: UserId) -> TestRequest {
-        TestRequest::new("DELETE /users/{id}", &format!("/users/{id}")).id(id)
+    fn delete(id: UserId) -> ApiGatewayEvent {
+        ApiGatewayEvent::new("DELETE /users/{id}", &format!("/users/{id}")).id(id)
     }
 
     #[tokio::test]

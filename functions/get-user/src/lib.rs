@@ -30,7 +30,7 @@ async fn get_user(store: &dyn UserStore, request: &Request) -> Result<Response<B
 mod tests {
     use common::domain::{Email, Timestamp, User, UserName};
     use common::store::MemoryStore;
-    use common::testing::{TestRequest, json_body};
+    use common::testing::{ApiGatewayEvent, json_body};
 
     use super::*;
 
@@ -44,9 +44,9 @@ mod tests {
         user
     }
 
-    fn get(id: impl ToString) -> TestRequest {
+    fn get(id: impl ToString) -> ApiGatewayEvent {
         let id = id.to_string();
-        TestRequest::new("GET /users/{id}", &format!("/users/{id}")).id(id)
+        ApiGatewayEvent::new("GET /users/{id}", &format!("/users/{id}")).id(id)
     }
 
     #[tokio::test]

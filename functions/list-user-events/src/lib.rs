@@ -56,7 +56,7 @@ fn version_from_key(key: [u8; 16]) -> Version {
 mod tests {
     use common::domain::{ChangeKind, HistoryEvent, Timestamp, UserId};
     use common::store::MemoryStore;
-    use common::testing::{TestRequest, json_body};
+    use common::testing::{ApiGatewayEvent, json_body};
 
     use super::*;
 
@@ -82,7 +82,7 @@ mod tests {
     }
 
     fn get(id: UserId, query: &str) -> Request {
-        TestRequest::new(
+        ApiGatewayEvent::new(
             "GET /users/{id}/events",
             &format!("/users/{id}/events?{query}"),
         )
@@ -128,7 +128,7 @@ mod tests {
             "another user's cursor"
         );
         assert_eq!(handle(&store, get(id, "limit=0")).await.status(), 400);
-        let bad_id = TestRequest::new("GET /users/{id}/events", "/users/x/events")
+        let bad_id = ApiGatewayEvent::new("GET /users/{id}/events", "/users/x/events")
             .id("x")
             .build();
         assert_eq!(handle(&store, bad_id).await.status(), 400);

@@ -57,7 +57,7 @@ async fn list_users(store: &dyn UserStore, request: &Request) -> Result<Response
 mod tests {
     use common::domain::{Email, Timestamp, User, UserName};
     use common::store::MemoryStore;
-    use common::testing::{TestRequest, json_body};
+    use common::testing::{ApiGatewayEvent, json_body};
 
     use super::*;
 
@@ -77,7 +77,7 @@ mod tests {
     async fn list(store: &MemoryStore, query: &str) -> Response<Body> {
         handle(
             store,
-            TestRequest::new("GET /users", &format!("/users?{query}")).build(),
+            ApiGatewayEvent::new("GET /users", &format!("/users?{query}")).build(),
         )
         .await
     }

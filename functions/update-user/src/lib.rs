@@ -41,7 +41,7 @@ async fn update_user(store: &dyn UserStore, request: &Request) -> Result<Respons
 mod tests {
     use common::domain::{Email, User, UserId, UserName};
     use common::store::MemoryStore;
-    use common::testing::{TestRequest, json_body};
+    use common::testing::{ApiGatewayEvent, json_body};
     use serde_json::json;
 
     use super::*;
@@ -56,8 +56,8 @@ mod tests {
         user
     }
 
-    fn patch(id: UserId) -> TestRequest {
-        TestRequest::new("PATCH /users/{id}", &format!("/users/{id}")).id(id)
+    fn patch(id: UserId) -> ApiGatewayEvent {
+        ApiGatewayEvent::new("PATCH /users/{id}", &format!("/users/{id}")).id(id)
     }
 
     #[tokio::test]
@@ -137,7 +137,7 @@ mod tests {
                 "missing",
             ),
             (
-                TestRequest::new("PATCH /users/{id}", "/users/x")
+                ApiGatewayEvent::new("PATCH /users/{id}", "/users/x")
                     .id("x")
                     .json(&json!({"name": "Eve"})),
                 400,

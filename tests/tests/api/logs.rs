@@ -6,7 +6,7 @@
 //! functions', which shows the scan can see a leak.
 
 use common::captured_log::CapturedLog;
-use common::testing::TestRequest;
+use common::testing::ApiGatewayEvent;
 use serde_json::json;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::filter::LevelFilter;
@@ -32,7 +32,7 @@ async fn logged_under(filter: EnvFilter) -> String {
     let auth = format!("Bearer {TOKEN}");
     let created = create_user::handle(
         &store,
-        TestRequest::new("POST /users", "/users")
+        ApiGatewayEvent::new("POST /users", "/users")
             .header("authorization", &auth)
             .json(&json!({"email": EMAIL, "name": NAME}))
             .build(),
@@ -46,7 +46,7 @@ async fn logged_under(filter: EnvFilter) -> String {
     let path = format!("/users/{id}");
     let got = get_user::handle(
         &store,
-        TestRequest::new("GET /users/{id}", &path)
+        ApiGatewayEvent::new("GET /users/{id}", &path)
             .id(&id)
             .header("authorization", &auth)
             .build(),
@@ -55,7 +55,7 @@ async fn logged_under(filter: EnvFilter) -> String {
     assert_eq!(got.status(), 200);
     let changed = update_user::handle(
         &store,
-        TestRequest::new("PATCH /users/{id}", &path)
+        ApiGatewayEvent::new("PATCH /users/{id}", &path)
             .id(&id)
             .header("authorization", &auth)
             .json(&json!({"email": NEW_EMAIL}))
@@ -65,7 +65,7 @@ async fn logged_under(filter: EnvFilter) -> String {
     assert_eq!(changed.status(), 200);
     let deleted = delete_user::handle(
         &store,
-        TestRequest::new("DELETE /users/{id}", &path)
+        ApiGatewayEvent::new("DELETE /users/{id}", &path)
             .id(&id)
             .header("authorization", &auth)
             .build(),
