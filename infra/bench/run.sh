@@ -14,6 +14,8 @@
 #
 # Needs Rust, Java 17+, Node.js with npm, Python 3.11+ with venv, wrk,
 # taskset (util-linux) and zip. BENCH_QUICK=1 is the same as --quick.
+# Run `sam build` first for the arm64 size budget: the report reads the
+# bootstraps in .aws-sam/build/ (without them that row is "not measured").
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 quick=false
@@ -22,7 +24,7 @@ for arg in "$@"; do
   case "$arg" in
     --quick) quick=true ;;
     --levers) levers=true ;;
-    *) sed -n '2,17p' "${BASH_SOURCE[0]}" >&2; exit 2 ;;
+    *) sed -n '2,19p' "${BASH_SOURCE[0]}" >&2; exit 2 ;;
   esac
 done
 if [ "${BENCH_QUICK:-}" = 1 ]; then quick=true; fi
@@ -55,8 +57,12 @@ echo "--- load before the run: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
 # As `cargo lambda build --release` (and so `sam build`) builds them: every
 # binary of the workspace, features unified across it, the release profile.
-echo "--- building every binary of the workspace (release profile)" >&2
-cargo build --release --locked --workspace --bins
+# Plus `common/local-ca` where the workspace has it: the functions then
+# trust the harness's DynamoDB proxy CA from USERS_API_LOCAL_CA_FILE.
+features=()
+if grep -q '^local-ca' functions/common/Cargo.toml; then features=(--features common/local-ca); fi
+echo "--- building every binary of the workspace (release profile) ${features[*]}" >&2
+cargo build --release --locked --workspace --bins "${features[@]}"
 
 echo "--- installing the Node.js peers (npm ci)" >&2
 node_dir="$root/infra/bench/peers/node"

@@ -3,7 +3,7 @@
 //! template's definition, and users seeded straight into a table.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -13,27 +13,34 @@ use common::domain::{Email, Timestamp, User, UserId, UserName};
 use local_api::template::Template;
 use tokio::process::{Child, Command};
 
+use crate::proxy::DynamoProxy;
+use crate::scenarios::Context;
+
 /// Items one `BatchWriteItem` takes at most.
 const BATCH: usize = 25;
 /// Batches in flight at once while seeding.
 const SEED_CONCURRENCY: usize = 4;
 
-/// A running DynamoDB Local.
+/// A running DynamoDB Local behind the metering TLS proxy, with the files
+/// that make a process trust the proxy.
 #[derive(Debug)]
 pub(crate) struct DynamoDbLocal {
-    /// Its plain-HTTP endpoint.
-    pub(crate) endpoint: String,
     /// A client with the credentials and region every benchmark process uses.
-    pub(crate) client: Client,
+    client: Client,
     process: Child,
+    pub(crate) proxy: DynamoProxy,
+    ca_file: PathBuf,
+    bundle_file: PathBuf,
 }
 
 impl DynamoDbLocal {
-    /// Starts it (installing it on first use) and waits until it answers.
-    pub(crate) async fn start(root: &Path, log: &Path) -> Result<Self, crate::Error> {
+    /// Starts it (installing it on first use), waits until it answers,
+    /// creates `table` and puts the proxy in front of it.
+    pub(crate) async fn start(cx: &Context, table: &str) -> Result<Self, crate::Error> {
+        crate::say("starting DynamoDB Local");
         let port = crate::free_port()?;
-        let log = std::fs::File::create(log)?;
-        let process = Command::new(root.join("infra/dynamodb-local/run.sh"))
+        let log = std::fs::File::create(cx.logs.join(format!("dynamodb-local-{table}.log")))?;
+        let process = Command::new(cx.root.join("infra/dynamodb-local/run.sh"))
             .arg(port.to_string())
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
@@ -42,19 +49,40 @@ impl DynamoDbLocal {
             .spawn()?;
         let endpoint = format!("http://127.0.0.1:{port}");
         let client = local_api::table::local_client(&endpoint).await;
-        for _ in 0..240 {
-            if client.list_tables().send().await.is_ok() {
-                return Ok(Self {
-                    endpoint,
-                    client,
-                    process,
-                });
+        let mut tries = 0;
+        while client.list_tables().send().await.is_err() {
+            tries += 1;
+            if tries > 240 {
+                return Err(crate::Error::msg("DynamoDB Local did not answer within 2 minutes"));
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
-        Err(crate::Error::msg(
-            "DynamoDB Local did not answer within 2 minutes",
-        ))
+        let proxy = DynamoProxy::start(&endpoint).await?;
+        let ca_file = cx.work_dir.join(format!("ca-{table}.pem"));
+        std::fs::write(&ca_file, proxy.ca_pem())?;
+        let system = std::fs::read_to_string("/etc/ssl/certs/ca-certificates.crt")?;
+        let bundle_file = cx.work_dir.join(format!("ca-bundle-{table}.pem"));
+        std::fs::write(&bundle_file, format!("{system}\n{}", proxy.ca_pem()))?;
+        let db = Self { client, process, proxy, ca_file, bundle_file };
+        db.create_table(&cx.template, table).await?;
+        Ok(db)
+    }
+
+    /// The environment that points a function (ours or a peer) at `table`
+    /// through the proxy: the system's roots plus the proxy's CA for the
+    /// system store, the CA alone for `common/local-ca` builds.
+    pub(crate) fn env(&self, table: &str) -> Vec<(String, String)> {
+        let (bundle, ca) = (self.bundle_file.display(), self.ca_file.display());
+        [
+            ("TABLE_NAME", table.to_owned()),
+            ("AWS_ENDPOINT_URL_DYNAMODB", self.proxy.endpoint()),
+            ("SSL_CERT_FILE", bundle.to_string()),
+            ("AWS_CA_BUNDLE", bundle.to_string()),
+            ("USERS_API_LOCAL_CA_FILE", ca.to_string()),
+            ("NODE_EXTRA_CA_CERTS", ca.to_string()),
+        ]
+        .map(|(k, v)| (k.to_owned(), v))
+        .into()
     }
 
     /// Creates `table` from the template's definition.
@@ -135,9 +163,7 @@ impl DynamoDbLocal {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        Err(crate::Error::msg(
-            "seeding: items kept coming back unprocessed",
-        ))
+        Err(crate::Error::msg("seeding: items kept coming back unprocessed"))
     }
 
     /// Stops it.
@@ -162,10 +188,7 @@ fn user_item(user: &User) -> HashMap<String, AttributeValue> {
         ("name".to_owned(), s(user.name.as_str())),
         ("createdAt".to_owned(), s(user.created_at.to_string())),
         ("updatedAt".to_owned(), s(user.updated_at.to_string())),
-        (
-            "version".to_owned(),
-            AttributeValue::N(user.version.get().to_string()),
-        ),
+        ("version".to_owned(), AttributeValue::N(user.version.get().to_string())),
     ])
 }
 
@@ -186,10 +209,7 @@ fn created_event_item(user: &User) -> HashMap<String, AttributeValue> {
         ("userId".to_owned(), s(user.id.to_string())),
         ("type".to_owned(), s("created")),
         ("version".to_owned(), AttributeValue::N("1".to_owned())),
-        (
-            "changedFields".to_owned(),
-            AttributeValue::L(vec![s("email"), s("name")]),
-        ),
+        ("changedFields".to_owned(), AttributeValue::L(vec![s("email"), s("name")])),
         ("occurredAt".to_owned(), s(user.created_at.to_string())),
     ])
 }

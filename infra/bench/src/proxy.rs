@@ -51,18 +51,19 @@ pub(crate) struct Call {
     pub(crate) status: u16,
 }
 
-/// Why the proxy could not start.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum ProxyError {
-    /// The certificate could not be made.
-    #[error("certificate: {0}")]
-    Certificate(#[from] rcgen::Error),
-    /// The TLS configuration was refused.
-    #[error("TLS: {0}")]
-    Tls(#[from] rustls::Error),
-    /// The port could not be bound.
-    #[error("cannot listen: {0}")]
-    Io(#[from] std::io::Error),
+impl Call {
+    /// The operation, with its status when it failed.
+    pub(crate) fn describe(&self) -> String {
+        match self.status {
+            200 => self.operation.clone(),
+            status => format!("{} ({status})", self.operation),
+        }
+    }
+}
+
+/// The proxy's certificates could not be made or used.
+fn tls(error: impl std::fmt::Display) -> crate::Error {
+    crate::Error::msg(format!("DynamoDB proxy TLS: {error}"))
 }
 
 struct State {
@@ -81,35 +82,36 @@ pub(crate) struct DynamoProxy {
 
 impl std::fmt::Debug for DynamoProxy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DynamoProxy")
-            .field("address", &self.address)
-            .finish_non_exhaustive()
+        f.debug_struct("DynamoProxy").field("address", &self.address).finish_non_exhaustive()
     }
 }
 
 impl DynamoProxy {
     /// Starts a proxy to the DynamoDB at `upstream` (`http://127.0.0.1:N`),
     /// with a fresh certificate authority and a certificate for 127.0.0.1.
-    pub(crate) async fn start(upstream: &str) -> Result<Self, ProxyError> {
-        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new())?;
+    pub(crate) async fn start(upstream: &str) -> Result<Self, crate::Error> {
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(tls)?;
         ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "users-api bench CA");
-        let ca = rcgen::CertifiedIssuer::self_signed(ca_params, rcgen::KeyPair::generate()?)?;
-        let key = rcgen::KeyPair::generate()?;
-        let params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])?;
-        let certificate = params.signed_by(&key, &ca)?;
+        ca_params.distinguished_name.push(rcgen::DnType::CommonName, "users-api bench CA");
+        let ca = rcgen::CertifiedIssuer::self_signed(
+            ca_params,
+            rcgen::KeyPair::generate().map_err(tls)?,
+        )
+        .map_err(tls)?;
+        let key = rcgen::KeyPair::generate().map_err(tls)?;
+        let params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()]).map_err(tls)?;
+        let certificate = params.signed_by(&key, &ca).map_err(tls)?;
 
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()?
+            .with_safe_default_protocol_versions()
+            .map_err(tls)?
             .with_no_client_auth()
             .with_single_cert(
                 vec![certificate.der().clone()],
-                rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der())
-                    .map_err(|e| rustls::Error::General(e.to_owned()))?,
-            )?;
+                rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).map_err(tls)?,
+            )
+            .map_err(tls)?;
         let acceptor = TlsAcceptor::from(Arc::new(config));
 
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
@@ -122,12 +124,7 @@ impl DynamoProxy {
             calls: Mutex::default(),
         });
         let task = tokio::spawn(accept(listener, acceptor, Arc::clone(&state)));
-        Ok(Self {
-            address,
-            ca_pem: ca.pem(),
-            state,
-            task,
-        })
+        Ok(Self { address, ca_pem: ca.pem(), state, task })
     }
 
     /// The HTTPS endpoint for `AWS_ENDPOINT_URL_DYNAMODB`.
@@ -142,13 +139,7 @@ impl DynamoProxy {
 
     /// The requests made since the last call, oldest first.
     pub(crate) fn take(&self) -> Vec<Call> {
-        std::mem::take(
-            &mut *self
-                .state
-                .calls
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner),
-        )
+        std::mem::take(&mut *self.state.calls.lock().unwrap_or_else(PoisonError::into_inner))
     }
 }
 
@@ -199,26 +190,16 @@ async fn forward(
         .and_then(|target| target.rsplit('.').next())
         .unwrap_or("unknown")
         .to_owned();
-    let body = if METERED.contains(&operation.as_str()) {
-        with_capacity_report(body)
-    } else {
-        body
-    };
+    let body =
+        if METERED.contains(&operation.as_str()) { with_capacity_report(body) } else { body };
     parts.headers.insert(CONTENT_LENGTH, body.len().into());
     parts.headers.remove(HOST);
-    let path = parts
-        .uri
-        .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .to_owned();
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
     let Ok(uri) = format!("{}{path}", state.upstream).parse() else {
         return Ok(plain(StatusCode::BAD_GATEWAY));
     };
     parts.uri = uri;
-    let Ok(response) = state
-        .client
-        .request(Request::from_parts(parts, Full::new(body)))
-        .await
+    let Ok(response) = state.client.request(Request::from_parts(parts, Full::new(body))).await
     else {
         return Ok(plain(StatusCode::BAD_GATEWAY));
     };
@@ -226,25 +207,15 @@ async fn forward(
     let Ok(body) = body.collect().await.map(|b| b.to_bytes()) else {
         return Ok(plain(StatusCode::BAD_GATEWAY));
     };
-    let call = Call {
-        operation,
-        capacity: consumed(&body),
-        status: parts.status.as_u16(),
-    };
-    state
-        .calls
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .push(call);
+    let call = Call { operation, capacity: consumed(&body), status: parts.status.as_u16() };
+    state.calls.lock().unwrap_or_else(PoisonError::into_inner).push(call);
     Ok(Response::from_parts(parts, Full::new(body)))
 }
 
 fn with_capacity_report(body: Bytes) -> Bytes {
     match serde_json::from_slice::<Value>(&body) {
         Ok(Value::Object(mut object)) => {
-            object
-                .entry("ReturnConsumedCapacity")
-                .or_insert_with(|| Value::from("TOTAL"));
+            object.entry("ReturnConsumedCapacity").or_insert_with(|| Value::from("TOTAL"));
             serde_json::to_vec(&object).map_or(body, Bytes::from)
         }
         _ => body,
