@@ -147,10 +147,10 @@ impl Budget {
         match self.measure {
             Measure::InitVsHello | Measure::ColdVsHello => {
                 let init = matches!(self.measure, Measure::InitVsHello);
-                let of = |run: &FunctionRun| if init { run.init_ms } else { run.cold_ms };
+                let of = |run: &FunctionRun| if init { run.init_ms() } else { run.cold_ms() };
                 let worst = worst(
                     &report.functions,
-                    if init { |r| r.init_ms.p50 } else { |r| r.cold_ms.p50 },
+                    if init { |r| r.init_ms().p50 } else { |r| r.cold_ms().p50 },
                 );
                 let (Some(hello), Some(run)) = (hello, worst) else {
                     return not_measured("no cold starts");
@@ -171,9 +171,9 @@ impl Budget {
                 let (Some(ours), Some(theirs)) = (create, theirs) else {
                     return not_measured("no peer run");
                 };
-                let ratio = theirs.cold_ms.p50 / ours.cold_ms.p50;
-                let init = theirs.init_ms.p50 / ours.init_ms.p50;
-                let (ours, theirs) = (ms(ours.cold_ms.p50), ms(theirs.cold_ms.p50));
+                let ratio = theirs.cold_ms().p50 / ours.cold_ms().p50;
+                let init = theirs.init_ms().p50 / ours.init_ms().p50;
+                let (ours, theirs) = (ms(ours.cold_ms().p50), ms(theirs.cold_ms().p50));
                 verdict(
                     ratio >= t,
                     format!("{ours} vs {theirs} ms = {ratio:.1}× (init alone {init:.1}×)"),

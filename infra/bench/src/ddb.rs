@@ -10,9 +10,11 @@ use std::time::Duration;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use common::domain::{Email, Timestamp, User, UserId, UserName};
+use futures::{StreamExt as _, TryStreamExt as _};
 use local_api::template::Template;
 use tokio::process::{Child, Command};
 
+use crate::Error;
 use crate::proxy::DynamoProxy;
 use crate::scenarios::Context;
 
@@ -107,43 +109,28 @@ impl DynamoDbLocal {
         count: usize,
         complete: bool,
     ) -> Result<Vec<UserId>, crate::Error> {
-        let started = Timestamp::now();
+        let started = Timestamp::now().unix_seconds() * 1000;
         let mut users = Vec::with_capacity(count);
         for i in 0..count {
-            let millis = i64::try_from(i).unwrap_or(i64::MAX);
-            let at = Timestamp::from_unix_millis(started.unix_seconds() * 1000 + millis)
-                .map_err(|e| crate::Error::msg(e.to_string()))?;
-            let email = Email::parse(&format!("seed{i}@example.com"))
-                .map_err(|e| crate::Error::msg(e.to_string()))?;
-            let name = UserName::parse(&format!("Seeded User {i}"))
-                .map_err(|e| crate::Error::msg(e.to_string()))?;
-            users.push(User::new(email, name, at));
+            let at = Timestamp::from_unix_millis(started + i64::try_from(i).unwrap_or(i64::MAX));
+            let email = Email::parse(&format!("seed{i}@example.com")).map_err(Error::text)?;
+            let name = UserName::parse(&format!("Seeded User {i}")).map_err(Error::text)?;
+            users.push(User::new(email, name, at.map_err(Error::text)?));
         }
-        let requests: Vec<WriteRequest> = users
-            .iter()
-            .flat_map(|user| {
-                let linked = complete.then(|| [claim_item(user), created_event_item(user)]);
-                std::iter::once(user_item(user)).chain(linked.into_iter().flatten())
-            })
-            .map(|item| {
-                PutRequest::builder()
-                    .set_item(Some(item))
-                    .build()
-                    .map(|put| WriteRequest::builder().put_request(put).build())
-            })
-            .collect::<Result<_, _>>()
-            .map_err(|e| crate::Error::msg(e.to_string()))?;
-        let mut chunks = requests.chunks(BATCH).map(<[WriteRequest]>::to_vec);
-        loop {
-            let wave: Vec<_> = chunks.by_ref().take(SEED_CONCURRENCY).collect();
-            if wave.is_empty() {
-                break;
-            }
-            let writes = wave.into_iter().map(|chunk| self.write_batch(table, chunk));
-            for result in futures::future::join_all(writes).await {
-                result?;
-            }
-        }
+        let items = users.iter().flat_map(|user| {
+            let linked = complete.then(|| [claim_item(user), created_event_item(user)]);
+            std::iter::once(user_item(user)).chain(linked.into_iter().flatten())
+        });
+        let put = |item| PutRequest::builder().set_item(Some(item)).build();
+        let puts: Vec<PutRequest> =
+            items.map(put).collect::<Result<_, _>>().map_err(Error::text)?;
+        let requests: Vec<_> =
+            puts.into_iter().map(|put| WriteRequest::builder().put_request(put).build()).collect();
+        let writes = requests.chunks(BATCH).map(|chunk| self.write_batch(table, chunk.to_vec()));
+        futures::stream::iter(writes)
+            .buffer_unordered(SEED_CONCURRENCY)
+            .try_collect::<()>()
+            .await?;
         Ok(users.into_iter().map(|u| u.id).collect())
     }
 

@@ -19,27 +19,62 @@ const INIT_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a function may take per invocation before the harness gives up.
 const INVOCATION_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Everything measured for one function.
-#[derive(Debug, Clone, Serialize)]
+/// Everything measured for one function; durations in ms.
+#[derive(Debug, Clone, Default, Serialize)]
 pub(crate) struct FunctionRun {
     pub(crate) name: String,
-    /// Init durations of each cold start, in ms.
-    pub(crate) init_ms: Summary,
-    /// First-invocation durations of each cold start, in ms.
-    pub(crate) first_ms: Summary,
-    /// Init + first invocation of each cold start, in ms.
-    pub(crate) cold_ms: Summary,
-    /// Warm invocation durations, in ms.
-    pub(crate) warm_ms: Summary,
+    /// Each cold start's init, first invocation, and their sum.
+    init: Vec<f64>,
+    first: Vec<f64>,
+    cold: Vec<f64>,
+    /// The warm invocations.
+    warm: Vec<f64>,
     /// Peak RSS of the process that served the warm invocations, in KiB.
     pub(crate) peak_rss_kib: u64,
-    /// Invocations whose answer was not the expected one.
+    /// Invocations whose answer was not the expected one, and one of them.
     pub(crate) unexpected: usize,
-    pub(crate) unexpected_sample: Option<String>,
+    unexpected_sample: Option<String>,
     /// DynamoDB requests made during init.
-    pub(crate) init_requests: usize,
+    init_requests: usize,
     /// The load average when its warm run ended.
     pub(crate) load: String,
+    #[serde(skip)]
+    sent: usize,
+}
+
+impl FunctionRun {
+    pub(crate) fn init_ms(&self) -> Summary {
+        Summary::of(&self.init)
+    }
+
+    pub(crate) fn first_ms(&self) -> Summary {
+        Summary::of(&self.first)
+    }
+
+    pub(crate) fn cold_ms(&self) -> Summary {
+        Summary::of(&self.cold)
+    }
+
+    pub(crate) fn warm_ms(&self) -> Summary {
+        Summary::of(&self.warm)
+    }
+
+    /// Sends `subject`'s next event to `instance`; its duration.
+    async fn invoke(
+        &mut self,
+        subject: &Subject<'_>,
+        instance: &mut Instance,
+        proxy: Option<&DynamoProxy>,
+    ) -> Result<f64, crate::Error> {
+        let (outcome, _) = invoke(instance, (subject.event)(self.sent), proxy).await?;
+        self.sent += 1;
+        if !subject.expect.holds(&outcome) {
+            self.unexpected += 1;
+            let body = String::from_utf8_lossy(&outcome.body).chars().take(400).collect();
+            self.unexpected_sample.get_or_insert(body);
+        }
+        Ok(ms(outcome.duration))
+    }
 }
 
 /// How to start `command` as Lambda would, pinned to the function core,
@@ -157,40 +192,6 @@ impl std::fmt::Debug for Subject<'_> {
     }
 }
 
-/// The figures of one subject while they are gathered.
-#[derive(Default)]
-struct Samples {
-    sent: usize,
-    init: Vec<f64>,
-    first: Vec<f64>,
-    cold: Vec<f64>,
-    warm: Vec<f64>,
-    peak_rss_kib: u64,
-    unexpected: usize,
-    unexpected_sample: Option<String>,
-    init_requests: usize,
-    load: String,
-}
-
-impl Samples {
-    async fn invoke(
-        &mut self,
-        subject: &Subject<'_>,
-        instance: &mut Instance,
-        proxy: Option<&DynamoProxy>,
-    ) -> Result<f64, crate::Error> {
-        let (outcome, _) = invoke(instance, (subject.event)(self.sent), proxy).await?;
-        self.sent += 1;
-        let outcome = &outcome;
-        if !subject.expect.holds(outcome) {
-            self.unexpected += 1;
-            let body = String::from_utf8_lossy(&outcome.body).chars().take(400).collect();
-            self.unexpected_sample.get_or_insert(body);
-        }
-        Ok(ms(outcome.duration))
-    }
-}
-
 /// Measures `subjects` side by side. First each one's warm run (a fifth
 /// of `warm` unmeasured, then `warm` measured invocations of one instance,
 /// and its peak RSS): it also warms DynamoDB Local's JIT and the page
@@ -205,45 +206,34 @@ pub(crate) async fn measure(
     warm: usize,
     proxy: Option<&DynamoProxy>,
 ) -> Result<Vec<FunctionRun>, crate::Error> {
-    let mut samples: Vec<Samples> = subjects.iter().map(|_| Samples::default()).collect();
-    for (subject, samples) in subjects.iter().zip(&mut samples) {
+    let name = |s: &Subject<'_>| FunctionRun { name: s.launch.name.clone(), ..Default::default() };
+    let mut runs: Vec<FunctionRun> = subjects.iter().map(name).collect();
+    for (subject, run) in subjects.iter().zip(&mut runs) {
         let (mut instance, _) = start(&subject.launch, proxy).await?;
         for n in 0..warm / 5 + warm {
-            let duration = samples.invoke(subject, &mut instance, proxy).await?;
+            let duration = run.invoke(subject, &mut instance, proxy).await?;
             if n >= warm / 5 {
-                samples.warm.push(duration);
+                run.warm.push(duration);
             }
         }
-        samples.peak_rss_kib = instance.id().map_or(0, |pid| crate::rss_kib(pid, "VmHWM"));
-        samples.load = crate::load_average();
+        run.peak_rss_kib = instance.id().map_or(0, |pid| crate::rss_kib(pid, "VmHWM"));
+        run.load = crate::load_average();
         instance.stop().await;
         crate::settle().await;
     }
     for _ in 0..cold_starts {
-        for (subject, samples) in subjects.iter().zip(&mut samples) {
+        for (subject, run) in subjects.iter().zip(&mut runs) {
             let (mut instance, init_calls) = start(&subject.launch, proxy).await?;
-            samples.init_requests = init_calls.len();
+            run.init_requests = init_calls.len();
             let init = ms(instance.init);
-            let first = samples.invoke(subject, &mut instance, proxy).await?;
-            samples.init.push(init);
-            samples.first.push(first);
-            samples.cold.push(init + first);
+            let first = run.invoke(subject, &mut instance, proxy).await?;
+            run.init.push(init);
+            run.first.push(first);
+            run.cold.push(init + first);
             instance.stop().await;
         }
     }
-    let runs = subjects.iter().zip(samples).map(|(subject, s)| FunctionRun {
-        name: subject.launch.name.clone(),
-        init_ms: Summary::of(&s.init),
-        first_ms: Summary::of(&s.first),
-        cold_ms: Summary::of(&s.cold),
-        warm_ms: Summary::of(&s.warm),
-        peak_rss_kib: s.peak_rss_kib,
-        unexpected: s.unexpected,
-        unexpected_sample: s.unexpected_sample,
-        init_requests: s.init_requests,
-        load: s.load,
-    });
-    Ok(runs.collect())
+    Ok(runs)
 }
 
 fn ms(duration: Duration) -> f64 {

@@ -9,10 +9,11 @@
 
 use std::path::Path;
 
+use crate::calls::create_event;
 use crate::ddb::DynamoDbLocal;
 use crate::lambda::{self, Expect, Subject};
 use crate::report::{LeverResult, Size};
-use crate::scenarios::{Context, create_event};
+use crate::scenarios::Context;
 use crate::{Error, say, settle};
 
 const TABLE: &str = "users-levers";

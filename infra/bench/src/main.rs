@@ -9,6 +9,7 @@
 //! fake credentials); it needs no AWS account or permissions.
 
 mod budgets;
+mod calls;
 mod ddb;
 mod lambda;
 mod levers;
@@ -75,6 +76,10 @@ pub(crate) enum Error {
 impl Error {
     pub(crate) fn msg(text: impl Into<String>) -> Self {
         Self::Message(text.into())
+    }
+
+    pub(crate) fn text(error: impl std::fmt::Display) -> Self {
+        Self::Message(error.to_string())
     }
 }
 

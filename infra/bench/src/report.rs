@@ -272,11 +272,11 @@ impl Report {
                     binary,
                     zip,
                     arm64(&run.name),
-                    min_p50(&run.init_ms),
-                    min_p50(&run.first_ms),
-                    min_p50(&run.cold_ms),
-                    ms(run.warm_ms.p50),
-                    ms(run.warm_ms.p99),
+                    min_p50(&run.init_ms()),
+                    min_p50(&run.first_ms()),
+                    min_p50(&run.cold_ms()),
+                    ms(run.warm_ms().p50),
+                    ms(run.warm_ms().p99),
                     mib(run.peak_rss_kib),
                     run.unexpected.to_string(),
                     run.load.clone(),
@@ -405,11 +405,11 @@ impl Report {
                         lever.variant.clone(),
                         mb(lever.binary_bytes),
                         mb(lever.zip_bytes),
-                        cell(run, |r| min_p50(&r.init_ms)),
-                        cell(reference, |r| min_p50(&r.init_ms)),
-                        cell(run, |r| min_p50(&r.first_ms)),
-                        cell(reference, |r| min_p50(&r.first_ms)),
-                        cell(run, |r| ms(r.warm_ms.p50)),
+                        cell(run, |r| min_p50(&r.init_ms())),
+                        cell(reference, |r| min_p50(&r.init_ms())),
+                        cell(run, |r| min_p50(&r.first_ms())),
+                        cell(reference, |r| min_p50(&r.first_ms())),
+                        cell(run, |r| ms(r.warm_ms().p50)),
                         cell(run, |r| mib(r.peak_rss_kib)),
                         lever.note.clone(),
                         cell(run, |r| r.load.clone()),
@@ -428,8 +428,9 @@ impl Report {
     /// The SVG charts: file name and content.
     pub(crate) fn charts(&self) -> Vec<(&'static str, String)> {
         let cold = self.functions.iter().chain(&self.peer_functions);
-        let cold: Vec<Bar> =
-            cold.map(|run| (run.name.clone(), vec![run.init_ms.p50, run.first_ms.p50])).collect();
+        let cold: Vec<Bar> = cold
+            .map(|run| (run.name.clone(), vec![run.init_ms().p50, run.first_ms().p50]))
+            .collect();
         let throughput = self.load.iter().map(|run| {
             let server = run.server.split(" (").next().unwrap_or(&run.server);
             (format!("{server} — {}", run.scenario), vec![run.rps])

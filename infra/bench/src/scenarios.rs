@@ -10,8 +10,9 @@ use common::domain::{Email, Timestamp, User, UserId, UserName};
 use common::stream::StreamEvent;
 use common::testing::ApiGatewayEvent;
 use local_api::lambda::instance::{Instance, Launch};
-use local_api::template::{Route, Template};
+use local_api::template::Template;
 
+use crate::calls::{CALLS, create_event, event, route, workload};
 use crate::ddb::DynamoDbLocal;
 use crate::lambda::{self, Expect, Subject};
 use crate::report::{DynamoCost, ListScale, Report};
@@ -23,38 +24,6 @@ pub(crate) const HELLO: &str = "hello-lambda";
 const TABLE: &str = "users-bench";
 /// The cursor scope of the users list (see list-users).
 const LIST_SCOPE: &str = "users";
-
-/// One API call: what the report calls it, `METHOD path`, body, extra
-/// header, expected status. The template's route (and so the function) is
-/// the one whose path pattern the path fits. In the path, body and header,
-/// `{user}`, `{other}`, `{doomed}` and `{missing}` are user ids, `{tag}` is
-/// unique to the run, `{n}` counts the invocations and `{cursor}` points
-/// into the list.
-type Call = (&'static str, &'static str, Option<&'static str>, Option<Header>, u16);
-type Header = (&'static str, &'static str);
-
-/// The calls whose DynamoDB requests are counted; the first call of each
-/// route is also its function's workload in the cold and warm runs.
-#[rustfmt::skip]
-const CALLS: &[Call] = &[
-    ("new user",                  "POST /users",                         Some(NEW_USER), None,      201),
-    ("email taken",               "POST /users",                         Some(TAKEN),    None,      409),
-    ("invalid body",              "POST /users",                         Some(INVALID),  None,      422),
-    ("Idempotency-Key, first",    "POST /users",                         Some(KEYED),    Some(KEY), 201),
-    ("Idempotency-Key, replayed", "POST /users",                         Some(KEYED),    Some(KEY), 201),
-    ("found",                     "GET /users/{user}",                   None,           None,      200),
-    ("not found",                 "GET /users/{missing}",                None,           None,      404),
-    ("If-None-Match current",     "GET /users/{user}",                   None,           Some(ANY), 304),
-    ("limit=20",                  "GET /users?limit=20",                 None,           None,      200),
-    ("limit=20&cursor=…",         "GET /users?limit=20&cursor={cursor}", None,           None,      200),
-    ("email=…",                   "GET /users?email=seed4@example.com",  None,           None,      200),
-    ("name only",                 "PATCH /users/{other}",                Some(RENAME),   None,      200),
-    ("email",                     "PATCH /users/{user}",                 Some(MOVED),    None,      200),
-    ("stale If-Match",            "PATCH /users/{other}",                Some(STALE),    Some(OLD), 412),
-    ("history",                   "GET /users/{user}/events",            None,           None,      200),
-    ("exists",                    "DELETE /users/{doomed}",              None,           None,      204),
-    ("not found",                 "DELETE /users/{missing}",             None,           None,      404),
-];
 
 /// The create-user peers: name, folder in infra/bench/peers, command.
 #[rustfmt::skip]
@@ -72,17 +41,6 @@ const SERVERS: &[(&str, &str, &[&str])] = &[
     ("Python (FastAPI + Pydantic, uvicorn)", "python",
         &["{python}", "-m", "uvicorn", "app:app", "--port", "{port}", "--no-access-log", "--log-level", "warning"]),
 ];
-
-const NEW_USER: &str = r#"{"email":"{tag}-{n}@example.com","name":"Bench User {n}"}"#;
-const TAKEN: &str = r#"{"email":"seed3@example.com","name":"Taken"}"#;
-const KEYED: &str = r#"{"email":"{tag}-keyed@example.com","name":"Keyed"}"#;
-const KEY: Header = ("idempotency-key", "{tag}-key");
-const MOVED: &str = r#"{"email":"{tag}-moved@example.com"}"#;
-const STALE: &str = r#"{"name":"Stale"}"#;
-const INVALID: &str = r#"{"email":"nope"}"#;
-const RENAME: &str = r#"{"name":"Renamed {n}"}"#;
-const ANY: Header = ("if-none-match", "*");
-const OLD: Header = ("if-match", "\"1\"");
 
 /// Where things are, and how much to run.
 #[derive(Debug, Clone)]
@@ -127,48 +85,6 @@ impl Context {
         let binary = self.bin_dir.join(name).display().to_string();
         lambda::launch(name, &[binary], self.root.clone(), env, &self.logs)
     }
-}
-
-/// `text` with each `{name}` of `vars` replaced by its value.
-fn fill(text: &str, vars: &[(&str, String)]) -> String {
-    let fill =
-        |text: String, (name, value): &(&str, String)| text.replace(&format!("{{{name}}}"), value);
-    vars.iter().fold(text.to_owned(), fill)
-}
-
-/// The template's route that `METHOD path` fits.
-fn route<'t>(template: &'t Template, request: &str) -> Option<&'t Route> {
-    let (method, path) = request.split_once(' ')?;
-    let path: Vec<&str> = path.split('?').next()?.split('/').collect();
-    template.routes.iter().find(|route| {
-        let pattern: Vec<&str> = route.path.split('/').collect();
-        let fits = |(p, s): (&&str, &&str)| p == s || p.starts_with('{');
-        route.method == method && pattern.len() == path.len() && pattern.iter().zip(&path).all(fits)
-    })
-}
-
-/// The event of `call`, with `vars` filled in.
-fn event(template: &Template, call: &Call, vars: &[(&str, String)]) -> Vec<u8> {
-    let (_, request, body, header, _) = call;
-    let (key, path) = match (route(template, request), request.split_once(' ')) {
-        (Some(route), Some((_, path))) => (route.key(), fill(path, vars)),
-        _ => return Vec::new(),
-    };
-    let mut event = ApiGatewayEvent::new(&key, &path);
-    if let Some(body) = body {
-        let patch = key.starts_with("PATCH");
-        let json = if patch { "application/merge-patch+json" } else { "application/json" };
-        event = event.body(json, fill(body, vars));
-    }
-    if let Some((name, value)) = header {
-        event = event.header(name, &fill(value, vars));
-    }
-    event.to_json()
-}
-
-/// `POST /users` with a fresh address for invocation `n` of a run tagged `tag`.
-pub(crate) fn create_event(template: &Template, tag: &str, n: usize) -> Vec<u8> {
-    event(template, &CALLS[0], &[("tag", tag.to_owned()), ("n", n.to_string())])
 }
 
 /// A history worker batch of `records` records, each a new user.
@@ -221,10 +137,9 @@ async fn with_dynamodb(
     let mut subjects = vec![hello];
     for function in &cx.template.functions {
         let launch = cx.function(&function.binary, &env);
-        let routed = |call: &&Call| {
-            route(&cx.template, call.1).is_some_and(|r| r.function == function.binary)
-        };
-        subjects.push(match CALLS.iter().find(routed) {
+        let routes = cx.template.routes.iter().filter(|r| r.function == function.binary);
+        let call = routes.filter_map(|route| workload(&cx.template, route)).next();
+        subjects.push(match call {
             Some(call) => Subject::new(launch, Expect::Status(call.4), move |n| {
                 event(&cx.template, call, &vars(n))
             }),
@@ -233,7 +148,7 @@ async fn with_dynamodb(
             }
             None => {
                 return Err(Error::msg(format!(
-                    "{}: no call in CALLS fits its routes",
+                    "{}: none of its routes has a call in calls.rs",
                     function.binary
                 )));
             }
@@ -358,8 +273,9 @@ async fn list_scaling(
             let runs =
                 lambda::measure(&[subject], 0, cx.plan.list_invocations, Some(&dynamo.proxy))
                     .await?;
-            pages
-                .extend(runs.into_iter().map(|run| (page.to_owned(), run.warm_ms, run.unexpected)));
+            pages.extend(
+                runs.into_iter().map(|run| (page.to_owned(), run.warm_ms(), run.unexpected)),
+            );
         }
         report.list_scaling.push(ListScale { users: size, pages, load: crate::load_average() });
         settle().await;
