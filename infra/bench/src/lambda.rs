@@ -18,6 +18,15 @@ use crate::stats::Summary;
 const INIT_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a function may take per invocation before the harness gives up.
 const INVOCATION_TIMEOUT: Duration = Duration::from_secs(30);
+/// Lambda's variables that do not depend on the function, and fake credentials.
+#[rustfmt::skip]
+const LAMBDA_ENV: &[(&str, &str)] = &[
+    ("LANG", "C.UTF-8"), ("TZ", ":UTC"), ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"),
+    ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"), ("AWS_LAMBDA_LOG_STREAM_NAME", "bench"),
+    ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand"), ("AWS_REGION", "us-east-1"),
+    ("AWS_DEFAULT_REGION", "us-east-1"), ("AWS_ACCESS_KEY_ID", "local"),
+    ("AWS_SECRET_ACCESS_KEY", "local"), ("AWS_SESSION_TOKEN", "local"),
+];
 
 /// Everything measured for one function; durations in ms.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -87,23 +96,13 @@ pub(crate) fn launch(
     env: &[(String, String)],
     logs: &Path,
 ) -> Launch {
-    let lambda = [
+    let variables = [
         ("PATH", std::env::var("PATH").unwrap_or_default()),
-        ("LANG", "C.UTF-8".to_owned()),
-        ("TZ", ":UTC".to_owned()),
         ("AWS_LAMBDA_FUNCTION_NAME", name.to_owned()),
-        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128".to_owned()),
-        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".to_owned()),
         ("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}")),
-        ("AWS_LAMBDA_LOG_STREAM_NAME", "bench".to_owned()),
-        ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand".to_owned()),
-        ("AWS_REGION", "us-east-1".to_owned()),
-        ("AWS_DEFAULT_REGION", "us-east-1".to_owned()),
-        ("AWS_ACCESS_KEY_ID", "local".to_owned()),
-        ("AWS_SECRET_ACCESS_KEY", "local".to_owned()),
-        ("AWS_SESSION_TOKEN", "local".to_owned()),
     ];
-    let lambda = lambda.into_iter().map(|(k, v)| (k.to_owned(), v));
+    let fixed = LAMBDA_ENV.iter().map(|(k, v)| (*k, (*v).to_owned()));
+    let lambda = variables.into_iter().chain(fixed).map(|(k, v)| (k.to_owned(), v));
     let taskset = ["taskset", "-c", crate::FUNCTION_CORE].map(str::to_owned);
     Launch {
         name: name.to_owned(),

@@ -27,18 +27,9 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 /// Operations that accept `ReturnConsumedCapacity`.
-const METERED: &[&str] = &[
-    "GetItem",
-    "PutItem",
-    "UpdateItem",
-    "DeleteItem",
-    "Query",
-    "Scan",
-    "BatchGetItem",
-    "BatchWriteItem",
-    "TransactGetItems",
-    "TransactWriteItems",
-];
+#[rustfmt::skip]
+const METERED: &[&str] = &["GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan",
+    "BatchGetItem", "BatchWriteItem", "TransactGetItems", "TransactWriteItems"];
 
 /// One request a function made to DynamoDB.
 #[derive(Debug, Clone, Serialize)]

@@ -60,11 +60,15 @@ impl Context {
         self.root.join("infra/bench/peers")
     }
 
-    /// `command` with `{python}` and `{bin}` filled in; `None` when the
-    /// peer in `dir` is not installed.
-    fn command(&self, dir: &str, command: &[&str]) -> Option<Vec<String>> {
+    /// `command` with `{python}` and `{bin}` filled in; `None`, and a note
+    /// in the report, when the peer in `dir` is not installed.
+    fn command(
+        &self,
+        report: &mut Report,
+        (name, dir, command): &(&str, &str, &[&str]),
+    ) -> Option<Vec<String>> {
         let python = self.venv.as_ref().map(|venv| venv.join("bin/python")).filter(|p| p.exists());
-        let ready = match dir {
+        let ready = match *dir {
             "node" => self.peers().join("node/node_modules").is_dir(),
             "python" => python.is_some(),
             _ => true,
@@ -72,6 +76,11 @@ impl Context {
         let python = python.map(|p| p.display().to_string()).unwrap_or_default();
         let bin = self.bin_dir.display().to_string();
         let fill = |arg: &&str| arg.replace("{python}", &python).replace("{bin}", &bin);
+        if !ready {
+            report
+                .notes
+                .push(format!("{name} was skipped: it is not installed (run.sh does that)."));
+        }
         ready.then(|| command.iter().map(fill).collect())
     }
 
@@ -154,13 +163,8 @@ async fn with_dynamodb(
             }
         });
     }
-    for (name, dir, command) in PEERS {
-        let Some(command) = cx.command(dir, command) else {
-            report
-                .notes
-                .push(format!("{name} was skipped: it is not installed (run.sh installs it)."));
-            continue;
-        };
+    for peer @ (name, dir, _) in PEERS {
+        let Some(command) = cx.command(report, peer) else { continue };
         let launch = lambda::launch(name, &command, cx.peers().join(dir), &env, &cx.logs);
         let tag = format!("{tag}-{dir}");
         let event = move |n| create_event(&cx.template, &tag, n);
@@ -285,13 +289,8 @@ async fn list_scaling(
 
 /// Ours, Express and FastAPI under the same load.
 pub(crate) async fn load_phase(cx: &Context, report: &mut Report) -> Result<(), Error> {
-    for (name, dir, command) in SERVERS {
-        let Some(command) = cx.command(dir, command) else {
-            report
-                .notes
-                .push(format!("{name} was skipped: it is not installed (run.sh installs it)."));
-            continue;
-        };
+    for server @ (name, dir, _) in SERVERS {
+        let Some(command) = cx.command(report, server) else { continue };
         say(&format!("load: {name}"));
         let dir = if dir.is_empty() { cx.root.clone() } else { cx.peers().join(dir) };
         let scripts = cx.root.join("infra/bench");
