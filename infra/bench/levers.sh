@@ -4,12 +4,15 @@
 # `--config profile.release.*` overrides; the others build a copy of the
 # workspace with one edit. Every build, the reference included, is
 # `-p create-user`: features resolved for create-user alone, so a lever's
-# effect is not mixed with what the rest of the workspace turns on. The
-# profile builds share one target folder; each copy has its own, because
-# cargo names a path crate's artifacts by its path inside the workspace, so
-# two copies of the workspace in one target folder overwrite each other's
-# crates. A second run only rebuilds what changed. Each build takes
-# minutes (a clean one over ten on a busy two-core machine).
+# effect is not mixed with what the rest of the workspace turns on. Every
+# build, the reference included, has common's `local-ca` feature, as the
+# harness's builds do, so that it trusts the harness's TLS proxy. The
+# source variants (copies of the workspace with one edit) build one after
+# the other in the reference's target folder: the dependencies compiled for
+# the reference serve them all, and only the edited crates and the link are
+# redone (each copy's own crates overwrite the previous copy's, which is
+# why each binary is copied out right after its build). A profile lever
+# rebuilds everything with its settings: minutes each on a two-core machine.
 #
 # Usage: levers.sh OUT_DIR [BUILD...]   (default: every build, in the order below)
 # Writes OUT_DIR/manifest.tsv: lever <TAB> build <TAB> binary <TAB> note
@@ -43,7 +46,7 @@ profile() { # name lever build note config...
   local args=()
   for setting in "$@"; do args+=(--config "profile.release.$setting"); done
   echo "--- levers: $name ($build)" >&2
-  (cd "$root" && CARGO_TARGET_DIR="$target" cargo build --quiet --release -p create-user "${args[@]}")
+  (cd "$root" && CARGO_TARGET_DIR="$target" cargo build --quiet --release -p create-user --features common/local-ca "${args[@]}")
   record "$name" "$lever" "$build" "$note" "$target/release/create-user"
 }
 
@@ -75,12 +78,12 @@ edit() { # dir file perl-substitution
 
 source_variant() { # name lever build note dir
   echo "--- levers: $1 ($3)" >&2
-  (cd "$5" && CARGO_TARGET_DIR="$target-$1" cargo build --quiet --release -p create-user)
-  record "$1" "$2" "$3" "$4" "$target-$1/release/create-user"
+  (cd "$5" && CARGO_TARGET_DIR="$target" cargo build --quiet --release -p create-user --features common/local-ca)
+  record "$1" "$2" "$3" "$4" "$target/release/create-user"
 }
 
 # The reference: the deployed profile, built the same way as the variants.
-profile deployed "(reference)" "deployed profile: opt-level s, lto, 1 codegen unit, strip" "-p create-user"
+profile deployed "(reference)" "deployed profile: opt-level z, lto, 1 codegen unit, panic abort, strip" "-p create-user"
 
 if wanted lazy-connection; then
   dir="$(copy_workspace lazy-connection)"
@@ -94,12 +97,30 @@ if wanted dynamodb-interceptor; then
   source_variant dynamodb-interceptor "DynamoDB call metrics and X-Ray subsegments" "undone: no SDK interceptor on the store's client" "store.rs without dynamodb_calls::instrument" "$dir"
 fi
 
-if wanted tls-ring; then
-  dir="$(copy_workspace tls-ring)"
-  edit "$dir" Cargo.toml 's/(aws-config = \{[^\n]*)"default-https-client", /$1/; s/(aws-sdk-dynamodb = \{[^\n]*)"default-https-client", /$1/'
-  edit "$dir" functions/common/Cargo.toml 's/\[dependencies\]\n/[dependencies]\naws-smithy-http-client = { version = "1.1", default-features = false, features = ["rustls-ring", "rt-tokio"] }\n/'
-  edit "$dir" functions/common/src/config.rs 's/aws_config::load_defaults\(BehaviorVersion::latest\(\)\)\.await/aws_config::defaults(BehaviorVersion::latest()).http_client(aws_smithy_http_client::Builder::new().tls_provider(aws_smithy_http_client::tls::Provider::Rustls(aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring)).build_https()).load().await/'
-  source_variant tls-ring "TLS provider" "changed: rustls with ring instead of aws-lc-rs" "HTTPS client built with CryptoMode::Ring; aws-lc not linked" "$dir"
+if wanted tls-aws-lc; then
+  dir="$(copy_workspace tls-aws-lc)"
+  edit "$dir" Cargo.toml 's/(aws-smithy-http-client = \{[^\n]*)"rustls-ring"/$1"rustls-aws-lc"/'
+  edit "$dir" functions/common/src/config.rs 's/CryptoMode::Ring/CryptoMode::AwsLc/'
+  source_variant tls-aws-lc "TLS crypto provider" "changed: rustls on aws-lc-rs instead of ring" "the SDK's default provider" "$dir"
+fi
+
+if wanted roots-system; then
+  dir="$(copy_workspace roots-system)"
+  edit "$dir" functions/common/src/config.rs 's/\.with_native_roots\(false\)\s*\.with_pem_certificate\(AMAZON_TRUST_SERVICES\);/.with_native_roots(true);/'
+  source_variant roots-system "trust roots" "undone: the system's store (SSL_CERT_FILE) instead of the 5 compiled in" "read and parsed at init, as the SDK does by default" "$dir"
+fi
+
+if wanted roots-mozilla; then
+  dir="$(copy_workspace roots-mozilla)"
+  edit "$dir" functions/common/Cargo.toml 's/\[dependencies\]\n/[dependencies]\nwebpki-root-certs.workspace = true\n/'
+  edit "$dir" functions/common/src/config.rs 's/\.with_pem_certificate\(AMAZON_TRUST_SERVICES\);/;\n    let roots = webpki_root_certs::TLS_SERVER_ROOT_CERTS.iter().fold(roots, |roots, der| roots.with_pem_certificate(format!("-----BEGIN CERTIFICATE-----\\n{}\\n-----END CERTIFICATE-----\\n", base64::Engine::encode(&base64::engine::general_purpose::STANDARD, der))));/'
+  source_variant roots-mozilla "trust roots" "changed: Mozilla's roots compiled in (webpki-root-certs) instead of Amazon's 5" "every root a browser trusts, encoded and parsed at init" "$dir"
+fi
+
+if wanted credential-chain; then
+  dir="$(copy_workspace credential-chain)"
+  edit "$dir" functions/common/src/config.rs 's/match lambda_environment\(env_var\) \{/match None::<(Region, Credentials)> {/'
+  source_variant credential-chain "credentials and region" "undone: the SDK's default chain instead of Lambda's environment" "aws_config::defaults(...).load()" "$dir"
 fi
 
 if wanted sdk-default-features; then
@@ -108,10 +129,10 @@ if wanted sdk-default-features; then
   source_variant sdk-default-features "SDK default features off" "undone: default features on" "aws-config and aws-sdk-dynamodb with default features" "$dir"
 fi
 
-profile cargo-defaults "release profile" "undone: Cargo's defaults (opt-level 3, no LTO, 16 units, no strip)" "" "opt-level=3" "lto=false" "codegen-units=16" "strip=false"
-profile panic-abort "panic strategy" 'changed: panic = "abort"' "a panic would end the process, not one invocation" 'panic="abort"'
-profile opt-z "opt-level" 'changed: opt-level = "z"' "smallest code" 'opt-level="z"'
-profile opt-3 "opt-level" "undone: opt-level = 3" "fastest code" "opt-level=3"
+profile cargo-defaults "release profile" "undone: Cargo's defaults (opt-level 3, no LTO, 16 units, unwind, no strip)" "" "opt-level=3" "lto=false" "codegen-units=16" 'panic="unwind"' "strip=false"
+profile panic-unwind "panic strategy" 'undone: panic = "unwind"' "a panic would end one invocation, not the process" 'panic="unwind"'
+profile opt-s "opt-level" 'changed: opt-level = "s"' "small code, some speed optimisations" 'opt-level="s"'
+profile opt-3 "opt-level" "changed: opt-level = 3" "fastest code" "opt-level=3"
 profile no-lto "lto" "undone: lto = false" "" "lto=false"
 profile cgu-16 "codegen-units" "undone: codegen-units = 16" "" "codegen-units=16"
 profile no-strip "strip" "undone: strip = false" "symbols kept" "strip=false"

@@ -55,14 +55,21 @@ mkdir -p "$work" "$cache"
 cd "$root"
 echo "--- load before the run: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
-# As `cargo lambda build --release` (and so `sam build`) builds them: every
-# binary of the workspace, features unified across it, the release profile.
-# Plus `common/local-ca` where the workspace has it: the functions then
-# trust the harness's DynamoDB proxy CA from USERS_API_LOCAL_CA_FILE.
-features=()
-if grep -q '^local-ca' functions/common/Cargo.toml; then features=(--features common/local-ca); fi
-echo "--- building every binary of the workspace (release profile) ${features[*]}" >&2
-cargo build --release --locked --workspace --bins "${features[@]}"
+# As `sam build` builds them (`cargo lambda build --release --bin <function>`):
+# the functions' features resolved among the functions alone, not unified
+# with the local API's and the harness's (which turn on the SDK's default
+# HTTPS client and common's test helpers), the release profile. Plus
+# common's `local-ca`: the functions then trust the harness's DynamoDB
+# proxy CA from USERS_API_LOCAL_CA_FILE.
+functions=()
+for dir in functions/*/; do
+  name="$(basename "$dir")"
+  [ "$name" = common ] || functions+=(-p "$name")
+done
+echo "--- building the functions and the hello-world baseline (release profile, common/local-ca)" >&2
+cargo build --release --locked --features common/local-ca "${functions[@]}" -p hello-lambda
+echo "--- building the harness" >&2
+cargo build --release --locked -p bench
 
 echo "--- installing the Node.js peers (npm ci)" >&2
 node_dir="$root/infra/bench/peers/node"

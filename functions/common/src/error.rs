@@ -4,6 +4,7 @@
 use lambda_http::http::StatusCode;
 use serde::Serialize;
 
+use crate::domain::InvalidValue;
 use crate::store::StoreError;
 
 /// Everything a request can fail with. Each variant's doc names its status.
@@ -13,6 +14,15 @@ pub enum ApiError {
     /// query parameter, bad header). The text is shown to the client.
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// 400: a query parameter's value is not valid; the detail names the
+    /// parameter and says why.
+    #[error("invalid query parameter {name}: {reason}")]
+    InvalidParameter {
+        /// The parameter's name.
+        name: &'static str,
+        /// Why its value was rejected.
+        reason: InvalidValue,
+    },
     /// 404: no such resource.
     #[error("not found")]
     NotFound,
@@ -94,10 +104,15 @@ impl ApiError {
         Self::BadRequest(detail.into())
     }
 
+    /// Makes a rejected value of the query parameter `name` a 400.
+    pub fn invalid_parameter(name: &'static str) -> impl Fn(InvalidValue) -> Self {
+        move |reason| Self::InvalidParameter { name, reason }
+    }
+
     /// The HTTP status this error answers with.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::BadRequest(_) | Self::InvalidParameter { .. } => StatusCode::BAD_REQUEST,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::EmailTaken | Self::IdempotencyKeyInFlight => StatusCode::CONFLICT,
             Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
@@ -115,6 +130,11 @@ impl ApiError {
     pub fn to_problem(&self, request_id: &str) -> Problem {
         let (kind, title, detail) = match self {
             Self::BadRequest(detail) => ("/problems/bad-request", "Bad Request", detail.clone()),
+            Self::InvalidParameter { name, reason } => (
+                "/problems/bad-request",
+                "Bad Request",
+                format!("{name} {reason}."),
+            ),
             Self::NotFound => (
                 "/problems/not-found",
                 "Not Found",

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 pub use aws_lambda_events::event::dynamodb::{Event as StreamEvent, EventRecord};
 pub use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 
-use crate::domain::{ChangeKind, HistoryEvent, Timestamp, User, UserId};
+use crate::domain::{ChangeKind, HistoryEvent, User, UserField, UserId, WriteContext};
 use crate::store::item::{TOMBSTONE_SORT_KEY, TombstoneItem, USER_PREFIX, USER_SORT_KEY, UserItem};
 
 /// A record that cannot be turned into a history event (a poison record).
@@ -21,15 +21,6 @@ struct Keys {
     pk: String,
     sk: String,
 }
-
-/// Reads one field of a user.
-type FieldReader = fn(&User) -> &str;
-
-/// The fields a history event may name, with how to read each from a user.
-const FIELDS: [(&str, FieldReader); 2] = [
-    ("email", |u| u.email.as_str()),
-    ("name", |u| u.name.as_str()),
-];
 
 fn user_image(image: &serde_dynamo::Item, which: &str) -> Result<User, InvalidRecord> {
     let item: UserItem = serde_dynamo::from_item(image.clone())
@@ -57,7 +48,7 @@ pub fn history_event(record: &EventRecord) -> Result<Option<HistoryEvent>, Inval
                 user_id: user.id,
                 kind: ChangeKind::Created,
                 version: user.version,
-                changed_fields: FIELDS.iter().map(|(name, _)| (*name).to_owned()).collect(),
+                changed_fields: UserField::ALL.map(|field| field.name().to_owned()).into(),
                 occurred_at: user.updated_at,
                 actor: user.changed_by,
             }
@@ -68,10 +59,10 @@ pub fn history_event(record: &EventRecord) -> Result<Option<HistoryEvent>, Inval
                 user_id: after.id,
                 kind: ChangeKind::Updated,
                 version: after.version,
-                changed_fields: FIELDS
-                    .iter()
-                    .filter(|(_, read)| read(&before) != read(&after))
-                    .map(|(name, _)| (*name).to_owned())
+                changed_fields: UserField::ALL
+                    .into_iter()
+                    .filter(|field| field.value(&before) != field.value(&after))
+                    .map(|field| field.name().to_owned())
                     .collect(),
                 occurred_at: after.updated_at,
                 actor: after.changed_by,
@@ -121,14 +112,9 @@ pub fn user_record(old: Option<&User>, new: Option<&User>, sequence_number: u64)
     )
 }
 
-/// The record of the tombstone a deletion of `deleted` at `now` by `actor` writes.
-pub fn tombstone_record(
-    deleted: &User,
-    now: Timestamp,
-    actor: Option<&str>,
-    sequence_number: u64,
-) -> EventRecord {
-    let tombstone = TombstoneItem::new(deleted, now, actor);
+/// The record of the tombstone the deletion `write` of `deleted` writes.
+pub fn tombstone_record(deleted: &User, write: &WriteContext, sequence_number: u64) -> EventRecord {
+    let tombstone = TombstoneItem::new(deleted, write);
     let keys = Keys {
         pk: tombstone.pk.clone(),
         sk: tombstone.sk.clone(),
@@ -172,7 +158,7 @@ pub fn record(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Email, UserChanges, UserName, Version};
+    use crate::domain::{Email, Precondition, Timestamp, UserChanges, UserName, Version};
 
     fn ada() -> User {
         User::new(
@@ -190,8 +176,7 @@ mod tests {
                 email: None,
                 name: Some(UserName::parse("Countess").unwrap()),
             },
-            Timestamp::now(),
-            Some("editor-app"),
+            &WriteContext::new(user.id, Precondition::None, Some("editor-app")),
         );
         let created = history_event(&user_record(None, Some(&user), 1))
             .unwrap()
@@ -214,8 +199,7 @@ mod tests {
         );
         let deleted = history_event(&tombstone_record(
             &renamed,
-            Timestamp::now(),
-            Some("admin-app"),
+            &WriteContext::new(renamed.id, Precondition::None, Some("admin-app")),
             4,
         ))
         .unwrap()

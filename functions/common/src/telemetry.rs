@@ -19,13 +19,13 @@ use time::format_description::well_known::Rfc3339;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id};
 use tracing::{Event, Metadata, Subscriber};
-use tracing_subscriber::filter::{FilterExt, LevelFilter, filter_fn};
+use tracing_subscriber::Layer;
+use tracing_subscriber::filter::{FilterExt, LevelFilter, Targets, filter_fn};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter};
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::xray::TraceHeader;
 
@@ -82,14 +82,10 @@ where
 /// `debug` and `trace` the Lambda runtime logs raw events (the
 /// `Authorization` header, bodies, claims) and the AWS SDK logs request
 /// bodies (email addresses, names), so those levels are never theirs.
-pub fn filter(level: LevelFilter) -> EnvFilter {
-    let dependencies = level.min(LevelFilter::INFO);
-    let directives = OUR_CRATES
-        .iter()
-        .fold(dependencies.to_string(), |directives, krate| {
-            format!("{directives},{krate}={level}")
-        });
-    EnvFilter::new(directives)
+pub fn filter(level: LevelFilter) -> Targets {
+    Targets::new()
+        .with_default(level.min(LevelFilter::INFO))
+        .with_targets(OUR_CRATES.map(|krate| (krate, level)))
 }
 
 fn is_invocation(metadata: &Metadata<'_>) -> bool {
@@ -284,7 +280,12 @@ mod tests {
                 tracing_subscriber::fmt::layer()
                     .event_format(JsonLine)
                     .with_writer(lines.clone())
-                    .with_filter(EnvFilter::new(level).or(filter_fn(is_invocation))),
+                    .with_filter(
+                        level
+                            .parse::<Targets>()
+                            .expect("a valid level")
+                            .or(filter_fn(is_invocation)),
+                    ),
             );
         tracing::subscriber::with_default(subscriber, log);
         lines

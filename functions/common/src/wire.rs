@@ -1,23 +1,25 @@
 //! Wire types: what the API reads from request bodies and writes in
 //! response bodies, and their conversions to and from domain types.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::domain::{Email, HistoryEvent, InvalidValue, User, UserChanges, UserName};
+use crate::domain::{Email, HistoryEvent, InvalidValue, User, UserChanges, UserField, UserName};
 use crate::error::{ApiError, FieldError};
 use crate::store::Page;
 
-/// A user as returned by the API.
-#[derive(Debug, Serialize)]
+/// A user as returned by the API. The table stores the same attributes
+/// (its user item flattens this, adding its keys and `changedBy`), so a
+/// field is listed once for both.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UserBody {
-    id: String,
-    email: String,
-    name: String,
-    created_at: String,
-    updated_at: String,
-    version: u64,
+    pub(crate) id: String,
+    pub(crate) email: String,
+    pub(crate) name: String,
+    pub(crate) created_at: String,
+    pub(crate) updated_at: String,
+    pub(crate) version: u64,
 }
 
 impl From<&User> for UserBody {
@@ -98,9 +100,9 @@ impl TryFrom<Map<String, Value>> for NewUserFields {
 
     /// Collects every field error before failing.
     fn try_from(body: Map<String, Value>) -> Result<Self, ApiError> {
-        let mut fields = Fields::new(&body, &["email", "name"]);
-        let email = fields.required("email", Email::parse);
-        let name = fields.required("name", UserName::parse);
+        let mut fields = Fields::new(&body);
+        let email = fields.required(UserField::Email, Email::parse);
+        let name = fields.required(UserField::Name, UserName::parse);
         match (email, name) {
             (Some(email), Some(name)) if fields.errors.is_empty() => Ok(Self { email, name }),
             _ => Err(ApiError::Validation(fields.errors)),
@@ -113,14 +115,13 @@ impl TryFrom<Map<String, Value>> for UserChanges {
 
     /// A JSON Merge Patch of a user: `email` and/or `name`, at least one.
     fn try_from(body: Map<String, Value>) -> Result<Self, ApiError> {
-        let mut fields = Fields::new(&body, &["email", "name"]);
-        let email = fields.optional("email", Email::parse);
-        let name = fields.optional("name", UserName::parse);
+        let mut fields = Fields::new(&body);
+        let email = fields.optional(UserField::Email, Email::parse);
+        let name = fields.optional(UserField::Name, UserName::parse);
         if body.is_empty() {
-            fields.errors.push(FieldError::new(
-                "body",
-                "must contain at least one of email, name",
-            ));
+            let names: Vec<&str> = UserField::ALL.map(UserField::name).into();
+            let message = format!("must contain at least one of {}", names.join(", "));
+            fields.errors.push(FieldError::new("body", message));
         }
         if fields.errors.is_empty() {
             Ok(Self { email, name })
@@ -130,6 +131,9 @@ impl TryFrom<Map<String, Value>> for UserChanges {
     }
 }
 
+/// Parses a field's raw text into its domain type.
+type Parse<T> = fn(&str) -> Result<T, InvalidValue>;
+
 /// Reads string fields from a JSON object, collecting every error.
 struct Fields<'a> {
     body: &'a Map<String, Value>,
@@ -137,25 +141,32 @@ struct Fields<'a> {
 }
 
 impl<'a> Fields<'a> {
-    fn new(body: &'a Map<String, Value>, known: &[&str]) -> Self {
+    /// Starts with an error for every field that is not a [`UserField`].
+    fn new(body: &'a Map<String, Value>) -> Self {
         let errors = body
             .keys()
-            .filter(|key| !known.contains(&key.as_str()))
+            .filter(|key| {
+                !UserField::ALL
+                    .iter()
+                    .any(|field| field.name() == key.as_str())
+            })
             .map(|key| FieldError::new(key.as_str(), "is not a known field"))
             .collect();
         Self { body, errors }
     }
 
-    fn required<T>(&mut self, name: &str, parse: fn(&str) -> Result<T, InvalidValue>) -> Option<T> {
-        if self.body.contains_key(name) {
-            self.optional(name, parse)
+    fn required<T>(&mut self, field: UserField, parse: Parse<T>) -> Option<T> {
+        if self.body.contains_key(field.name()) {
+            self.optional(field, parse)
         } else {
-            self.errors.push(FieldError::new(name, "is required"));
+            self.errors
+                .push(FieldError::new(field.name(), "is required"));
             None
         }
     }
 
-    fn optional<T>(&mut self, name: &str, parse: fn(&str) -> Result<T, InvalidValue>) -> Option<T> {
+    fn optional<T>(&mut self, field: UserField, parse: Parse<T>) -> Option<T> {
+        let name = field.name();
         let result = match self.body.get(name)? {
             Value::String(raw) => parse(raw).map_err(|invalid| invalid.0),
             Value::Null => Err("must be a string, not null (it cannot be removed)"),

@@ -100,7 +100,7 @@ async fn process(store: &dyn HistoryStore, record: &EventRecord) -> Result<(), R
 
 #[cfg(test)]
 mod tests {
-    use common::domain::{PageSize, UserId};
+    use common::domain::{PageRequest, PageSize, UserId};
     use common::store::MemoryStore;
 
     use super::*;
@@ -152,7 +152,7 @@ mod tests {
         assert_eq!(failed, later, "the poison record and every one after it");
         let id = UserId::parse("01JDQ7Z3K5N6P8R9S0T1V2W3X4").expect("id");
         let history = store
-            .history(id, None, PageSize::default())
+            .history(id, PageRequest::first(PageSize::default()))
             .await
             .expect("history");
         let kinds: Vec<&str> = history.items.iter().map(|e| e.kind.as_str()).collect();
@@ -176,7 +176,7 @@ mod tests {
         assert!(response.batch_item_failures.is_empty());
         let id = UserId::parse("01JDQ7Z3K5N6P8R9S0T1V2W3X4").expect("id");
         let history = store
-            .history(id, None, PageSize::default())
+            .history(id, PageRequest::first(PageSize::default()))
             .await
             .expect("history");
         let versions: Vec<u64> = history.items.iter().map(|e| e.version.get()).collect();
@@ -196,7 +196,7 @@ mod tests {
         handle(&store, without_poison()).await;
         let id = UserId::parse("01JDQ7Z3K5N6P8R9S0T1V2W3X4").expect("id");
         let history = store
-            .history(id, None, PageSize::default())
+            .history(id, PageRequest::first(PageSize::default()))
             .await
             .expect("history");
         assert_eq!(history.items.len(), 3);

@@ -20,7 +20,10 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use local_api::server::HANDLERS;
 use local_api::template::Template;
 
-#[allow(dead_code, reason = "the harness's table of API calls; not all of it is used here")]
+#[allow(
+    dead_code,
+    reason = "the harness's table of API calls; not all of it is used here"
+)]
 #[path = "../src/calls.rs"]
 mod calls;
 
@@ -45,8 +48,10 @@ fn handlers(c: &mut Criterion) {
     common::telemetry::init_with_writer(std::io::sink);
     // Timers on, as in the functions' runtime: every request runs under its
     // time budget.
-    let runtime =
-        tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("runtime");
     let mut group = c.benchmark_group("handle");
 
     // Not a handler: what lambda_http spends turning the event into a request.
@@ -87,8 +92,14 @@ fn handlers(c: &mut Criterion) {
             };
             // The workload's user ids all name this request's user.
             let named = ["user", "other", "doomed"].map(|name| (name, id.to_string()));
-            let vars = [&named[..], &[("n", n.to_string()), ("tag", "bench".to_owned())]].concat();
-            calls::request(&template, call, &vars).expect("the call fits its route").build()
+            let vars = [
+                &named[..],
+                &[("n", n.to_string()), ("tag", "bench".to_owned())],
+            ]
+            .concat();
+            calls::request(&template, call, &vars)
+                .expect("the call fits its route")
+                .build()
         };
         let mut counter = 0;
         group.bench_function(route.function.as_str(), |b| {

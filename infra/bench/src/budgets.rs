@@ -142,7 +142,10 @@ impl Budget {
                 return not_measured("no sizes");
             };
             let value = bytes(size) as f64 / 1e6;
-            verdict(value <= t, format!("largest {}: {value:.2} {what}", size.name))
+            verdict(
+                value <= t,
+                format!("largest {}: {value:.2} {what}", size.name),
+            )
         };
         match self.measure {
             Measure::InitVsHello | Measure::ColdVsHello => {
@@ -150,7 +153,11 @@ impl Budget {
                 let of = |run: &FunctionRun| if init { run.init_ms() } else { run.cold_ms() };
                 let worst = worst(
                     &report.functions,
-                    if init { |r| r.init_ms().p50 } else { |r| r.cold_ms().p50 },
+                    if init {
+                        |r| r.init_ms().p50
+                    } else {
+                        |r| r.cold_ms().p50
+                    },
                 );
                 let (Some(hello), Some(run)) = (hello, worst) else {
                     return not_measured("no cold starts");
@@ -180,8 +187,10 @@ impl Budget {
                 )
             }
             Measure::HandlerCpu => {
-                let slowest =
-                    report.handlers.iter().max_by(|a, b| a.median_us.total_cmp(&b.median_us));
+                let slowest = report
+                    .handlers
+                    .iter()
+                    .max_by(|a, b| a.median_us.total_cmp(&b.median_us));
                 let Some(slowest) = slowest else {
                     return not_measured("no criterion results");
                 };
@@ -228,8 +237,10 @@ impl Budget {
                 None => not_measured("no runs"),
             },
             Measure::DynamoRequests => {
-                let successful =
-                    report.dynamo_costs.iter().filter(|c| c.status.is_some_and(|s| s < 400));
+                let successful = report
+                    .dynamo_costs
+                    .iter()
+                    .filter(|c| c.status.is_some_and(|s| s < 400));
                 let off: Vec<String> = successful
                     .filter(|c| c.calls.len() as f64 != t)
                     .map(|c| format!("{} ({})", c.case, c.calls.len()))

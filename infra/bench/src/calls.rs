@@ -12,7 +12,13 @@ use local_api::template::{Route, Template};
 /// `{user}`, `{other}`, `{doomed}` and `{missing}` are user ids, `{tag}` is
 /// unique to the run, `{n}` counts the invocations and `{cursor}` points
 /// into the list.
-pub(crate) type Call = (&'static str, &'static str, Option<&'static str>, Option<Header>, u16);
+pub(crate) type Call = (
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    Option<Header>,
+    u16,
+);
 type Header = (&'static str, &'static str);
 
 /// The calls whose DynamoDB requests are counted; the first call of each
@@ -69,12 +75,16 @@ pub(crate) fn route<'t>(template: &'t Template, request: &str) -> Option<&'t Rou
 
 /// The event of `call`, with `vars` filled in.
 pub(crate) fn event(template: &Template, call: &Call, vars: &[(&str, String)]) -> Vec<u8> {
-    request(template, call, vars).map(|event| event.to_json()).unwrap_or_default()
+    request(template, call, vars)
+        .map(|event| event.to_json())
+        .unwrap_or_default()
 }
 
 /// The first call of `route`: its workload.
 pub(crate) fn workload(template: &Template, route: &Route) -> Option<&'static Call> {
-    CALLS.iter().find(|call| self::route(template, call.1) == Some(route))
+    CALLS
+        .iter()
+        .find(|call| self::route(template, call.1) == Some(route))
 }
 
 /// The event builder of `call`, with `vars` filled in.
@@ -89,7 +99,11 @@ pub(crate) fn request(
     let mut event = ApiGatewayEvent::new(&key, &path);
     if let Some(body) = body {
         let patch = key.starts_with("PATCH");
-        let json = if patch { "application/merge-patch+json" } else { "application/json" };
+        let json = if patch {
+            "application/merge-patch+json"
+        } else {
+            "application/json"
+        };
         event = event.body(json, fill(body, vars));
     }
     if let Some((name, value)) = header {
@@ -100,5 +114,9 @@ pub(crate) fn request(
 
 /// `POST /users` with a fresh address for invocation `n` of a run tagged `tag`.
 pub(crate) fn create_event(template: &Template, tag: &str, n: usize) -> Vec<u8> {
-    event(template, &CALLS[0], &[("tag", tag.to_owned()), ("n", n.to_string())])
+    event(
+        template,
+        &CALLS[0],
+        &[("tag", tag.to_owned()), ("n", n.to_string())],
+    )
 }

@@ -55,7 +55,9 @@ impl DynamoDbLocal {
         while client.list_tables().send().await.is_err() {
             tries += 1;
             if tries > 240 {
-                return Err(crate::Error::msg("DynamoDB Local did not answer within 2 minutes"));
+                return Err(crate::Error::msg(
+                    "DynamoDB Local did not answer within 2 minutes",
+                ));
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
@@ -65,7 +67,13 @@ impl DynamoDbLocal {
         let system = std::fs::read_to_string("/etc/ssl/certs/ca-certificates.crt")?;
         let bundle_file = cx.work_dir.join(format!("ca-bundle-{table}.pem"));
         std::fs::write(&bundle_file, format!("{system}\n{}", proxy.ca_pem()))?;
-        let db = Self { client, process, proxy, ca_file, bundle_file };
+        let db = Self {
+            client,
+            process,
+            proxy,
+            ca_file,
+            bundle_file,
+        };
         db.create_table(&cx.template, table).await?;
         Ok(db)
     }
@@ -122,11 +130,17 @@ impl DynamoDbLocal {
             std::iter::once(user_item(user)).chain(linked.into_iter().flatten())
         });
         let put = |item| PutRequest::builder().set_item(Some(item)).build();
-        let puts: Vec<PutRequest> =
-            items.map(put).collect::<Result<_, _>>().map_err(Error::text)?;
-        let requests: Vec<_> =
-            puts.into_iter().map(|put| WriteRequest::builder().put_request(put).build()).collect();
-        let writes = requests.chunks(BATCH).map(|chunk| self.write_batch(table, chunk.to_vec()));
+        let puts: Vec<PutRequest> = items
+            .map(put)
+            .collect::<Result<_, _>>()
+            .map_err(Error::text)?;
+        let requests: Vec<_> = puts
+            .into_iter()
+            .map(|put| WriteRequest::builder().put_request(put).build())
+            .collect();
+        let writes = requests
+            .chunks(BATCH)
+            .map(|chunk| self.write_batch(table, chunk.to_vec()));
         futures::stream::iter(writes)
             .buffer_unordered(SEED_CONCURRENCY)
             .try_collect::<()>()
@@ -150,7 +164,9 @@ impl DynamoDbLocal {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        Err(crate::Error::msg("seeding: items kept coming back unprocessed"))
+        Err(crate::Error::msg(
+            "seeding: items kept coming back unprocessed",
+        ))
     }
 
     /// Stops it.
@@ -175,7 +191,10 @@ fn user_item(user: &User) -> HashMap<String, AttributeValue> {
         ("name".to_owned(), s(user.name.as_str())),
         ("createdAt".to_owned(), s(user.created_at.to_string())),
         ("updatedAt".to_owned(), s(user.updated_at.to_string())),
-        ("version".to_owned(), AttributeValue::N(user.version.get().to_string())),
+        (
+            "version".to_owned(),
+            AttributeValue::N(user.version.get().to_string()),
+        ),
     ])
 }
 
@@ -196,7 +215,10 @@ fn created_event_item(user: &User) -> HashMap<String, AttributeValue> {
         ("userId".to_owned(), s(user.id.to_string())),
         ("type".to_owned(), s("created")),
         ("version".to_owned(), AttributeValue::N("1".to_owned())),
-        ("changedFields".to_owned(), AttributeValue::L(vec![s("email"), s("name")])),
+        (
+            "changedFields".to_owned(),
+            AttributeValue::L(vec![s("email"), s("name")]),
+        ),
         ("occurredAt".to_owned(), s(user.created_at.to_string())),
     ])
 }

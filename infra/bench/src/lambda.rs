@@ -79,7 +79,10 @@ impl FunctionRun {
         self.sent += 1;
         if !subject.expect.holds(&outcome) {
             self.unexpected += 1;
-            let body = String::from_utf8_lossy(&outcome.body).chars().take(400).collect();
+            let body = String::from_utf8_lossy(&outcome.body)
+                .chars()
+                .take(400)
+                .collect();
             self.unexpected_sample.get_or_insert(body);
         }
         Ok(ms(outcome.duration))
@@ -102,7 +105,10 @@ pub(crate) fn launch(
         ("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}")),
     ];
     let fixed = LAMBDA_ENV.iter().map(|(k, v)| (*k, (*v).to_owned()));
-    let lambda = variables.into_iter().chain(fixed).map(|(k, v)| (k.to_owned(), v));
+    let lambda = variables
+        .into_iter()
+        .chain(fixed)
+        .map(|(k, v)| (k.to_owned(), v));
     let taskset = ["taskset", "-c", crate::FUNCTION_CORE].map(str::to_owned);
     Launch {
         name: name.to_owned(),
@@ -121,8 +127,10 @@ pub(crate) async fn start(
     proxy: Option<&DynamoProxy>,
 ) -> Result<(Instance, Vec<Call>), crate::Error> {
     proxy.map(DynamoProxy::take);
-    let instance =
-        launch.start().await.map_err(|e| crate::Error::msg(format!("{}: {e}", launch.name)))?;
+    let instance = launch
+        .start()
+        .await
+        .map_err(|e| crate::Error::msg(format!("{}: {e}", launch.name)))?;
     Ok((instance, proxy.map(DynamoProxy::take).unwrap_or_default()))
 }
 
@@ -181,13 +189,19 @@ impl<'a> Subject<'a> {
         expect: Expect,
         event: impl Fn(usize) -> Vec<u8> + 'a,
     ) -> Self {
-        Self { launch, event: Box::new(event), expect }
+        Self {
+            launch,
+            event: Box::new(event),
+            expect,
+        }
     }
 }
 
 impl std::fmt::Debug for Subject<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Subject").field("launch", &self.launch).finish_non_exhaustive()
+        f.debug_struct("Subject")
+            .field("launch", &self.launch)
+            .finish_non_exhaustive()
     }
 }
 
@@ -205,7 +219,10 @@ pub(crate) async fn measure(
     warm: usize,
     proxy: Option<&DynamoProxy>,
 ) -> Result<Vec<FunctionRun>, crate::Error> {
-    let name = |s: &Subject<'_>| FunctionRun { name: s.launch.name.clone(), ..Default::default() };
+    let name = |s: &Subject<'_>| FunctionRun {
+        name: s.launch.name.clone(),
+        ..Default::default()
+    };
     let mut runs: Vec<FunctionRun> = subjects.iter().map(name).collect();
     for (subject, run) in subjects.iter().zip(&mut runs) {
         let (mut instance, _) = start(&subject.launch, proxy).await?;

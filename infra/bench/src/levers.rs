@@ -55,8 +55,11 @@ fn parse(line: &str) -> Result<Build<'_>, Error> {
 pub(crate) async fn run(cx: &Context, manifest: &Path) -> Result<Vec<LeverResult>, Error> {
     let text = std::fs::read_to_string(manifest)
         .map_err(|e| Error::msg(format!("{}: {e}", manifest.display())))?;
-    let builds =
-        text.lines().filter(|l| !l.trim().is_empty()).map(parse).collect::<Result<Vec<_>, _>>()?;
+    let builds = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(parse)
+        .collect::<Result<Vec<_>, _>>()?;
     let reference = builds.iter().find(|b| b.lever == REFERENCE);
     let reference = reference
         .ok_or_else(|| Error::msg(format!("{}: no {REFERENCE} line", manifest.display())))?;
@@ -79,26 +82,44 @@ async fn measure(
     i: usize,
 ) -> Result<LeverResult, Error> {
     say(&format!("lever {}: {}", build.lever, build.variant));
-    let size = Size::of(build.variant, build.binary, &cx.work_dir.join(format!("levers/{i}")))?;
+    let size = Size::of(
+        build.variant,
+        build.binary,
+        &cx.work_dir.join(format!("levers/{i}")),
+    )?;
     let tag = format!("lever{i}-{}", ulid::Ulid::new().to_string().to_lowercase());
     let subject = |name: &str, b: &Build<'_>, tag: String| {
         let mut env = dynamo.env(TABLE);
         env.extend(b.env.iter().cloned());
         let binary = [b.binary.display().to_string()];
         let launch = lambda::launch(name, &binary, cx.root.clone(), &env, &cx.logs);
-        Subject::new(launch, Expect::Status(201), move |n| create_event(&cx.template, &tag, n))
+        Subject::new(launch, Expect::Status(201), move |n| {
+            create_event(&cx.template, &tag, n)
+        })
     };
-    let mut subjects =
-        vec![subject(&format!("lever{i}-reference"), reference, format!("{tag}-ref"))];
+    let mut subjects = vec![subject(
+        &format!("lever{i}-reference"),
+        reference,
+        format!("{tag}-ref"),
+    )];
     if build.lever != REFERENCE {
         subjects.push(subject(&format!("lever{i}-build"), build, tag));
     }
-    let runs =
-        lambda::measure(&subjects, cx.plan.cold_starts, cx.plan.warm, Some(&dynamo.proxy)).await;
+    let runs = lambda::measure(
+        &subjects,
+        cx.plan.cold_starts,
+        cx.plan.warm,
+        Some(&dynamo.proxy),
+    )
+    .await;
     let (reference, run, note) = match runs {
         Ok(mut runs) => {
             let run = runs.pop();
-            (runs.pop().or_else(|| run.clone()), run, build.note.to_owned())
+            (
+                runs.pop().or_else(|| run.clone()),
+                run,
+                build.note.to_owned(),
+            )
         }
         Err(error) => (None, None, format!("{} (failed: {error})", build.note)),
     };
@@ -124,7 +145,10 @@ mod tests {
         };
         assert_eq!(
             build.env,
-            [("SSL_CERT_FILE".to_owned(), "/x.pem".to_owned()), ("A".to_owned(), "1".to_owned())]
+            [
+                ("SSL_CERT_FILE".to_owned(), "/x.pem".to_owned()),
+                ("A".to_owned(), "1".to_owned())
+            ]
         );
         assert!(parse("(reference)\tdeployed\t/b/ref\tnote").is_ok_and(|b| b.env.is_empty()));
         assert!(parse("too\tfew").is_err(), "four or five columns");

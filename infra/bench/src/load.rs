@@ -47,7 +47,11 @@ pub(crate) async fn run(
     let post_script = scripts.join("post-user.lua");
     for (scenario, url, script) in [
         ("GET /users/{id}", get_url.as_str(), None),
-        ("POST /users", format!("{base}/users").as_str(), Some(&post_script)),
+        (
+            "POST /users",
+            format!("{base}/users").as_str(),
+            Some(&post_script),
+        ),
     ] {
         if plan.warm_up_seconds > 0 {
             wrk(url, script, plan.connections, plan.warm_up_seconds, "warm").await?;
@@ -75,7 +79,9 @@ fn spawn(
     log_dir: &Path,
 ) -> Result<Child, crate::Error> {
     let log = std::fs::File::create(log_dir.join(format!("load-{name}.log")))?;
-    let args = command.iter().map(|arg| arg.replace("{port}", &port.to_string()));
+    let args = command
+        .iter()
+        .map(|arg| arg.replace("{port}", &port.to_string()));
     Ok(Command::new("taskset")
         .arg("-c")
         .arg(crate::FUNCTION_CORE)
@@ -99,7 +105,9 @@ async fn create_first_user(
 ) -> Result<String, crate::Error> {
     for _ in 0..300 {
         if let Ok(Some(status)) = process.try_wait() {
-            return Err(crate::Error::msg(format!("{name} exited at start: {status}")));
+            return Err(crate::Error::msg(format!(
+                "{name} exited at start: {status}"
+            )));
         }
         let response = http
             .post(format!("{base}/users"))
@@ -112,14 +120,16 @@ async fn create_first_user(
             let body: serde_json::Value = response.json().await.unwrap_or_default();
             return match (status.as_u16(), body.get("id").and_then(|v| v.as_str())) {
                 (201, Some(id)) => Ok(id.to_owned()),
-                _ => {
-                    Err(crate::Error::msg(format!("{name}: POST /users answered {status}: {body}")))
-                }
+                _ => Err(crate::Error::msg(format!(
+                    "{name}: POST /users answered {status}: {body}"
+                ))),
             };
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    Err(crate::Error::msg(format!("{name} did not answer within 30 s")))
+    Err(crate::Error::msg(format!(
+        "{name} did not answer within 30 s"
+    )))
 }
 
 async fn wrk(
@@ -162,7 +172,11 @@ fn parse_wrk(output: &str) -> Option<LoadRun> {
             (Some("50%"), Some(value)) => p50 = duration_ms(value),
             (Some("99%"), Some(value)) => p99 = duration_ms(value),
             (Some("Non-2xx"), _) => {
-                errors += line.rsplit(' ').next().and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
+                errors += line
+                    .rsplit(' ')
+                    .next()
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .unwrap_or(0);
             }
             (Some("Socket"), Some("errors:")) => {
                 errors += line

@@ -146,8 +146,13 @@ async fn run(args: Args) -> Result<(), Error> {
     };
     let (machine, date, load_start) = (machine(), command("date -u +%F_%H:%M_UTC"), load_average());
     let date = date.replace('_', " ");
-    let mut report =
-        report::Report { plan: cx.plan, machine, date, load_start, ..Default::default() };
+    let mut report = report::Report {
+        plan: cx.plan,
+        machine,
+        date,
+        load_start,
+        ..Default::default()
+    };
     say(&format!("machine: {}", report.machine));
 
     say("sizes");
@@ -205,34 +210,51 @@ pub(crate) fn say(what: &str) {
 /// The 1, 5 and 15 minute load averages, as `uptime` shows them.
 pub(crate) fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
-        .map(|text| text.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .map(|text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
         .unwrap_or_default()
 }
 
 /// A free loopback port.
 pub(crate) fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind(("127.0.0.1", 0))?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind(("127.0.0.1", 0))?
+        .local_addr()?
+        .port())
 }
 
 /// What follows `key` on the first line of `file` that starts with it.
 fn field(file: &str, key: &str) -> Option<String> {
     let text = std::fs::read_to_string(file).ok()?;
     let line = text.lines().find(|line| line.starts_with(key))?;
-    Some(line[key.len()..].trim_start_matches([' ', '\t', ':']).trim().to_owned())
+    Some(
+        line[key.len()..]
+            .trim_start_matches([' ', '\t', ':'])
+            .trim()
+            .to_owned(),
+    )
 }
 
 /// A `/proc/<pid>/status` figure in KiB: `VmHWM` (peak RSS) or `VmRSS`.
 pub(crate) fn rss_kib(pid: u32, key: &str) -> u64 {
     let value = field(&format!("/proc/{pid}/status"), key);
-    value.and_then(|v| v.split_whitespace().next()?.parse().ok()).unwrap_or(0)
+    value
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
 }
 
 /// The first line `command` prints (words split on spaces).
 fn command(line: &str) -> String {
     let mut words = line.split(' ');
-    let output = std::process::Command::new(words.next().unwrap_or_default()).args(words).output();
-    let output =
-        output.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default();
+    let output = std::process::Command::new(words.next().unwrap_or_default())
+        .args(words)
+        .output();
+    let output = output
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
     output.lines().next().unwrap_or_default().trim().to_owned()
 }
 
@@ -241,7 +263,10 @@ fn machine() -> String {
     let cpu = field("/proc/cpuinfo", "model name").unwrap_or_else(|| "unknown".to_owned());
     // Not available_parallelism: the harness itself runs pinned to one core.
     let cores = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let cores = cores.lines().filter(|line| line.starts_with("processor")).count();
+    let cores = cores
+        .lines()
+        .filter(|line| line.starts_with("processor"))
+        .count();
     let kib = field("/proc/meminfo", "MemTotal").and_then(|v| v.split(' ').next()?.parse().ok());
     let gib = kib.unwrap_or(0.0) / 1024.0 / 1024.0;
     let (kernel, rustc) = (command("uname -sr"), command("rustc --version"));

@@ -73,7 +73,9 @@ pub(crate) struct DynamoProxy {
 
 impl std::fmt::Debug for DynamoProxy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DynamoProxy").field("address", &self.address).finish_non_exhaustive()
+        f.debug_struct("DynamoProxy")
+            .field("address", &self.address)
+            .finish_non_exhaustive()
     }
 }
 
@@ -83,7 +85,9 @@ impl DynamoProxy {
     pub(crate) async fn start(upstream: &str) -> Result<Self, crate::Error> {
         let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(tls)?;
         ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        ca_params.distinguished_name.push(rcgen::DnType::CommonName, "users-api bench CA");
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "users-api bench CA");
         let ca = rcgen::CertifiedIssuer::self_signed(
             ca_params,
             rcgen::KeyPair::generate().map_err(tls)?,
@@ -115,7 +119,12 @@ impl DynamoProxy {
             calls: Mutex::default(),
         });
         let task = tokio::spawn(accept(listener, acceptor, Arc::clone(&state)));
-        Ok(Self { address, ca_pem: ca.pem(), state, task })
+        Ok(Self {
+            address,
+            ca_pem: ca.pem(),
+            state,
+            task,
+        })
     }
 
     /// The HTTPS endpoint for `AWS_ENDPOINT_URL_DYNAMODB`.
@@ -130,7 +139,13 @@ impl DynamoProxy {
 
     /// The requests made since the last call, oldest first.
     pub(crate) fn take(&self) -> Vec<Call> {
-        std::mem::take(&mut *self.state.calls.lock().unwrap_or_else(PoisonError::into_inner))
+        std::mem::take(
+            &mut *self
+                .state
+                .calls
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
     }
 }
 
@@ -181,16 +196,26 @@ async fn forward(
         .and_then(|target| target.rsplit('.').next())
         .unwrap_or("unknown")
         .to_owned();
-    let body =
-        if METERED.contains(&operation.as_str()) { with_capacity_report(body) } else { body };
+    let body = if METERED.contains(&operation.as_str()) {
+        with_capacity_report(body)
+    } else {
+        body
+    };
     parts.headers.insert(CONTENT_LENGTH, body.len().into());
     parts.headers.remove(HOST);
-    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
+    let path = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_owned();
     let Ok(uri) = format!("{}{path}", state.upstream).parse() else {
         return Ok(plain(StatusCode::BAD_GATEWAY));
     };
     parts.uri = uri;
-    let Ok(response) = state.client.request(Request::from_parts(parts, Full::new(body))).await
+    let Ok(response) = state
+        .client
+        .request(Request::from_parts(parts, Full::new(body)))
+        .await
     else {
         return Ok(plain(StatusCode::BAD_GATEWAY));
     };
@@ -198,15 +223,25 @@ async fn forward(
     let Ok(body) = body.collect().await.map(|b| b.to_bytes()) else {
         return Ok(plain(StatusCode::BAD_GATEWAY));
     };
-    let call = Call { operation, capacity: consumed(&body), status: parts.status.as_u16() };
-    state.calls.lock().unwrap_or_else(PoisonError::into_inner).push(call);
+    let call = Call {
+        operation,
+        capacity: consumed(&body),
+        status: parts.status.as_u16(),
+    };
+    state
+        .calls
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(call);
     Ok(Response::from_parts(parts, Full::new(body)))
 }
 
 fn with_capacity_report(body: Bytes) -> Bytes {
     match serde_json::from_slice::<Value>(&body) {
         Ok(Value::Object(mut object)) => {
-            object.entry("ReturnConsumedCapacity").or_insert_with(|| Value::from("TOTAL"));
+            object
+                .entry("ReturnConsumedCapacity")
+                .or_insert_with(|| Value::from("TOTAL"));
             serde_json::to_vec(&object).map_or(body, Bytes::from)
         }
         _ => body,

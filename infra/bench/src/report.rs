@@ -41,7 +41,11 @@ impl Size {
         if !status.success() {
             return Err(crate::Error::msg(format!("zip failed for {name}")));
         }
-        Ok(Self { name: name.to_owned(), binary_bytes, zip_bytes: std::fs::metadata(&zip)?.len() })
+        Ok(Self {
+            name: name.to_owned(),
+            binary_bytes,
+            zip_bytes: std::fs::metadata(&zip)?.len(),
+        })
     }
 }
 
@@ -129,7 +133,11 @@ pub(crate) fn read_criterion(dir: &Path) -> Result<Vec<HandlerCost>, crate::Erro
     for path in paths {
         let estimates: serde_json::Value = serde_json::from_slice(&std::fs::read(&path)?)?;
         let us = |pointer: &str| {
-            estimates.pointer(pointer).and_then(serde_json::Value::as_f64).unwrap_or(0.0) / 1000.0
+            estimates
+                .pointer(pointer)
+                .and_then(serde_json::Value::as_f64)
+                .unwrap_or(0.0)
+                / 1000.0
         };
         // The benchmark's folder: criterion writes `handle/<name>/new/estimates.json`.
         let name = path
@@ -229,9 +237,18 @@ impl Report {
                 Verdict::Missed(measured) => (measured, "**missed**", budget.advice),
                 Verdict::NotMeasured(why) => (why, "not measured", ""),
             };
-            [budget.title(), measured, verdict.to_owned(), advice.to_owned()]
+            [
+                budget.title(),
+                measured,
+                verdict.to_owned(),
+                advice.to_owned(),
+            ]
         });
-        table(&mut md, "budget | measured | | what would close it", budgets);
+        table(
+            &mut md,
+            "budget | measured | | what would close it",
+            budgets,
+        );
 
         let _ = writeln!(
             md,
@@ -262,29 +279,34 @@ impl Report {
         table(
             &mut md,
             header,
-            self.functions.iter().chain(&self.peer_functions).map(|run| {
-                let (binary, zip) = size(&run.name)
-                    .map_or(("–".to_owned(), "–".to_owned()), |s| {
-                        (mb(s.binary_bytes), mb(s.zip_bytes))
-                    });
-                [
-                    run.name.clone(),
-                    binary,
-                    zip,
-                    arm64(&run.name),
-                    min_p50(&run.init_ms()),
-                    min_p50(&run.first_ms()),
-                    min_p50(&run.cold_ms()),
-                    ms(run.warm_ms().p50),
-                    ms(run.warm_ms().p99),
-                    mib(run.peak_rss_kib),
-                    run.unexpected.to_string(),
-                    run.load.clone(),
-                ]
-            }),
+            self.functions
+                .iter()
+                .chain(&self.peer_functions)
+                .map(|run| {
+                    let (binary, zip) = size(&run.name)
+                        .map_or(("–".to_owned(), "–".to_owned()), |s| {
+                            (mb(s.binary_bytes), mb(s.zip_bytes))
+                        });
+                    [
+                        run.name.clone(),
+                        binary,
+                        zip,
+                        arm64(&run.name),
+                        min_p50(&run.init_ms()),
+                        min_p50(&run.first_ms()),
+                        min_p50(&run.cold_ms()),
+                        ms(run.warm_ms().p50),
+                        ms(run.warm_ms().p99),
+                        mib(run.peak_rss_kib),
+                        run.unexpected.to_string(),
+                        run.load.clone(),
+                    ]
+                }),
         );
-        let _ =
-            writeln!(md, "![Cold start per function](benchmarks-cold-start.svg)\n\n{ANCHORS}\n");
+        let _ = writeln!(
+            md,
+            "![Cold start per function](benchmarks-cold-start.svg)\n\n{ANCHORS}\n"
+        );
 
         let _ = writeln!(
             md,
@@ -357,7 +379,11 @@ impl Report {
                     c.case.clone(),
                     status,
                     c.calls.len().to_string(),
-                    c.calls.iter().map(Call::describe).collect::<Vec<_>>().join(", "),
+                    c.calls
+                        .iter()
+                        .map(Call::describe)
+                        .collect::<Vec<_>>()
+                        .join(", "),
                     format!("{:.1}", c.calls.iter().fold(0.0, |sum, c| sum + c.capacity)),
                 ]
             }),
@@ -380,7 +406,11 @@ impl Report {
                 ]
             })
         });
-        table(&mut md, "users | page | p50 ms | p99 ms | invocations | unexpected | load", rows);
+        table(
+            &mut md,
+            "users | page | p50 ms | p99 ms | invocations | unexpected | load",
+            rows,
+        );
 
         if !self.levers.is_empty() {
             let _ = writeln!(
@@ -429,7 +459,12 @@ impl Report {
     pub(crate) fn charts(&self) -> Vec<(&'static str, String)> {
         let cold = self.functions.iter().chain(&self.peer_functions);
         let cold: Vec<Bar> = cold
-            .map(|run| (run.name.clone(), vec![run.init_ms().p50, run.first_ms().p50]))
+            .map(|run| {
+                (
+                    run.name.clone(),
+                    vec![run.init_ms().p50, run.first_ms().p50],
+                )
+            })
             .collect();
         let throughput = self.load.iter().map(|run| {
             let server = run.server.split(" (").next().unwrap_or(&run.server);
@@ -440,7 +475,10 @@ impl Report {
         let throughput: Vec<Bar> = throughput.collect();
         let title = "Requests per second, one core (wrk)";
         let throughput = bar_chart(title, &["requests/s"], &throughput, "req/s");
-        vec![("benchmarks-cold-start.svg", cold), ("benchmarks-throughput.svg", throughput)]
+        vec![
+            ("benchmarks-cold-start.svg", cold),
+            ("benchmarks-throughput.svg", throughput),
+        ]
     }
 }
 
@@ -448,7 +486,9 @@ impl Report {
 type Bar = (String, Vec<f64>);
 
 fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// A horizontal, stacked bar chart. Written by hand rather than with a
@@ -460,7 +500,10 @@ fn bar_chart(title: &str, legend: &[&str], bars: &[Bar], unit: &str) -> String {
     let (label_width, chart_width, row, top) = (330.0, 420.0, 26.0, 56.0);
     let height = top + row * bars.len() as f64 + 20.0;
     let width = label_width + chart_width + 110.0;
-    let max = bars.iter().map(|b| b.1.iter().sum::<f64>()).fold(f64::MIN_POSITIVE, f64::max);
+    let max = bars
+        .iter()
+        .map(|b| b.1.iter().sum::<f64>())
+        .fold(f64::MIN_POSITIVE, f64::max);
     let mut svg = format!(
         r##"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="13">
 <rect width="100%" height="100%" fill="#ffffff"/><text x="10" y="22" font-size="15" font-weight="bold">{}</text>
@@ -470,14 +513,19 @@ fn bar_chart(title: &str, legend: &[&str], bars: &[Bar], unit: &str) -> String {
     for (i, name) in legend.iter().enumerate() {
         let (x, color, name) = (10.0 + 160.0 * i as f64, COLORS[i % 2], escape(name));
         let text = x + 18.0;
-        let _ = writeln!(svg, r#"<rect x="{x}" y="32" width="12" height="12" fill="{color}"/>"#);
+        let _ = writeln!(
+            svg,
+            r#"<rect x="{x}" y="32" width="12" height="12" fill="{color}"/>"#
+        );
         let _ = writeln!(svg, r#"<text x="{text}" y="43">{name}</text>"#);
     }
     for (i, (label, parts)) in bars.iter().enumerate() {
         let (y, label) = (top + row * i as f64, escape(label));
         let (text_x, text_y, bar_y) = (label_width - 8.0, y + 16.0, y + 3.0);
-        let _ =
-            writeln!(svg, r#"<text x="{text_x}" y="{text_y}" text-anchor="end">{label}</text>"#);
+        let _ = writeln!(
+            svg,
+            r#"<text x="{text_x}" y="{text_y}" text-anchor="end">{label}</text>"#
+        );
         let mut x = label_width;
         for (j, part) in parts.iter().enumerate() {
             let (w, color) = ((part / max * chart_width).max(0.5), COLORS[j % 2]);
@@ -488,7 +536,10 @@ fn bar_chart(title: &str, legend: &[&str], bars: &[Bar], unit: &str) -> String {
             x += w;
         }
         let (total, x) = (ms(parts.iter().sum()), x + 6.0);
-        let _ = writeln!(svg, r#"<text x="{x:.1}" y="{text_y}">{total} {unit}</text>"#);
+        let _ = writeln!(
+            svg,
+            r#"<text x="{x:.1}" y="{text_y}">{total} {unit}</text>"#
+        );
     }
     svg.push_str("</svg>\n");
     svg

@@ -67,7 +67,11 @@ impl Context {
         report: &mut Report,
         (name, dir, command): &(&str, &str, &[&str]),
     ) -> Option<Vec<String>> {
-        let python = self.venv.as_ref().map(|venv| venv.join("bin/python")).filter(|p| p.exists());
+        let python = self
+            .venv
+            .as_ref()
+            .map(|venv| venv.join("bin/python"))
+            .filter(|p| p.exists());
         let ready = match *dir {
             "node" => self.peers().join("node/node_modules").is_dir(),
             "python" => python.is_some(),
@@ -77,9 +81,9 @@ impl Context {
         let bin = self.bin_dir.display().to_string();
         let fill = |arg: &&str| arg.replace("{python}", &python).replace("{bin}", &bin);
         if !ready {
-            report
-                .notes
-                .push(format!("{name} was skipped: it is not installed (run.sh does that)."));
+            report.notes.push(format!(
+                "{name} was skipped: it is not installed (run.sh does that)."
+            ));
         }
         ready.then(|| command.iter().map(fill).collect())
     }
@@ -104,7 +108,11 @@ fn stream_batch(n: usize, records: usize) -> Vec<u8> {
             let email = Email::parse(&format!("stream-{n}-{i}@example.com")).ok()?;
             let name = UserName::parse(&format!("Stream User {n}")).ok()?;
             let user = User::new(email, name, Timestamp::now());
-            Some(common::stream::user_record(None, Some(&user), (n * records + i) as u64 + 1))
+            Some(common::stream::user_record(
+                None,
+                Some(&user),
+                (n * records + i) as u64 + 1,
+            ))
         })
         .collect();
     serde_json::to_vec(&event).unwrap_or_default()
@@ -146,8 +154,14 @@ async fn with_dynamodb(
     let mut subjects = vec![hello];
     for function in &cx.template.functions {
         let launch = cx.function(&function.binary, &env);
-        let routes = cx.template.routes.iter().filter(|r| r.function == function.binary);
-        let call = routes.filter_map(|route| workload(&cx.template, route)).next();
+        let routes = cx
+            .template
+            .routes
+            .iter()
+            .filter(|r| r.function == function.binary);
+        let call = routes
+            .filter_map(|route| workload(&cx.template, route))
+            .next();
         subjects.push(match call {
             Some(call) => Subject::new(launch, Expect::Status(call.4), move |n| {
                 event(&cx.template, call, &vars(n))
@@ -164,7 +178,9 @@ async fn with_dynamodb(
         });
     }
     for peer @ (name, dir, _) in PEERS {
-        let Some(command) = cx.command(report, peer) else { continue };
+        let Some(command) = cx.command(report, peer) else {
+            continue;
+        };
         let launch = lambda::launch(name, &command, cx.peers().join(dir), &env, &cx.logs);
         let tag = format!("{tag}-{dir}");
         let event = move |n| create_event(&cx.template, &tag, n);
@@ -178,7 +194,9 @@ async fn with_dynamodb(
     let runs = lambda::measure(&subjects, cold, warm, Some(&dynamo.proxy)).await?;
     report.cold_load = crate::load_average();
     drop(subjects);
-    let (peers, ours) = runs.into_iter().partition(|run| PEERS.iter().any(|p| p.0 == run.name));
+    let (peers, ours) = runs
+        .into_iter()
+        .partition(|run| PEERS.iter().any(|p| p.0 == run.name));
     (report.functions, report.peer_functions) = (ours, peers);
     dynamo_costs(cx, report, dynamo, ids, doomed, &tag).await?;
     list_scaling(cx, report, dynamo).await
@@ -199,7 +217,10 @@ async fn dynamo_costs(
         ("other", ids[2].to_string()),
         ("doomed", doomed[doomed.len() - 1].to_string()),
         ("missing", UserId::new(Timestamp::now()).to_string()),
-        ("cursor", common::cursor::encode(LIST_SCOPE, ids[5].to_bytes())),
+        (
+            "cursor",
+            common::cursor::encode(LIST_SCOPE, ids[5].to_bytes()),
+        ),
         ("tag", format!("{tag}-cost")),
         ("n", "0".to_owned()),
     ];
@@ -216,7 +237,12 @@ async fn dynamo_costs(
             Expect::Status(call.4),
         ));
     }
-    for worker in cx.template.functions.iter().filter(|f| cx.is_worker(&f.binary)) {
+    for worker in cx
+        .template
+        .functions
+        .iter()
+        .filter(|f| cx.is_worker(&f.binary))
+    {
         for records in [1, 10] {
             let case = format!("stream batch of {records} record(s)");
             events.push((
@@ -234,7 +260,10 @@ async fn dynamo_costs(
             if let Some((_, instance)) = current.take() {
                 instance.stop().await;
             }
-            current = Some((function, lambda::start(&cx.function(function, &env), proxy).await?.0));
+            current = Some((
+                function,
+                lambda::start(&cx.function(function, &env), proxy).await?.0,
+            ));
         }
         let Some((_, instance)) = &mut current else {
             continue;
@@ -242,7 +271,13 @@ async fn dynamo_costs(
         let (outcome, calls) = lambda::invoke(instance, event, proxy).await?;
         let (status, as_expected) = (lambda::status_of(&outcome.body), expect.holds(&outcome));
         let function = function.to_owned();
-        report.dynamo_costs.push(DynamoCost { function, case, as_expected, status, calls });
+        report.dynamo_costs.push(DynamoCost {
+            function,
+            case,
+            as_expected,
+            status,
+            calls,
+        });
     }
     if let Some((_, instance)) = current.take() {
         instance.stop().await;
@@ -266,9 +301,10 @@ async fn list_scaling(
         let ids = dynamo.seed_users(&table, size, false).await?;
         let cursor = common::cursor::encode(LIST_SCOPE, ids[ids.len() / 2].to_bytes());
         let mut pages = Vec::new();
-        for (page, query) in
-            [("first page", String::new()), ("page from the middle", format!("&cursor={cursor}"))]
-        {
+        for (page, query) in [
+            ("first page", String::new()),
+            ("page from the middle", format!("&cursor={cursor}")),
+        ] {
             say(&format!("{} on {size} users: {page}", list.function));
             let path = format!("/users?limit=20{query}");
             let launch = cx.function(&list.function, &dynamo.env(&table));
@@ -278,10 +314,15 @@ async fn list_scaling(
                 lambda::measure(&[subject], 0, cx.plan.list_invocations, Some(&dynamo.proxy))
                     .await?;
             pages.extend(
-                runs.into_iter().map(|run| (page.to_owned(), run.warm_ms(), run.unexpected)),
+                runs.into_iter()
+                    .map(|run| (page.to_owned(), run.warm_ms(), run.unexpected)),
             );
         }
-        report.list_scaling.push(ListScale { users: size, pages, load: crate::load_average() });
+        report.list_scaling.push(ListScale {
+            users: size,
+            pages,
+            load: crate::load_average(),
+        });
         settle().await;
     }
     Ok(())
@@ -290,9 +331,15 @@ async fn list_scaling(
 /// Ours, Express and FastAPI under the same load.
 pub(crate) async fn load_phase(cx: &Context, report: &mut Report) -> Result<(), Error> {
     for server @ (name, dir, _) in SERVERS {
-        let Some(command) = cx.command(report, server) else { continue };
+        let Some(command) = cx.command(report, server) else {
+            continue;
+        };
         say(&format!("load: {name}"));
-        let dir = if dir.is_empty() { cx.root.clone() } else { cx.peers().join(dir) };
+        let dir = if dir.is_empty() {
+            cx.root.clone()
+        } else {
+            cx.peers().join(dir)
+        };
         let scripts = cx.root.join("infra/bench");
         report
             .load

@@ -27,7 +27,12 @@ impl Summary {
             let index = (p * sorted.len() as f64).ceil() as usize;
             sorted[index.clamp(1, sorted.len()) - 1]
         };
-        Self { n: sorted.len(), min: sorted[0], p50: rank(0.50), p99: rank(0.99) }
+        Self {
+            n: sorted.len(),
+            min: sorted[0],
+            p50: rank(0.50),
+            p99: rank(0.99),
+        }
     }
 }
 

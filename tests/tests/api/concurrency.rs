@@ -257,6 +257,7 @@ async fn idempotent_create_replays_and_refuses_key_reuse(backend: Backend) {
         .expect("POST");
     assert_eq!(again.status(), 201);
     assert_eq!(again.headers()["location"], location);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
     assert_eq!(body_json(again).await, first_body);
     let reused = post(
         "key-1",
@@ -265,6 +266,10 @@ async fn idempotent_create_replays_and_refuses_key_reuse(backend: Backend) {
     .await
     .expect("POST");
     assert_eq!(reused.status(), 422);
+    assert_eq!(
+        body_json(reused).await["type"],
+        "/problems/idempotency-key-reused"
+    );
     let too_long = post(
         &"x".repeat(256),
         json!({"email": api.email("long"), "name": "Long"}),
@@ -278,6 +283,13 @@ async fn idempotent_create_replays_and_refuses_key_reuse(backend: Backend) {
         Some(1),
         "one user, whatever the retries"
     );
+    let longest = post(
+        &"x".repeat(255),
+        json!({"email": api.email("long"), "name": "Long"}),
+    )
+    .await
+    .expect("POST");
+    assert_eq!(longest.status(), 201, "a 255-character key is fine");
 }
 
 on_every_backend!(

@@ -232,61 +232,58 @@ enum Expect {
     Unavailable,
 }
 
-/// The faults every route meets, with what each should answer.
-fn cases(route: Route) -> Vec<(&'static str, Rule, Expect)> {
+/// The faults every route meets, with what each should answer: a
+/// transient fault that clears is absorbed by retries, one that persists
+/// becomes a 503.
+fn cases(route: Route) -> Vec<(String, Rule, Expect)> {
     let write = Some(route.write());
+    let case = |name: &str, rule: Rule, expect: Expect| (name.to_owned(), rule, expect);
+    let once_then_always = |name: &str, fault: &dyn Fn() -> Fault| {
+        [
+            case(
+                &format!("{name} once"),
+                Rule::once(write, fault()),
+                Expect::Success,
+            ),
+            case(
+                &format!("{name} always"),
+                Rule::always(write, fault()),
+                Expect::Unavailable,
+            ),
+        ]
+    };
     let mut cases = vec![
-        (
+        case(
             "stalled",
             Rule::always(None, Fault::Stall),
             Expect::Unavailable,
         ),
-        (
+        case(
             "delayed 300 ms",
             Rule::always(None, Fault::Delay(Duration::from_millis(300))),
             Expect::Success,
         ),
-        (
+        case(
             "reset once",
             Rule::once(write, Fault::Reset),
             Expect::Success,
         ),
-        (
+        case(
             "answer lost once (applied)",
             Rule::once(write, Fault::LoseResponse),
             Expect::Success,
         ),
-        (
-            "ThrottlingException once",
-            Rule::once(write, Fault::throttling()),
-            Expect::Success,
-        ),
-        (
-            "ThrottlingException always",
-            Rule::always(write, Fault::throttling()),
-            Expect::Unavailable,
-        ),
-        (
+        case(
             "ProvisionedThroughputExceeded always",
             Rule::always(write, Fault::throughput_exceeded()),
             Expect::Unavailable,
         ),
-        (
-            "InternalServerError (500) once",
-            Rule::once(write, Fault::internal_server_error()),
-            Expect::Success,
-        ),
-        (
-            "InternalServerError (500) always",
-            Rule::always(write, Fault::internal_server_error()),
-            Expect::Unavailable,
-        ),
-        (
+        case(
             "TransactionInProgress always",
             Rule::always(write, Fault::transaction_in_progress()),
             Expect::Unavailable,
         ),
-        (
+        case(
             "ThrottlingException twice, then through",
             Rule {
                 times: Some(2),
@@ -295,19 +292,66 @@ fn cases(route: Route) -> Vec<(&'static str, Rule, Expect)> {
             Expect::Success,
         ),
     ];
+    cases.extend(once_then_always("ThrottlingException", &Fault::throttling));
+    cases.extend(once_then_always(
+        "InternalServerError (500)",
+        &Fault::internal_server_error,
+    ));
     if route.write() == "TransactWriteItems" {
-        cases.push((
-            "cancelled: TransactionConflict once",
-            Rule::once(write, Fault::cancel(&["None", "TransactionConflict"])),
-            Expect::Success,
-        ));
-        cases.push((
-            "cancelled: TransactionConflict always",
-            Rule::always(write, Fault::cancel(&["None", "TransactionConflict"])),
-            Expect::Unavailable,
-        ));
+        cases.extend(once_then_always("cancelled: TransactionConflict", &|| {
+            Fault::cancel(&["None", "TransactionConflict"])
+        }));
     }
     cases
+}
+
+/// One row of the table of outcomes `--nocapture` prints.
+struct Row<'a> {
+    what: String,
+    fault: &'a str,
+    status: StatusCode,
+    retry_after: Option<&'a str>,
+    took: Duration,
+    consistent: bool,
+}
+
+impl<'a> Row<'a> {
+    /// The row of `response` to a request made under a stall.
+    fn stalled(
+        what: String,
+        response: &'a reqwest::Response,
+        took: Duration,
+        consistent: bool,
+    ) -> Self {
+        Self {
+            what,
+            fault: "stalled",
+            status: response.status(),
+            retry_after: retry_after(response),
+            took,
+            consistent,
+        }
+    }
+
+    fn print(&self) {
+        println!(
+            "| {} | {} | {} | {} | {} ms | {} |",
+            self.what,
+            self.fault,
+            self.status.as_u16(),
+            self.retry_after.unwrap_or("-"),
+            self.took.as_millis(),
+            if self.consistent { "yes" } else { "NO" }
+        );
+    }
+}
+
+/// The `Retry-After` header of `response`, if any.
+fn retry_after(response: &reqwest::Response) -> Option<&str> {
+    response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
 }
 
 /// Runs every fault case against `route` and returns the failures.
@@ -342,21 +386,18 @@ async fn run(route: Route) {
         let took = started.elapsed();
         rig.proxy.clear();
         let status = response.status();
-        let retry_after = response
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let retry_after = retry_after(&response).map(str::to_owned);
         let body: Value = response.json().await.unwrap_or(Value::Null);
         let wrong = rig.inconsistencies().await;
-        println!(
-            "| {} | {fault} | {} | {} | {} ms | {} |",
-            route.label(),
-            status.as_u16(),
-            retry_after.as_deref().unwrap_or("-"),
-            took.as_millis(),
-            if wrong.is_empty() { "yes" } else { "NO" }
-        );
+        let row = Row {
+            what: route.label().to_owned(),
+            fault: &fault,
+            status,
+            retry_after: retry_after.as_deref(),
+            took,
+            consistent: wrong.is_empty(),
+        };
+        row.print();
         let mut fail = |what: String| failures.push(format!("{} / {fault}: {what}", route.label()));
         let expected = match expect {
             Expect::Success => route.success(),
@@ -442,16 +483,7 @@ async fn a_read_from_a_stalled_dynamodb_answers_503_within_the_budget() {
             .expect("the local API answers");
         let took = started.elapsed();
         rig.proxy.clear();
-        println!(
-            "| GET {path} | stalled | {} | {} | {} ms | yes |",
-            response.status().as_u16(),
-            response
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("-"),
-            took.as_millis()
-        );
+        Row::stalled(format!("GET {path}"), &response, took, true).print();
         assert_eq!(response.status(), 503, "GET {path}");
         assert_eq!(response.headers()["retry-after"], "1");
         assert!(took <= END_TO_END_LIMIT, "GET {path} took {took:?}");
@@ -485,21 +517,9 @@ async fn in_lambda_mode_a_stall_is_our_503_and_a_lost_answer_one_user() {
         let response = request.send().await.expect("the local API answers");
         let took = started.elapsed();
         rig.proxy.clear();
-        println!(
-            "| {method} {path} (--lambda) | stalled | {} | {} | {} ms | {} |",
-            response.status().as_u16(),
-            response
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("-"),
-            took.as_millis(),
-            if rig.inconsistencies().await.is_empty() {
-                "yes"
-            } else {
-                "NO"
-            }
-        );
+        let consistent = rig.inconsistencies().await.is_empty();
+        let what = format!("{method} {path} (--lambda)");
+        Row::stalled(what, &response, took, consistent).print();
         assert_eq!(response.status(), 503, "{method} {path}");
         assert_eq!(response.headers()["retry-after"], "1");
         assert!(took <= END_TO_END_LIMIT, "{method} {path} took {took:?}");

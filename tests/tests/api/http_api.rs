@@ -174,19 +174,21 @@ async fn get_supports_etags_and_not_modified(backend: Backend) {
     assert_eq!(response.headers()["etag"], "\"1\"");
     assert_eq!(response.headers()["cache-control"], "private, no-cache");
 
-    let cached = api
-        .request(Method::GET, &path)
-        .header("if-none-match", "\"1\"")
-        .send()
-        .await
-        .expect("GET");
-    assert_eq!(cached.status(), 304);
-    assert_security_headers(&cached);
-    assert_eq!(cached.headers()["etag"], "\"1\"");
-    assert!(
-        cached.bytes().await.expect("body").is_empty(),
-        "304 has no body"
-    );
+    for tag in ["\"1\"", "W/\"1\"", "\"7\", \"1\"", "*"] {
+        let cached = api
+            .request(Method::GET, &path)
+            .header("if-none-match", tag)
+            .send()
+            .await
+            .expect("GET");
+        assert_eq!(cached.status(), 304, "{tag}");
+        assert_security_headers(&cached);
+        assert_eq!(cached.headers()["etag"], "\"1\"", "{tag}");
+        assert!(
+            cached.bytes().await.expect("body").is_empty(),
+            "304 has no body: {tag}"
+        );
+    }
 
     let stale = api
         .request(Method::GET, &path)
@@ -205,10 +207,18 @@ async fn get_returns_404_for_unknown_and_400_for_malformed_ids(backend: Backend)
         .send()
         .await
         .expect("GET");
+    assert_eq!(response.headers()["cache-control"], "no-store");
     assert_eq!(
         assert_problem(response, 404).await["type"],
         "/problems/not-found"
     );
+    let malformed_if_none_match = api
+        .request(Method::GET, &format!("/users/{unknown}"))
+        .header("if-none-match", "1")
+        .send()
+        .await
+        .expect("GET");
+    assert_problem(malformed_if_none_match, 400).await;
     for bad in [
         "not-a-ulid",
         "01ARZ3NDEKTSV4RRFFQ69G5FA",
@@ -287,6 +297,10 @@ async fn list_rejects_invalid_query_parameters_and_foreign_cursors(backend: Back
         "/users?cursor=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".to_owned(),
         "/users?cursor=%FF".to_owned(),
         "/users?email=not-an-email".to_owned(),
+        format!(
+            "/users?cursor={cursor}&email={}",
+            api.email("q0").replace('@', "%40")
+        ),
         "/users?sort=name".to_owned(),
     ];
     for path in cases {
@@ -437,6 +451,13 @@ async fn patch_rejects_bad_input_and_unknown_users(backend: Backend) {
         .await
         .expect("PATCH");
     assert_problem(missing, 404).await;
+    let malformed_id = api
+        .request(Method::PATCH, "/users/not-a-ulid")
+        .json(&json!({"name": "Eve"}))
+        .send()
+        .await
+        .expect("PATCH");
+    assert_problem(malformed_id, 400).await;
     let (_, current) = api.get_json(&path).await;
     assert_eq!(current, ada, "nothing changed");
 }
@@ -524,6 +545,63 @@ async fn unknown_routes_answer_like_api_gateway(backend: Backend) {
     }
 }
 
+async fn events_page_oldest_first_and_refuse_bad_cursors(backend: Backend) {
+    let api = Api::start(backend).await;
+    let user = api.created(&api.email("paged"), "Ada").await;
+    let path = format!("/users/{}", user["id"].as_str().expect("id"));
+    for name in ["Countess", "Ada L."] {
+        let renamed = api
+            .request(Method::PATCH, &path)
+            .json(&json!({ "name": name }))
+            .send()
+            .await
+            .expect("PATCH");
+        assert_eq!(renamed.status(), 200);
+    }
+    let events = format!("{path}/events");
+    let versions = |page: &Value| -> Vec<u64> {
+        let items = page["items"].as_array().expect("items");
+        items.iter().filter_map(|e| e["version"].as_u64()).collect()
+    };
+    // The history worker records changes shortly after they are made.
+    let started = std::time::Instant::now();
+    let first = loop {
+        let (status, page) = api.get_json(&format!("{events}?limit=2")).await;
+        if status == 200 && page["nextCursor"].is_string() {
+            break page;
+        }
+        assert!(
+            started.elapsed().as_secs() < 10,
+            "history incomplete after 10 s: {status} {page}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(versions(&first), [1, 2]);
+    assert_eq!(first["items"][0]["type"], "created");
+    let cursor = first["nextCursor"].as_str().expect("cursor");
+    let (status, second) = api
+        .get_json(&format!("{events}?limit=2&cursor={cursor}"))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(versions(&second), [3]);
+    assert!(second["nextCursor"].is_null(), "{second}");
+
+    let mut tampered = cursor.to_owned().into_bytes();
+    tampered[5] = if tampered[5] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).expect("ascii");
+    let other = format!("/users/{}/events", ulid::Ulid::new());
+    for bad in [
+        format!("{other}?cursor={cursor}"),
+        format!("{events}?cursor={tampered}"),
+        format!("{events}?limit=0"),
+        format!("{events}?sort=version"),
+        "/users/not-a-ulid/events".to_owned(),
+    ] {
+        let response = api.request(Method::GET, &bad).send().await.expect("GET");
+        assert_problem(response, 400).await;
+    }
+}
+
 on_every_backend!(
     create_returns_201_with_the_user_location_and_etag,
     create_returns_409_when_the_email_is_taken_in_any_case,
@@ -539,6 +617,7 @@ on_every_backend!(
     delete_returns_204_checks_if_match_and_frees_the_email,
     conditional_headers_match_only_the_exact_entity_tag,
     unknown_routes_answer_like_api_gateway,
+    events_page_oldest_first_and_refuse_bad_cursors,
 );
 
 /// DynamoDB out of reach: the client gets a generic 503 with Retry-After,

@@ -8,8 +8,9 @@
 use common::captured_log::CapturedLog;
 use common::testing::ApiGatewayEvent;
 use serde_json::json;
-use tracing_subscriber::EnvFilter;
 use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt;
 
 use crate::support::dynamo_store;
 
@@ -18,22 +19,29 @@ const EMAIL: &str = "leak.check@logs.example.com";
 const NEW_EMAIL: &str = "leak.moved@logs.example.com";
 const NAME: &str = "Leaky Lovelace";
 
-/// Runs create, get, change and delete on DynamoDB Local under `filter`
-/// and returns what was logged.
-async fn logged_under(filter: EnvFilter) -> String {
-    let captured = CapturedLog::default();
-    let subscriber = tracing_subscriber::fmt()
+/// JSON log lines, as the functions write them, of what `filter` lets
+/// through, into `captured`.
+fn json_lines(captured: &CapturedLog, filter: Targets) -> impl tracing::Subscriber + Send + Sync {
+    tracing_subscriber::fmt()
         .json()
         .with_writer(captured.clone())
-        .with_env_filter(filter)
-        .finish();
-    let _default = tracing::subscriber::set_default(subscriber);
+        .with_max_level(LevelFilter::TRACE)
+        .finish()
+        .with(filter)
+}
+
+/// Runs create, get, change and delete on DynamoDB Local under `filter`
+/// and returns what was logged.
+async fn logged_under(filter: Targets) -> String {
+    let captured = CapturedLog::default();
+    let _default = tracing::subscriber::set_default(json_lines(&captured, filter));
     let store = dynamo_store().await;
     let auth = format!("Bearer {TOKEN}");
+    let signed =
+        |route: &str, path: &str| ApiGatewayEvent::new(route, path).header("authorization", &auth);
     let created = create_user::handle(
         &store,
-        ApiGatewayEvent::new("POST /users", "/users")
-            .header("authorization", &auth)
+        signed("POST /users", "/users")
             .json(&json!({"email": EMAIL, "name": NAME}))
             .build(),
     )
@@ -44,33 +52,13 @@ async fn logged_under(filter: EnvFilter) -> String {
         .expect("id")
         .to_owned();
     let path = format!("/users/{id}");
-    let got = get_user::handle(
-        &store,
-        ApiGatewayEvent::new("GET /users/{id}", &path)
-            .id(&id)
-            .header("authorization", &auth)
-            .build(),
-    )
-    .await;
+    let on_user = |route: &str| signed(route, &path).id(&id);
+    let got = get_user::handle(&store, on_user("GET /users/{id}").build()).await;
     assert_eq!(got.status(), 200);
-    let changed = update_user::handle(
-        &store,
-        ApiGatewayEvent::new("PATCH /users/{id}", &path)
-            .id(&id)
-            .header("authorization", &auth)
-            .json(&json!({"email": NEW_EMAIL}))
-            .build(),
-    )
-    .await;
+    let change = on_user("PATCH /users/{id}").json(&json!({"email": NEW_EMAIL}));
+    let changed = update_user::handle(&store, change.build()).await;
     assert_eq!(changed.status(), 200);
-    let deleted = delete_user::handle(
-        &store,
-        ApiGatewayEvent::new("DELETE /users/{id}", &path)
-            .id(&id)
-            .header("authorization", &auth)
-            .build(),
-    )
-    .await;
+    let deleted = delete_user::handle(&store, on_user("DELETE /users/{id}").build()).await;
     assert_eq!(deleted.status(), 204);
     captured.text()
 }
@@ -97,14 +85,9 @@ async fn nothing_personal_or_secret_is_logged_at_trace() {
 
 /// What a dependency logs at TRACE, as the SDK logs a request body: the
 /// token, the email address and the name.
-fn log_a_request_body_under(filter: EnvFilter) -> String {
+fn log_a_request_body_under(filter: Targets) -> String {
     let captured = CapturedLog::default();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_writer(captured.clone())
-        .with_env_filter(filter)
-        .finish();
-    tracing::subscriber::with_default(subscriber, || {
+    tracing::subscriber::with_default(json_lines(&captured, filter), || {
         tracing::trace!(
             target: "aws_smithy_runtime::client::orchestrator",
             authorization = %format!("Bearer {TOKEN}"),
@@ -123,7 +106,7 @@ fn log_a_request_body_under(filter: EnvFilter) -> String {
 /// failed now and then when the whole binary ran.)
 #[test]
 fn an_uncapped_trace_filter_would_leak_which_the_scan_sees() {
-    let uncapped = log_a_request_body_under(EnvFilter::new("trace"));
+    let uncapped = log_a_request_body_under(Targets::new().with_default(LevelFilter::TRACE));
     assert!(
         !leaks(&uncapped).is_empty(),
         "a dependency's TRACE line with a request body leaks; the scan must see it: {uncapped}"

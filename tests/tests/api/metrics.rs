@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use common::captured_log::CapturedLog;
-use common::domain::{PageSize, UserId};
+use common::domain::{PageRequest, PageSize, UserId};
 use common::dynamodb_calls;
 use common::metrics::{Metric, NAMESPACE_VAR, emf_violations};
 use common::store::UserStore;
@@ -84,7 +84,10 @@ async fn dynamodb_calls_through_the_store_are_measured() {
     let id = UserId::parse("01JDQ7Z3K5N6P8R9S0T1V2W3X4").expect("id");
     let (found, calls) = dynamodb_calls::measure(async {
         let found = store.get(id).await.expect("GetItem");
-        let page = store.list(None, PageSize::default()).await.expect("Query");
+        let page = store
+            .list(PageRequest::first(PageSize::default()))
+            .await
+            .expect("Query");
         (found, page.items.len())
     })
     .await;

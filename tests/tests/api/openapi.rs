@@ -1,5 +1,6 @@
-//! Ties `openapi.yaml` to `template.yaml`: the document describes exactly
-//! the routes API Gateway serves, no more and no fewer.
+//! Ties `openapi.yaml` to `template.yaml` and to the code: the document
+//! describes exactly the routes API Gateway serves, no more and no fewer,
+//! and exactly the security headers the functions send.
 
 use std::collections::BTreeSet;
 
@@ -54,4 +55,46 @@ fn openapi_documents_exactly_the_routes_of_the_template() {
         "openapi.yaml and template.yaml disagree: routes in the template but not \
          documented: {undocumented:?}; documented but not in the template: {not_served:?}"
     );
+}
+
+/// The headers `openapi.yaml` documents on every function response, by
+/// their component names.
+const DOCUMENTED_SECURITY_HEADERS: [&str; 6] = [
+    "Strict-Transport-Security",
+    "X-Content-Type-Options",
+    "X-Frame-Options",
+    "Content-Security-Policy",
+    "Referrer-Policy",
+    "Cross-Origin-Resource-Policy",
+];
+
+#[test]
+fn the_functions_send_exactly_the_security_headers_openapi_documents() {
+    let document = openapi();
+    let components = document
+        .get("components")
+        .and_then(|c| c.get("headers"))
+        .expect("openapi.yaml has header components");
+    let documented: BTreeSet<(String, String)> = DOCUMENTED_SECURITY_HEADERS
+        .iter()
+        .map(|name| {
+            let header = components.get(*name).expect("documented header");
+            assert_eq!(
+                header.get("required").and_then(Value::as_bool),
+                Some(true),
+                "{name} is required"
+            );
+            let value = header
+                .get("schema")
+                .and_then(|schema| schema.get("const"))
+                .and_then(Value::as_str)
+                .unwrap_or_else(|| panic!("{name} has a const value"));
+            (name.to_ascii_lowercase(), value.to_owned())
+        })
+        .collect();
+    let sent: BTreeSet<(String, String)> = common::http::SECURITY_HEADERS
+        .iter()
+        .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+        .collect();
+    assert_eq!(sent, documented);
 }

@@ -2,8 +2,8 @@
 //! DynamoDB store does against DynamoDB Local.
 
 use common::domain::{
-    ChangeKind, Email, HistoryEvent, Idempotency, IdempotencyKey, PageSize, Precondition,
-    Timestamp, User, UserChanges, UserName, Version,
+    ChangeKind, Email, HistoryEvent, Idempotency, IdempotencyKey, PageRequest, PageSize,
+    Precondition, Timestamp, User, UserChanges, UserName, Version, WriteContext,
 };
 use common::store::{Created, Page, StoreError};
 
@@ -76,17 +76,23 @@ async fn list_pages_in_creation_order(backend: Backend) {
     }
     let size = PageSize::parse("3").expect("size");
     let ids_of = |page: &Page<User>| page.items.iter().map(|u| u.id).collect::<Vec<_>>();
-    let first = store.list(None, size).await.expect("page 1");
+    let first = store.list(PageRequest::first(size)).await.expect("page 1");
     assert_eq!(ids_of(&first), ids[..3]);
     assert!(first.more);
-    let second = store.list(Some(ids[2]), size).await.expect("page 2");
+    let second = store
+        .list(PageRequest::after(Some(ids[2]), size))
+        .await
+        .expect("page 2");
     assert_eq!(ids_of(&second), ids[3..6]);
     assert!(second.more);
-    let third = store.list(Some(ids[5]), size).await.expect("page 3");
+    let third = store
+        .list(PageRequest::after(Some(ids[5]), size))
+        .await
+        .expect("page 3");
     assert_eq!(ids_of(&third), ids[6..]);
     assert!(!third.more, "the last page says no more follow");
     let exact = store
-        .list(None, PageSize::parse("7").expect("size"))
+        .list(PageRequest::first(PageSize::parse("7").expect("size")))
         .await
         .expect("all");
     assert_eq!(exact.items.len(), 7);
@@ -103,11 +109,11 @@ async fn update_applies_changes_and_bumps_the_version(backend: Backend) {
     let later = Timestamp::now();
     let renamed = store
         .update(
-            ada.id,
             &rename("Countess"),
-            &Precondition::None,
-            later,
-            Some("editor-app"),
+            &WriteContext {
+                now: later,
+                ..WriteContext::new(ada.id, Precondition::None, Some("editor-app"))
+            },
         )
         .await
         .expect("rename");
@@ -120,11 +126,8 @@ async fn update_applies_changes_and_bumps_the_version(backend: Backend) {
 
     let moved = store
         .update(
-            ada.id,
             &move_to("ada@new.example"),
-            &Precondition::OneOf(vec![Version::new(2)]),
-            Timestamp::now(),
-            None,
+            &WriteContext::new(ada.id, Precondition::OneOf(vec![Version::new(2)]), None),
         )
         .await
         .expect("move email");
@@ -152,18 +155,15 @@ async fn update_checks_preconditions_existence_and_uniqueness(backend: Backend) 
     for changes in [rename("Eve"), move_to("x@example.com")] {
         assert!(matches!(
             store
-                .update(ada.id, &changes, &stale, Timestamp::now(), None)
+                .update(&changes, &WriteContext::new(ada.id, stale.clone(), None))
                 .await,
             Err(StoreError::PreconditionFailed)
         ));
         assert!(matches!(
             store
                 .update(
-                    user("z@example.com").id,
                     &changes,
-                    &Precondition::None,
-                    Timestamp::now(),
-                    None
+                    &WriteContext::new(user("z@example.com").id, Precondition::None, None),
                 )
                 .await,
             Err(StoreError::NotFound)
@@ -172,11 +172,8 @@ async fn update_checks_preconditions_existence_and_uniqueness(backend: Backend) 
     assert!(matches!(
         store
             .update(
-                ada.id,
                 &move_to("eve@example.com"),
-                &Precondition::None,
-                Timestamp::now(),
-                None
+                &WriteContext::new(ada.id, Precondition::None, None),
             )
             .await,
         Err(StoreError::EmailTaken)
@@ -185,11 +182,8 @@ async fn update_checks_preconditions_existence_and_uniqueness(backend: Backend) 
         matches!(
             store
                 .update(
-                    ada.id,
                     &rename("Eve"),
-                    &Precondition::OneOf(vec![]),
-                    Timestamp::now(),
-                    None
+                    &WriteContext::new(ada.id, Precondition::OneOf(vec![]), None),
                 )
                 .await,
             Err(StoreError::PreconditionFailed)
@@ -209,11 +203,8 @@ async fn update_to_the_same_email_keeps_the_claim(backend: Backend) {
     store.create(&ada, None).await.expect("create");
     let same = store
         .update(
-            ada.id,
             &move_to("ADA@example.com"),
-            &Precondition::None,
-            Timestamp::now(),
-            None,
+            &WriteContext::new(ada.id, Precondition::None, None),
         )
         .await
         .expect("same address");
@@ -230,28 +221,26 @@ async fn delete_frees_the_email_and_checks_preconditions(backend: Backend) {
     store.create(&ada, None).await.expect("create");
     assert!(matches!(
         store
-            .delete(
+            .delete(&WriteContext::new(
                 ada.id,
-                &Precondition::OneOf(vec![Version::new(2)]),
-                Timestamp::now(),
+                Precondition::OneOf(vec![Version::new(2)]),
                 None
-            )
+            ),)
             .await,
         Err(StoreError::PreconditionFailed)
     ));
     store
-        .delete(
+        .delete(&WriteContext::new(
             ada.id,
-            &Precondition::OneOf(vec![Version::FIRST]),
-            Timestamp::now(),
+            Precondition::OneOf(vec![Version::FIRST]),
             None,
-        )
+        ))
         .await
         .expect("delete");
     assert_eq!(store.get(ada.id).await.expect("get"), None);
     assert!(matches!(
         store
-            .delete(ada.id, &Precondition::None, Timestamp::now(), None)
+            .delete(&WriteContext::new(ada.id, Precondition::None, None))
             .await,
         Err(StoreError::NotFound)
     ));
@@ -259,7 +248,10 @@ async fn delete_frees_the_email_and_checks_preconditions(backend: Backend) {
         .create(&user("ada@example.com"), None)
         .await
         .expect("address free again");
-    let listed = store.list(None, PageSize::default()).await.expect("list");
+    let listed = store
+        .list(PageRequest::first(PageSize::default()))
+        .await
+        .expect("list");
     assert_eq!(listed.items.len(), 1);
 }
 
@@ -268,12 +260,8 @@ fn keyed(key: &str, body: &str, now: Timestamp) -> Idempotency {
 }
 
 fn keyed_by(caller: Option<&str>, key: &str, body: &str, now: Timestamp) -> Idempotency {
-    Idempotency::new(
-        caller,
-        IdempotencyKey::parse(key).expect("key"),
-        body.as_bytes(),
-        now,
-    )
+    let body = serde_json::Map::from_iter([("body".to_owned(), body.into())]);
+    Idempotency::new(caller, IdempotencyKey::parse(key).expect("key"), &body, now)
 }
 
 async fn a_keyed_create_replays_for_the_same_request_only(backend: Backend) {
@@ -369,11 +357,8 @@ async fn a_replay_after_the_user_changed_or_was_deleted_returns_no_erased_data(b
     };
     let changed = store
         .update(
-            ada.id,
             &changes,
-            &Precondition::None,
-            Timestamp::now(),
-            None,
+            &WriteContext::new(ada.id, Precondition::None, None),
         )
         .await
         .expect("update");
@@ -386,7 +371,7 @@ async fn a_replay_after_the_user_changed_or_was_deleted_returns_no_erased_data(b
         "the user as it is now"
     );
     store
-        .delete(ada.id, &Precondition::None, Timestamp::now(), None)
+        .delete(&WriteContext::new(ada.id, Precondition::None, None))
         .await
         .expect("delete");
     assert_eq!(
@@ -450,7 +435,10 @@ async fn history_records_each_event_once_in_version_order(backend: Backend) {
         store.record(&e).await.expect("record");
     }
     let size = PageSize::parse("2").expect("size");
-    let first = store.history(ada.id, None, size).await.expect("page 1");
+    let first = store
+        .history(ada.id, PageRequest::first(size))
+        .await
+        .expect("page 1");
     let versions = |page: &Page<HistoryEvent>| {
         page.items
             .iter()
@@ -460,14 +448,14 @@ async fn history_records_each_event_once_in_version_order(backend: Backend) {
     assert_eq!(versions(&first), [1, 2]);
     assert!(first.more);
     let second = store
-        .history(ada.id, Some(Version::new(2)), size)
+        .history(ada.id, PageRequest::after(Some(Version::new(2)), size))
         .await
         .expect("page 2");
     assert_eq!(versions(&second), [3]);
     assert!(!second.more);
     assert_eq!(second.items[0].kind, ChangeKind::Deleted);
     let none = store
-        .history(user("z@example.com").id, None, size)
+        .history(user("z@example.com").id, PageRequest::first(size))
         .await
         .expect("empty");
     assert!(none.items.is_empty());
@@ -481,16 +469,11 @@ async fn overlapping_identical_email_changes_all_succeed(backend: Backend) {
         email: Some(Email::parse("lovelace@example.com").expect("email")),
         name: None,
     };
-    let outcomes = futures::future::join_all((0..6).map(|_| {
-        store.update(
-            ada.id,
-            &changes,
-            &Precondition::None,
-            Timestamp::now(),
-            None,
-        )
-    }))
-    .await;
+    let writes: Vec<WriteContext> = (0..6)
+        .map(|_| WriteContext::new(ada.id, Precondition::None, None))
+        .collect();
+    let outcomes =
+        futures::future::join_all(writes.iter().map(|write| store.update(&changes, write))).await;
     for outcome in outcomes {
         let updated = outcome.expect("no false 409: the address is taken by this very user");
         assert_eq!(updated.email.as_str(), "lovelace@example.com");

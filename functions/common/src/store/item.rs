@@ -5,7 +5,10 @@
 use serde::{Deserialize, Serialize};
 
 use super::StoreError;
-use crate::domain::{ChangeKind, Email, HistoryEvent, Timestamp, User, UserId, UserName, Version};
+use crate::domain::{
+    ChangeKind, Email, HistoryEvent, Timestamp, User, UserId, UserName, Version, WriteContext,
+};
+use crate::wire::UserBody;
 
 pub(crate) const USER_PREFIX: &str = "USER#";
 pub(crate) const USER_SORT_KEY: &str = "PROFILE";
@@ -44,12 +47,9 @@ pub(crate) struct UserItem {
     pub(crate) sk: String,
     pub(crate) gsi1pk: String,
     pub(crate) gsi1sk: String,
-    pub(crate) id: String,
-    pub(crate) email: String,
-    pub(crate) name: String,
-    pub(crate) created_at: String,
-    pub(crate) updated_at: String,
-    pub(crate) version: u64,
+    /// The attributes the API returns, stored as it returns them.
+    #[serde(flatten)]
+    pub(crate) user: UserBody,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) changed_by: Option<String>,
 }
@@ -61,12 +61,7 @@ impl From<&User> for UserItem {
             sk: USER_SORT_KEY.to_owned(),
             gsi1pk: ALL_USERS.to_owned(),
             gsi1sk: user.id.to_string(),
-            id: user.id.to_string(),
-            email: user.email.as_str().to_owned(),
-            name: user.name.as_str().to_owned(),
-            created_at: user.created_at.to_string(),
-            updated_at: user.updated_at.to_string(),
-            version: user.version.get(),
+            user: UserBody::from(user),
             changed_by: user.changed_by.clone(),
         }
     }
@@ -75,7 +70,13 @@ impl From<&User> for UserItem {
 impl TryFrom<UserItem> for User {
     type Error = StoreError;
 
-    fn try_from(item: UserItem) -> Result<Self, StoreError> {
+    fn try_from(
+        UserItem {
+            user: item,
+            changed_by,
+            ..
+        }: UserItem,
+    ) -> Result<Self, StoreError> {
         Ok(Self {
             id: UserId::parse(&item.id).map_err(corrupt("id"))?,
             // As stored, not re-validated: an item written under earlier
@@ -85,7 +86,7 @@ impl TryFrom<UserItem> for User {
             created_at: Timestamp::parse(&item.created_at).map_err(corrupt("createdAt"))?,
             updated_at: Timestamp::parse(&item.updated_at).map_err(corrupt("updatedAt"))?,
             version: Version::new(item.version),
-            changed_by: item.changed_by,
+            changed_by,
         })
     }
 }
@@ -107,15 +108,15 @@ pub(crate) struct TombstoneItem {
 }
 
 impl TombstoneItem {
-    pub(crate) fn new(deleted: &User, now: Timestamp, actor: Option<&str>) -> Self {
+    pub(crate) fn new(deleted: &User, write: &WriteContext) -> Self {
         Self {
             pk: user_pk(deleted.id),
             sk: TOMBSTONE_SORT_KEY.to_owned(),
             user_id: deleted.id.to_string(),
             version: deleted.version.next().get(),
-            deleted_at: now.to_string(),
-            changed_by: actor.map(str::to_owned),
-            expires_at: now.plus(TOMBSTONE_LIFETIME).unix_seconds(),
+            deleted_at: write.now.to_string(),
+            changed_by: write.actor.clone(),
+            expires_at: write.now.plus(TOMBSTONE_LIFETIME).unix_seconds(),
         }
     }
 }

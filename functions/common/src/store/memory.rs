@@ -11,10 +11,10 @@ use async_trait::async_trait;
 use aws_lambda_events::event::dynamodb::EventRecord;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
-use super::{Created, HistoryStore, Page, StoreError, UserStore};
+use super::{Created, HistoryStore, Page, StoreError, UserStore, admitted};
 use crate::domain::{
-    Email, HistoryEvent, Idempotency, IdempotencyKey, PageSize, Precondition, Timestamp, User,
-    UserChanges, UserId, Version,
+    Email, HistoryEvent, Idempotency, IdempotencyKey, PageRequest, Timestamp, User, UserChanges,
+    UserId, Version, WriteContext,
 };
 use crate::stream;
 
@@ -68,26 +68,11 @@ impl MemoryStore {
     }
 }
 
-impl State {
-    fn current(&self, id: UserId, precondition: &Precondition) -> Result<&User, StoreError> {
-        let user = self.users.get(&id).ok_or(StoreError::NotFound)?;
-        if precondition.admits(user.version) {
-            Ok(user)
-        } else {
-            Err(StoreError::PreconditionFailed)
-        }
-    }
-}
-
 #[async_trait]
 impl UserStore for MemoryStore {
-    async fn create(
-        &self,
-        user: &User,
-        idempotency: Option<&Idempotency>,
-    ) -> Result<Created, StoreError> {
+    async fn create(&self, user: &User, key: Option<&Idempotency>) -> Result<Created, StoreError> {
         let mut state = self.state();
-        if let Some(request) = idempotency
+        if let Some(request) = key
             && let Some((first, created)) = state
                 .keys
                 .get(&(request.caller.clone(), request.key.clone()))
@@ -107,7 +92,7 @@ impl UserStore for MemoryStore {
         }
         state.emails.insert(user.email.clone(), user.id);
         state.users.insert(user.id, user.clone());
-        if let Some(idempotency) = idempotency {
+        if let Some(idempotency) = key {
             state.keys.insert(
                 (idempotency.caller.clone(), idempotency.key.clone()),
                 (idempotency.clone(), user.id),
@@ -130,29 +115,27 @@ impl UserStore for MemoryStore {
             .cloned())
     }
 
-    async fn list(&self, after: Option<UserId>, size: PageSize) -> Result<Page<User>, StoreError> {
+    async fn list(&self, page: PageRequest<UserId>) -> Result<Page<User>, StoreError> {
         let state = self.state();
-        let start = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let start = page.after.map_or(Bound::Unbounded, Bound::Excluded);
         let users = state
             .users
             .range((start, Bound::Unbounded))
-            .take(size.get() + 1)
+            .take(page.size.get() + 1)
             .map(|(_, user)| user.clone())
             .collect();
-        Ok(Page::from_one_extra(users, size))
+        Ok(Page::from_one_extra(users, page.size))
     }
 
     async fn update(
         &self,
-        id: UserId,
         changes: &UserChanges,
-        precondition: &Precondition,
-        now: Timestamp,
-        actor: Option<&str>,
+        write: &WriteContext,
     ) -> Result<User, StoreError> {
+        let id = write.id;
         let mut state = self.state();
-        let current = state.current(id, precondition)?.clone();
-        let updated = current.apply(changes, now, actor);
+        let current = admitted(state.users.get(&id), &write.precondition)?.clone();
+        let updated = current.apply(changes, write);
         if updated.email != current.email {
             if state.emails.contains_key(&updated.email) {
                 return Err(StoreError::EmailTaken);
@@ -165,27 +148,16 @@ impl UserStore for MemoryStore {
         Ok(updated)
     }
 
-    async fn delete(
-        &self,
-        id: UserId,
-        precondition: &Precondition,
-        now: Timestamp,
-        actor: Option<&str>,
-    ) -> Result<(), StoreError> {
+    async fn delete(&self, write: &WriteContext) -> Result<(), StoreError> {
         let mut state = self.state();
-        let current = state.current(id, precondition)?.clone();
+        let current = admitted(state.users.get(&write.id), &write.precondition)?.clone();
         state.emails.remove(&current.email);
-        state.users.remove(&id);
+        state.users.remove(&write.id);
         // As in DynamoDB: the user's item goes, a tombstone comes.
         self.publish(&mut state, Some(&current), None);
         if let Some(changes) = &self.changes {
             state.sequence += 1;
-            let _ = changes.send(stream::tombstone_record(
-                &current,
-                now,
-                actor,
-                state.sequence,
-            ));
+            let _ = changes.send(stream::tombstone_record(&current, write, state.sequence));
         }
         Ok(())
     }
@@ -204,20 +176,21 @@ impl HistoryStore for MemoryStore {
     async fn history(
         &self,
         user: UserId,
-        after: Option<Version>,
-        size: PageSize,
+        page: PageRequest<Version>,
     ) -> Result<Page<HistoryEvent>, StoreError> {
         let state = self.state();
-        let start = after.map_or(Bound::Included((user, Version::new(0))), |v| {
-            Bound::Excluded((user, v))
-        });
+        let start = page
+            .after
+            .map_or(Bound::Included((user, Version::new(0))), |v| {
+                Bound::Excluded((user, v))
+            });
         let events = state
             .history
             .range((start, Bound::Unbounded))
             .take_while(|((owner, _), _)| *owner == user)
-            .take(size.get() + 1)
+            .take(page.size.get() + 1)
             .map(|(_, event)| event.clone())
             .collect();
-        Ok(Page::from_one_extra(events, size))
+        Ok(Page::from_one_extra(events, page.size))
     }
 }

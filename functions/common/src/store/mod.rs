@@ -8,11 +8,13 @@ mod memory;
 pub use dynamodb::{BY_CREATION_INDEX, BY_EMAIL_INDEX, DynamoStore};
 pub use memory::MemoryStore;
 
+use std::borrow::Borrow;
+
 use async_trait::async_trait;
 
 use crate::domain::{
-    Email, HistoryEvent, Idempotency, PageSize, Precondition, Timestamp, User, UserChanges, UserId,
-    Version,
+    Email, HistoryEvent, Idempotency, PageRequest, PageSize, Precondition, User, UserChanges,
+    UserId, Version, WriteContext,
 };
 
 /// A boxed error cause, kept for the log.
@@ -83,13 +85,9 @@ pub enum Created {
 #[async_trait]
 pub trait UserStore: Send + Sync {
     /// Stores a new user and claims its email address, atomically, with the
-    /// idempotency record if the request carries a key.
+    /// idempotency record `key` if the request carries a key.
     /// Fails with [`StoreError::EmailTaken`] if the address is claimed.
-    async fn create(
-        &self,
-        user: &User,
-        idempotency: Option<&Idempotency>,
-    ) -> Result<Created, StoreError>;
+    async fn create(&self, user: &User, key: Option<&Idempotency>) -> Result<Created, StoreError>;
 
     /// The user with this id, if any (read-after-write consistent).
     async fn get(&self, id: UserId) -> Result<Option<User>, StoreError>;
@@ -97,31 +95,35 @@ pub trait UserStore: Send + Sync {
     /// The user holding this email address, if any.
     async fn find_by_email(&self, email: &Email) -> Result<Option<User>, StoreError>;
 
-    /// Users in creation order, starting after `after`.
-    async fn list(&self, after: Option<UserId>, size: PageSize) -> Result<Page<User>, StoreError>;
+    /// A page of users in creation order.
+    async fn list(&self, page: PageRequest<UserId>) -> Result<Page<User>, StoreError>;
 
-    /// Applies `changes` made at `now` by `actor` if the stored version
-    /// satisfies `precondition`, bumping the version; moves the email claim
-    /// atomically.
-    async fn update(
-        &self,
-        id: UserId,
-        changes: &UserChanges,
-        precondition: &Precondition,
-        now: Timestamp,
-        actor: Option<&str>,
-    ) -> Result<User, StoreError>;
+    /// Applies `changes` to the write's user if its stored version
+    /// satisfies the write's precondition, bumping the version; moves the
+    /// email claim atomically.
+    async fn update(&self, changes: &UserChanges, write: &WriteContext)
+    -> Result<User, StoreError>;
 
-    /// Deletes the user and frees its email address, atomically, if the
-    /// stored version satisfies `precondition`, leaving a short-lived
-    /// tombstone that tells the history who deleted it and when.
-    async fn delete(
-        &self,
-        id: UserId,
-        precondition: &Precondition,
-        now: Timestamp,
-        actor: Option<&str>,
-    ) -> Result<(), StoreError>;
+    /// Deletes the write's user and frees its email address, atomically,
+    /// if its stored version satisfies the write's precondition, leaving a
+    /// short-lived tombstone that tells the history who deleted it and when.
+    async fn delete(&self, write: &WriteContext) -> Result<(), StoreError>;
+}
+
+/// The stored user, if there is one and its version satisfies
+/// `precondition`: the one check both stores make before a conditional
+/// write (the DynamoDB store then also conditions the write on the version
+/// it read).
+pub(crate) fn admitted<U: Borrow<User>>(
+    stored: Option<U>,
+    precondition: &Precondition,
+) -> Result<U, StoreError> {
+    let user = stored.ok_or(StoreError::NotFound)?;
+    if precondition.admits(user.borrow().version) {
+        Ok(user)
+    } else {
+        Err(StoreError::PreconditionFailed)
+    }
 }
 
 /// Where users' histories live.
@@ -131,12 +133,11 @@ pub trait HistoryStore: Send + Sync {
     /// record delivered twice) changes nothing and succeeds.
     async fn record(&self, event: &HistoryEvent) -> Result<(), StoreError>;
 
-    /// A user's history, oldest first, starting after version `after`.
+    /// A page of a user's history, oldest first.
     async fn history(
         &self,
         user: UserId,
-        after: Option<Version>,
-        size: PageSize,
+        page: PageRequest<Version>,
     ) -> Result<Page<HistoryEvent>, StoreError>;
 }
 
