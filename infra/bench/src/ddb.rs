@@ -3,37 +3,46 @@
 //! template's definition, and users seeded straight into a table.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use common::domain::{Email, Timestamp, User, UserId, UserName};
+use futures::{StreamExt as _, TryStreamExt as _};
 use local_api::template::Template;
 use tokio::process::{Child, Command};
+
+use crate::Error;
+use crate::proxy::DynamoProxy;
+use crate::scenarios::Context;
 
 /// Items one `BatchWriteItem` takes at most.
 const BATCH: usize = 25;
 /// Batches in flight at once while seeding.
 const SEED_CONCURRENCY: usize = 4;
 
-/// A running DynamoDB Local.
+/// A running DynamoDB Local behind the metering TLS proxy, with the files
+/// that make a process trust the proxy.
 #[derive(Debug)]
 pub(crate) struct DynamoDbLocal {
-    /// Its plain-HTTP endpoint.
-    pub(crate) endpoint: String,
     /// A client with the credentials and region every benchmark process uses.
-    pub(crate) client: Client,
+    client: Client,
     process: Child,
+    pub(crate) proxy: DynamoProxy,
+    ca_file: PathBuf,
+    bundle_file: PathBuf,
 }
 
 impl DynamoDbLocal {
-    /// Starts it (installing it on first use) and waits until it answers.
-    pub(crate) async fn start(root: &Path, log: &Path) -> Result<Self, crate::Error> {
+    /// Starts it (installing it on first use), waits until it answers,
+    /// creates `table` and puts the proxy in front of it.
+    pub(crate) async fn start(cx: &Context, table: &str) -> Result<Self, crate::Error> {
+        crate::say("starting DynamoDB Local");
         let port = crate::free_port()?;
-        let log = std::fs::File::create(log)?;
-        let process = Command::new(root.join("infra/dynamodb-local/run.sh"))
+        let log = std::fs::File::create(cx.logs.join(format!("dynamodb-local-{table}.log")))?;
+        let process = Command::new(cx.root.join("infra/dynamodb-local/run.sh"))
             .arg(port.to_string())
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
@@ -42,19 +51,48 @@ impl DynamoDbLocal {
             .spawn()?;
         let endpoint = format!("http://127.0.0.1:{port}");
         let client = local_api::table::local_client(&endpoint).await;
-        for _ in 0..240 {
-            if client.list_tables().send().await.is_ok() {
-                return Ok(Self {
-                    endpoint,
-                    client,
-                    process,
-                });
+        let mut tries = 0;
+        while client.list_tables().send().await.is_err() {
+            tries += 1;
+            if tries > 240 {
+                return Err(crate::Error::msg(
+                    "DynamoDB Local did not answer within 2 minutes",
+                ));
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
-        Err(crate::Error::msg(
-            "DynamoDB Local did not answer within 2 minutes",
-        ))
+        let proxy = DynamoProxy::start(&endpoint).await?;
+        let ca_file = cx.work_dir.join(format!("ca-{table}.pem"));
+        std::fs::write(&ca_file, proxy.ca_pem())?;
+        let system = std::fs::read_to_string("/etc/ssl/certs/ca-certificates.crt")?;
+        let bundle_file = cx.work_dir.join(format!("ca-bundle-{table}.pem"));
+        std::fs::write(&bundle_file, format!("{system}\n{}", proxy.ca_pem()))?;
+        let db = Self {
+            client,
+            process,
+            proxy,
+            ca_file,
+            bundle_file,
+        };
+        db.create_table(&cx.template, table).await?;
+        Ok(db)
+    }
+
+    /// The environment that points a function (ours or a peer) at `table`
+    /// through the proxy: the system's roots plus the proxy's CA for the
+    /// system store, the CA alone for `common/local-ca` builds.
+    pub(crate) fn env(&self, table: &str) -> Vec<(String, String)> {
+        let (bundle, ca) = (self.bundle_file.display(), self.ca_file.display());
+        [
+            ("TABLE_NAME", table.to_owned()),
+            ("AWS_ENDPOINT_URL_DYNAMODB", self.proxy.endpoint()),
+            ("SSL_CERT_FILE", bundle.to_string()),
+            ("AWS_CA_BUNDLE", bundle.to_string()),
+            ("USERS_API_LOCAL_CA_FILE", ca.to_string()),
+            ("NODE_EXTRA_CA_CERTS", ca.to_string()),
+        ]
+        .map(|(k, v)| (k.to_owned(), v))
+        .into()
     }
 
     /// Creates `table` from the template's definition.
@@ -79,43 +117,34 @@ impl DynamoDbLocal {
         count: usize,
         complete: bool,
     ) -> Result<Vec<UserId>, crate::Error> {
-        let started = Timestamp::now();
+        let started = Timestamp::now().unix_seconds() * 1000;
         let mut users = Vec::with_capacity(count);
         for i in 0..count {
-            let millis = i64::try_from(i).unwrap_or(i64::MAX);
-            let at = Timestamp::from_unix_millis(started.unix_seconds() * 1000 + millis)
-                .map_err(|e| crate::Error::msg(e.to_string()))?;
-            let email = Email::parse(&format!("seed{i}@example.com"))
-                .map_err(|e| crate::Error::msg(e.to_string()))?;
-            let name = UserName::parse(&format!("Seeded User {i}"))
-                .map_err(|e| crate::Error::msg(e.to_string()))?;
-            users.push(User::new(email, name, at));
+            let at = Timestamp::from_unix_millis(started + i64::try_from(i).unwrap_or(i64::MAX));
+            let email = Email::parse(&format!("seed{i}@example.com")).map_err(Error::text)?;
+            let name = UserName::parse(&format!("Seeded User {i}")).map_err(Error::text)?;
+            users.push(User::new(email, name, at.map_err(Error::text)?));
         }
-        let requests: Vec<WriteRequest> = users
-            .iter()
-            .flat_map(|user| {
-                let linked = complete.then(|| [claim_item(user), created_event_item(user)]);
-                std::iter::once(user_item(user)).chain(linked.into_iter().flatten())
-            })
-            .map(|item| {
-                PutRequest::builder()
-                    .set_item(Some(item))
-                    .build()
-                    .map(|put| WriteRequest::builder().put_request(put).build())
-            })
+        let items = users.iter().flat_map(|user| {
+            let linked = complete.then(|| [claim_item(user), created_event_item(user)]);
+            std::iter::once(user_item(user)).chain(linked.into_iter().flatten())
+        });
+        let put = |item| PutRequest::builder().set_item(Some(item)).build();
+        let puts: Vec<PutRequest> = items
+            .map(put)
             .collect::<Result<_, _>>()
-            .map_err(|e| crate::Error::msg(e.to_string()))?;
-        let mut chunks = requests.chunks(BATCH).map(<[WriteRequest]>::to_vec);
-        loop {
-            let wave: Vec<_> = chunks.by_ref().take(SEED_CONCURRENCY).collect();
-            if wave.is_empty() {
-                break;
-            }
-            let writes = wave.into_iter().map(|chunk| self.write_batch(table, chunk));
-            for result in futures::future::join_all(writes).await {
-                result?;
-            }
-        }
+            .map_err(Error::text)?;
+        let requests: Vec<_> = puts
+            .into_iter()
+            .map(|put| WriteRequest::builder().put_request(put).build())
+            .collect();
+        let writes = requests
+            .chunks(BATCH)
+            .map(|chunk| self.write_batch(table, chunk.to_vec()));
+        futures::stream::iter(writes)
+            .buffer_unordered(SEED_CONCURRENCY)
+            .try_collect::<()>()
+            .await?;
         Ok(users.into_iter().map(|u| u.id).collect())
     }
 

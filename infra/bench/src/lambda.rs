@@ -1,263 +1,255 @@
-//! Runs one function as Lambda does: its process started with
-//! `AWS_LAMBDA_RUNTIME_API` pointing at our Runtime API, pinned to one core,
-//! its init timed from spawn to its first `next` request, then fed events.
+//! Runs functions as Lambda does, with the local API's launcher: each
+//! process started with `AWS_LAMBDA_RUNTIME_API` pointing at a Runtime API
+//! of its own, pinned to one core, its init timed from spawn to its first
+//! `next` request; then fed events, interleaved across the functions
+//! compared.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use bytes::Bytes;
+use local_api::lambda::instance::{Instance, Launch};
+use local_api::runtime_api::Outcome;
 use serde::Serialize;
-use tokio::process::{Child, Command};
 
 use crate::proxy::{Call, DynamoProxy};
 use crate::stats::Summary;
-use local_api::runtime_api::{Outcome, RuntimeApi};
 
 /// How long a function may take to initialise before the harness gives up.
 const INIT_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a function may take per invocation before the harness gives up.
 const INVOCATION_TIMEOUT: Duration = Duration::from_secs(30);
+/// Lambda's variables that do not depend on the function, and fake credentials.
+#[rustfmt::skip]
+const LAMBDA_ENV: &[(&str, &str)] = &[
+    ("LANG", "C.UTF-8"), ("TZ", ":UTC"), ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"),
+    ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"), ("AWS_LAMBDA_LOG_STREAM_NAME", "bench"),
+    ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand"), ("AWS_REGION", "us-east-1"),
+    ("AWS_DEFAULT_REGION", "us-east-1"), ("AWS_ACCESS_KEY_ID", "local"),
+    ("AWS_SECRET_ACCESS_KEY", "local"), ("AWS_SESSION_TOKEN", "local"),
+];
 
-/// How to start a function's process.
-#[derive(Debug, Clone)]
-pub(crate) struct Launch {
-    /// What the report calls it.
-    pub(crate) name: String,
-    /// The program and its arguments.
-    pub(crate) command: Vec<String>,
-    /// Its working directory.
-    pub(crate) dir: PathBuf,
-    /// Environment beyond Lambda's own variables.
-    pub(crate) env: Vec<(String, String)>,
-}
-
-/// One started function process.
-#[derive(Debug)]
-pub(crate) struct Instance {
-    api: RuntimeApi,
-    process: Child,
-    /// Spawn to first `next` request.
-    pub(crate) init: Duration,
-    /// The DynamoDB requests made during init.
-    pub(crate) init_calls: Vec<Call>,
-}
-
-/// One invocation's result, with the DynamoDB requests it made.
-#[derive(Debug)]
-pub(crate) struct Invocation {
-    /// Lambda's duration and the answer.
-    pub(crate) outcome: Outcome,
-    /// The requests it made to DynamoDB.
-    pub(crate) calls: Vec<Call>,
-}
-
-/// Everything measured for one function.
-#[derive(Debug, Clone, Serialize)]
+/// Everything measured for one function; durations in ms.
+#[derive(Debug, Clone, Default, Serialize)]
 pub(crate) struct FunctionRun {
-    /// The function.
     pub(crate) name: String,
-    /// Init durations of each cold start, in ms.
-    pub(crate) init_ms: Summary,
-    /// First-invocation durations of each cold start, in ms.
-    pub(crate) first_ms: Summary,
-    /// Warm invocation durations, in ms.
-    pub(crate) warm_ms: Summary,
-    /// Peak resident memory of the process that served the warm
-    /// invocations, in KiB.
+    /// Each cold start's init, first invocation, and their sum.
+    init: Vec<f64>,
+    first: Vec<f64>,
+    cold: Vec<f64>,
+    /// The warm invocations.
+    warm: Vec<f64>,
+    /// Peak RSS of the process that served the warm invocations, in KiB.
     pub(crate) peak_rss_kib: u64,
-    /// Invocations whose answer was not the expected one.
+    /// Invocations whose answer was not the expected one, and one of them.
     pub(crate) unexpected: usize,
-    /// One such answer, for the log.
-    pub(crate) unexpected_sample: Option<String>,
+    unexpected_sample: Option<String>,
     /// DynamoDB requests made during init.
-    pub(crate) init_requests: usize,
-    /// The load average when the run ended.
+    init_requests: usize,
+    /// The load average when its warm run ended.
     pub(crate) load: String,
+    #[serde(skip)]
+    sent: usize,
 }
 
-impl Launch {
-    /// Starts the process and waits for its first `next` request.
-    pub(crate) async fn start(
-        &self,
+impl FunctionRun {
+    pub(crate) fn init_ms(&self) -> Summary {
+        Summary::of(&self.init)
+    }
+
+    pub(crate) fn first_ms(&self) -> Summary {
+        Summary::of(&self.first)
+    }
+
+    pub(crate) fn cold_ms(&self) -> Summary {
+        Summary::of(&self.cold)
+    }
+
+    pub(crate) fn warm_ms(&self) -> Summary {
+        Summary::of(&self.warm)
+    }
+
+    /// Sends `subject`'s next event to `instance`; its duration.
+    async fn invoke(
+        &mut self,
+        subject: &Subject<'_>,
+        instance: &mut Instance,
         proxy: Option<&DynamoProxy>,
-        log_dir: &Path,
-    ) -> Result<Instance, crate::Error> {
-        let api = RuntimeApi::start("arn:aws:lambda:us-east-1:000000000000:function:bench").await?;
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log_dir.join(format!("{}.log", self.name)))?;
-        let mut command = Command::new("taskset");
-        command
-            .arg("-c")
-            .arg(crate::FUNCTION_CORE)
-            .args(&self.command)
-            .current_dir(&self.dir)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("LANG", "C.UTF-8")
-            .env("AWS_LAMBDA_RUNTIME_API", api.host_port())
-            .env("AWS_LAMBDA_FUNCTION_NAME", &self.name)
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env(
-                "AWS_LAMBDA_LOG_GROUP_NAME",
-                format!("/aws/lambda/{}", self.name),
-            )
-            .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
-            .env("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_DEFAULT_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "local")
-            .env("AWS_SECRET_ACCESS_KEY", "local")
-            .env("AWS_SESSION_TOKEN", "local")
-            .env("TZ", ":UTC")
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .kill_on_drop(true);
-        if let Some(proxy) = proxy {
-            proxy.take();
-        }
-        let spawned = Instant::now();
-        let mut process = command.spawn()?;
-        let deadline = spawned + INIT_TIMEOUT;
-        let first_next = loop {
-            if let Some(at) = api.first_next() {
-                break at;
-            }
-            if let Some(error) = api.init_error() {
-                return Err(crate::Error::msg(format!(
-                    "{}: init error: {error}",
-                    self.name
-                )));
-            }
-            if let Ok(Some(status)) = process.try_wait() {
-                return Err(crate::Error::msg(format!(
-                    "{}: exited during init ({status}); see its log in {}",
-                    self.name,
-                    log_dir.display()
-                )));
-            }
-            if Instant::now() > deadline {
-                return Err(crate::Error::msg(format!("{}: init timed out", self.name)));
-            }
-            tokio::time::sleep(Duration::from_micros(200)).await;
-        };
-        Ok(Instance {
-            api,
-            process,
-            init: first_next.saturating_duration_since(spawned),
-            init_calls: proxy.map(DynamoProxy::take).unwrap_or_default(),
-        })
-    }
-}
-
-impl Instance {
-    /// Sends one event.
-    pub(crate) async fn invoke(
-        &self,
-        event: impl Into<Bytes>,
-        proxy: Option<&DynamoProxy>,
-    ) -> Result<Invocation, crate::Error> {
-        let outcome = self.api.invoke(event, INVOCATION_TIMEOUT).await?;
-        let calls = proxy.map(DynamoProxy::take).unwrap_or_default();
-        Ok(Invocation { outcome, calls })
-    }
-
-    /// The process's peak resident memory so far, in KiB.
-    pub(crate) fn peak_rss_kib(&self) -> u64 {
-        self.process.id().map_or(0, crate::peak_rss_kib)
-    }
-
-    /// Kills the process.
-    pub(crate) async fn stop(mut self) {
-        let _ = self.process.kill().await;
-    }
-}
-
-/// What a function is benchmarked with.
-pub(crate) struct Workload<'a> {
-    /// The event of invocation `n`, counted across every run of this
-    /// workload (so a warm-up run does not reuse the events of the next).
-    pub(crate) event: Box<dyn FnMut(usize) -> Vec<u8> + 'a>,
-    /// Whether an answer is the expected one.
-    pub(crate) expect: Box<dyn Fn(&Outcome) -> bool + 'a>,
-    /// Invocations sent so far.
-    pub(crate) sent: usize,
-}
-
-impl<'a> Workload<'a> {
-    fn next_event(&mut self) -> Vec<u8> {
+    ) -> Result<f64, crate::Error> {
+        let (outcome, _) = invoke(instance, (subject.event)(self.sent), proxy).await?;
         self.sent += 1;
-        (self.event)(self.sent - 1)
+        if !subject.expect.holds(&outcome) {
+            self.unexpected += 1;
+            let body = String::from_utf8_lossy(&outcome.body)
+                .chars()
+                .take(400)
+                .collect();
+            self.unexpected_sample.get_or_insert(body);
+        }
+        Ok(ms(outcome.duration))
     }
 }
 
-impl std::fmt::Debug for Workload<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Workload").finish_non_exhaustive()
+/// How to start `command` as Lambda would, pinned to the function core,
+/// with Lambda's variables, fake credentials and `env`; its output goes to
+/// `logs/<name>.log`.
+pub(crate) fn launch(
+    name: &str,
+    command: &[String],
+    dir: PathBuf,
+    env: &[(String, String)],
+    logs: &Path,
+) -> Launch {
+    let variables = [
+        ("PATH", std::env::var("PATH").unwrap_or_default()),
+        ("AWS_LAMBDA_FUNCTION_NAME", name.to_owned()),
+        ("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}")),
+    ];
+    let fixed = LAMBDA_ENV.iter().map(|(k, v)| (*k, (*v).to_owned()));
+    let lambda = variables
+        .into_iter()
+        .chain(fixed)
+        .map(|(k, v)| (k.to_owned(), v));
+    let taskset = ["taskset", "-c", crate::FUNCTION_CORE].map(str::to_owned);
+    Launch {
+        name: name.to_owned(),
+        arn: "arn:aws:lambda:us-east-1:000000000000:function:bench".to_owned(),
+        command: taskset.into_iter().chain(command.iter().cloned()).collect(),
+        dir,
+        env: lambda.chain(env.iter().cloned()).collect(),
+        init_timeout: INIT_TIMEOUT,
+        output: Some(logs.join(format!("{name}.log"))),
     }
 }
 
-/// Cold-starts `launch` `cold_starts` times (one invocation each), then
-/// sends `warm` more invocations to the last instance.
-pub(crate) async fn measure(
+/// Starts `launch`; with the DynamoDB requests its init made.
+pub(crate) async fn start(
     launch: &Launch,
-    workload: &mut Workload<'_>,
+    proxy: Option<&DynamoProxy>,
+) -> Result<(Instance, Vec<Call>), crate::Error> {
+    proxy.map(DynamoProxy::take);
+    let instance = launch
+        .start()
+        .await
+        .map_err(|e| crate::Error::msg(format!("{}: {e}", launch.name)))?;
+    Ok((instance, proxy.map(DynamoProxy::take).unwrap_or_default()))
+}
+
+/// Sends one event; with the DynamoDB requests it made.
+pub(crate) async fn invoke(
+    instance: &mut Instance,
+    event: Vec<u8>,
+    proxy: Option<&DynamoProxy>,
+) -> Result<(Outcome, Vec<Call>), crate::Error> {
+    let outcome = instance.invoke(event.into(), INVOCATION_TIMEOUT).await?;
+    Ok((outcome, proxy.map(DynamoProxy::take).unwrap_or_default()))
+}
+
+/// The answer an invocation should get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Expect {
+    /// Any answer that is not an error.
+    Answer,
+    /// An API Gateway proxy response with this status.
+    Status(u16),
+    /// A stream batch answer without item failures.
+    NoBatchFailures,
+}
+
+impl Expect {
+    pub(crate) fn holds(self, outcome: &Outcome) -> bool {
+        let json = || serde_json::from_slice::<serde_json::Value>(&outcome.body).ok();
+        !outcome.failed
+            && match self {
+                Self::Answer => true,
+                Self::Status(status) => status_of(&outcome.body) == Some(status),
+                Self::NoBatchFailures => json()
+                    .is_some_and(|v| v["batchItemFailures"].as_array().is_some_and(Vec::is_empty)),
+            }
+    }
+}
+
+/// The HTTP status of a `lambda_http` answer (`{"statusCode": 201, ...}`).
+pub(crate) fn status_of(body: &[u8]) -> Option<u16> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    u16::try_from(value.get("statusCode")?.as_u64()?).ok()
+}
+
+/// One function to measure: how it starts, the event of invocation `n`
+/// (counted across its runs, so no run reuses another's events), and the
+/// answer it should get.
+pub(crate) struct Subject<'a> {
+    pub(crate) launch: Launch,
+    pub(crate) event: Box<dyn Fn(usize) -> Vec<u8> + 'a>,
+    pub(crate) expect: Expect,
+}
+
+impl<'a> Subject<'a> {
+    pub(crate) fn new(
+        launch: Launch,
+        expect: Expect,
+        event: impl Fn(usize) -> Vec<u8> + 'a,
+    ) -> Self {
+        Self {
+            launch,
+            event: Box::new(event),
+            expect,
+        }
+    }
+}
+
+impl std::fmt::Debug for Subject<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subject")
+            .field("launch", &self.launch)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Measures `subjects` side by side. First each one's warm run (a fifth
+/// of `warm` unmeasured, then `warm` measured invocations of one instance,
+/// and its peak RSS): it also warms DynamoDB Local's JIT and the page
+/// cache, which whichever ran first would otherwise pay for. Then
+/// `cold_starts` rounds of one cold start (and one invocation) per
+/// subject, interleaved (round 1: A, B, C; round 2: A, B, C; ...), so a
+/// burst of load on the machine hits every subject alike rather than one
+/// block of one subject's starts.
+pub(crate) async fn measure(
+    subjects: &[Subject<'_>],
     cold_starts: usize,
     warm: usize,
     proxy: Option<&DynamoProxy>,
-    log_dir: &Path,
-) -> Result<FunctionRun, crate::Error> {
-    let mut inits = Vec::new();
-    let mut firsts = Vec::new();
-    let mut warms = Vec::new();
-    let mut unexpected = 0;
-    let mut unexpected_sample = None;
-    let mut init_requests = 0;
-    let mut check = |outcome: &Outcome, expect: &dyn Fn(&Outcome) -> bool| {
-        if !expect(outcome) {
-            unexpected += 1;
-            unexpected_sample.get_or_insert_with(|| {
-                String::from_utf8_lossy(&outcome.body)
-                    .chars()
-                    .take(400)
-                    .collect()
-            });
-        }
+) -> Result<Vec<FunctionRun>, crate::Error> {
+    let name = |s: &Subject<'_>| FunctionRun {
+        name: s.launch.name.clone(),
+        ..Default::default()
     };
-    let mut peak = 0;
-    for round in 0..cold_starts.max(1) {
-        let instance = launch.start(proxy, log_dir).await?;
-        inits.push(ms(instance.init));
-        init_requests = instance.init_calls.len();
-        let first = instance.invoke(workload.next_event(), proxy).await?;
-        firsts.push(ms(first.outcome.duration));
-        check(&first.outcome, &*workload.expect);
-        if round + 1 == cold_starts.max(1) {
-            for _ in 0..warm {
-                let next = instance.invoke(workload.next_event(), proxy).await?;
-                warms.push(ms(next.outcome.duration));
-                check(&next.outcome, &*workload.expect);
+    let mut runs: Vec<FunctionRun> = subjects.iter().map(name).collect();
+    for (subject, run) in subjects.iter().zip(&mut runs) {
+        let (mut instance, _) = start(&subject.launch, proxy).await?;
+        for n in 0..warm / 5 + warm {
+            let duration = run.invoke(subject, &mut instance, proxy).await?;
+            if n >= warm / 5 {
+                run.warm.push(duration);
             }
-            peak = instance.peak_rss_kib();
         }
+        run.peak_rss_kib = instance.id().map_or(0, |pid| crate::rss_kib(pid, "VmHWM"));
+        run.load = crate::load_average();
         instance.stop().await;
+        crate::settle().await;
     }
-    Ok(FunctionRun {
-        name: launch.name.clone(),
-        init_ms: Summary::of(&inits),
-        first_ms: Summary::of(&firsts),
-        warm_ms: Summary::of(&warms),
-        peak_rss_kib: peak,
-        unexpected,
-        unexpected_sample,
-        init_requests,
-        load: String::new(),
-    })
+    for _ in 0..cold_starts {
+        for (subject, run) in subjects.iter().zip(&mut runs) {
+            let (mut instance, init_calls) = start(&subject.launch, proxy).await?;
+            run.init_requests = init_calls.len();
+            let init = ms(instance.init);
+            let first = run.invoke(subject, &mut instance, proxy).await?;
+            run.init.push(init);
+            run.first.push(first);
+            run.cold.push(init + first);
+            instance.stop().await;
+        }
+    }
+    Ok(runs)
 }
 
 fn ms(duration: Duration) -> f64 {

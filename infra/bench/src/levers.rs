@@ -1,127 +1,156 @@
 //! The levers: create-user built once per lever undone (by `levers.sh`),
-//! each build sized and cold-started like the deployed one, in one session
-//! so they share the same load.
+//! each build sized, then cold-started interleaved with the reference build
+//! (reference, lever, reference, lever, ...) so both see the same load.
+//!
+//! The manifest has one build per line: lever, build, binary, note and an
+//! optional fifth column of `KEY=VALUE` pairs (space-separated) added to
+//! that build's environment. The line whose lever is `(reference)` is the
+//! reference.
 
 use std::path::Path;
 
-use local_api::template::Template;
-
+use crate::calls::create_event;
 use crate::ddb::DynamoDbLocal;
-use crate::events;
-use crate::lambda::{self, Launch, Workload};
-use crate::proxy::DynamoProxy;
+use crate::lambda::{self, Expect, Subject};
 use crate::report::{LeverResult, Size};
 use crate::scenarios::Context;
 use crate::{Error, say, settle};
-use local_api::runtime_api::Outcome;
 
 const TABLE: &str = "users-levers";
+const REFERENCE: &str = "(reference)";
 
-/// Measures every build in `manifest` (lever, build, binary, note per line).
+/// One line of the manifest.
+#[derive(Debug)]
+struct Build<'a> {
+    lever: &'a str,
+    variant: &'a str,
+    binary: &'a Path,
+    note: &'a str,
+    env: Vec<(String, String)>,
+}
+
+fn parse(line: &str) -> Result<Build<'_>, Error> {
+    let fields: Vec<&str> = line.split('\t').collect();
+    let (lever, variant, binary, note, env) = match fields.as_slice() {
+        [l, v, b, n] => (*l, *v, *b, *n, ""),
+        [l, v, b, n, e] => (*l, *v, *b, *n, *e),
+        _ => return Err(Error::msg(format!("bad manifest line: {line:?}"))),
+    };
+    let env = env.split_whitespace().map(|pair| {
+        let (key, value) = pair
+            .split_once('=')
+            .ok_or_else(|| Error::msg(format!("bad env {pair:?} in {line:?}")))?;
+        Ok((key.to_owned(), value.to_owned()))
+    });
+    Ok(Build {
+        lever,
+        variant,
+        binary: Path::new(binary),
+        note,
+        env: env.collect::<Result<_, Error>>()?,
+    })
+}
+
+/// Measures every build in `manifest` against the reference.
 pub(crate) async fn run(cx: &Context, manifest: &Path) -> Result<Vec<LeverResult>, Error> {
     let text = std::fs::read_to_string(manifest)
         .map_err(|e| Error::msg(format!("{}: {e}", manifest.display())))?;
-    let builds: Vec<Vec<&str>> = text
+    let builds = text
         .lines()
-        .filter(|line| !line.trim().is_empty())
-        .map(|line| line.split('\t').collect())
-        .collect();
-    let template = Template::load(&cx.root.join("template.yaml"))
-        .map_err(|e| Error::msg(format!("template.yaml: {e}")))?;
-    let dynamodb =
-        DynamoDbLocal::start(&cx.root, &cx.logs.join("dynamodb-local-levers.log")).await?;
-    let result = measure_all(cx, &builds, &template, &dynamodb).await;
-    dynamodb.stop().await;
-    result
-}
-
-async fn measure_all(
-    cx: &Context,
-    builds: &[Vec<&str>],
-    template: &Template,
-    dynamodb: &DynamoDbLocal,
-) -> Result<Vec<LeverResult>, Error> {
-    dynamodb.create_table(template, TABLE).await?;
-    let proxy = DynamoProxy::start(&dynamodb.endpoint).await?;
-    let system = std::fs::read_to_string("/etc/ssl/certs/ca-certificates.crt").unwrap_or_default();
-    let bundle = cx.work_dir.join("ca-bundle-levers.pem");
-    std::fs::write(&bundle, format!("{system}\n{}", proxy.ca_pem()))?;
-    let ca_only = cx.work_dir.join("ca-levers.pem");
-    std::fs::write(&ca_only, proxy.ca_pem())?;
-    let mut builds: Vec<(Vec<&str>, Option<&Path>)> =
-        builds.iter().map(|build| (build.clone(), None)).collect();
-    // Same binary, another environment: the cost of loading the system's
-    // root certificates at init (rustls-native-certs reads SSL_CERT_FILE).
-    if let Some(deployed) = builds
-        .iter()
-        .find(|(b, _)| b.first() == Some(&"(reference)"))
-    {
-        let mut variant = deployed.0.clone();
-        variant[0] = "root certificates";
-        variant[1] = "SSL_CERT_FILE with 1 root instead of the system's";
-        variant[3] = "same binary as the reference; measures loading the roots";
-        builds.push((variant, Some(ca_only.as_path())));
-    }
+        .filter(|l| !l.trim().is_empty())
+        .map(parse)
+        .collect::<Result<Vec<_>, _>>()?;
+    let reference = builds.iter().find(|b| b.lever == REFERENCE);
+    let reference = reference
+        .ok_or_else(|| Error::msg(format!("{}: no {REFERENCE} line", manifest.display())))?;
+    let dynamo = DynamoDbLocal::start(cx, TABLE).await?;
     let mut results = Vec::new();
-    for (i, (build, roots)) in builds.iter().enumerate() {
-        let [lever, variant, binary, note] = build.as_slice() else {
-            return Err(Error::msg(format!("bad manifest line: {build:?}")));
-        };
-        let binary = Path::new(binary);
-        let name = binary
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        say(&format!("lever {lever}: {variant}"));
-        let dir = binary.parent().unwrap_or(Path::new("."));
-        let size = Size::of(&name, dir, &cx.work_dir.join("levers"))?;
-        let launch = Launch {
-            name: format!("lever-{name}-{i}"),
-            command: vec![binary.display().to_string()],
-            dir: cx.root.clone(),
-            env: vec![
-                ("TABLE_NAME".to_owned(), TABLE.to_owned()),
-                ("AWS_ENDPOINT_URL_DYNAMODB".to_owned(), proxy.endpoint()),
-                (
-                    "SSL_CERT_FILE".to_owned(),
-                    roots.unwrap_or(&bundle).display().to_string(),
-                ),
-            ],
-        };
-        let tag = format!("lever{i}-{}", ulid::Ulid::new().to_string().to_lowercase());
-        let mut workload = Workload {
-            sent: 0,
-            event: Box::new(|n| events::create(&tag, n).to_json()),
-            expect: Box::new(|o: &Outcome| !o.failed && events::status(&o.body) == Some(201)),
-        };
-        if i == 0 {
-            crate::scenarios::warm_up(cx, &launch, &mut workload, Some(&proxy)).await?;
-        }
-        let run = lambda::measure(
-            &launch,
-            &mut workload,
-            cx.plan.cold_starts,
-            cx.plan.warm,
-            Some(&proxy),
-            &cx.logs,
-        )
-        .await;
-        let (run, note) = match run {
-            Ok(mut run) => {
-                run.load = crate::load_average();
-                (Some(run), (*note).to_owned())
-            }
-            Err(error) => (None, format!("{note} (failed: {error})")),
-        };
-        results.push(LeverResult {
-            lever: (*lever).to_owned(),
-            variant: (*variant).to_owned(),
-            binary_bytes: size.binary_bytes,
-            zip_bytes: size.zip_bytes,
-            run,
-            note,
-        });
+    for (i, build) in builds.iter().enumerate() {
+        let result = measure(cx, &dynamo, reference, build, i).await;
+        results.push(result);
         settle().await;
     }
-    Ok(results)
+    dynamo.stop().await;
+    results.into_iter().collect()
+}
+
+async fn measure(
+    cx: &Context,
+    dynamo: &DynamoDbLocal,
+    reference: &Build<'_>,
+    build: &Build<'_>,
+    i: usize,
+) -> Result<LeverResult, Error> {
+    say(&format!("lever {}: {}", build.lever, build.variant));
+    let size = Size::of(
+        build.variant,
+        build.binary,
+        &cx.work_dir.join(format!("levers/{i}")),
+    )?;
+    let tag = format!("lever{i}-{}", ulid::Ulid::new().to_string().to_lowercase());
+    let subject = |name: &str, b: &Build<'_>, tag: String| {
+        let mut env = dynamo.env(TABLE);
+        env.extend(b.env.iter().cloned());
+        let binary = [b.binary.display().to_string()];
+        let launch = lambda::launch(name, &binary, cx.root.clone(), &env, &cx.logs);
+        Subject::new(launch, Expect::Status(201), move |n| {
+            create_event(&cx.template, &tag, n)
+        })
+    };
+    let mut subjects = vec![subject(
+        &format!("lever{i}-reference"),
+        reference,
+        format!("{tag}-ref"),
+    )];
+    if build.lever != REFERENCE {
+        subjects.push(subject(&format!("lever{i}-build"), build, tag));
+    }
+    let runs = lambda::measure(
+        &subjects,
+        cx.plan.cold_starts,
+        cx.plan.warm,
+        Some(&dynamo.proxy),
+    )
+    .await;
+    let (reference, run, note) = match runs {
+        Ok(mut runs) => {
+            let run = runs.pop();
+            (
+                runs.pop().or_else(|| run.clone()),
+                run,
+                build.note.to_owned(),
+            )
+        }
+        Err(error) => (None, None, format!("{} (failed: {error})", build.note)),
+    };
+    Ok(LeverResult {
+        lever: build.lever.to_owned(),
+        variant: build.variant.to_owned(),
+        binary_bytes: size.binary_bytes,
+        zip_bytes: size.zip_bytes,
+        run,
+        reference,
+        note,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifest_lines_take_an_optional_environment_column() {
+        let Ok(build) = parse("tls\tring\t/b/ring\tnote\tSSL_CERT_FILE=/x.pem A=1") else {
+            panic!("five columns parse");
+        };
+        assert_eq!(
+            build.env,
+            [
+                ("SSL_CERT_FILE".to_owned(), "/x.pem".to_owned()),
+                ("A".to_owned(), "1".to_owned())
+            ]
+        );
+        assert!(parse("(reference)\tdeployed\t/b/ref\tnote").is_ok_and(|b| b.env.is_empty()));
+        assert!(parse("too\tfew").is_err(), "four or five columns");
+    }
 }

@@ -8,31 +8,14 @@ use std::time::Duration;
 
 use serde::Serialize;
 use tokio::process::{Child, Command};
-/// A server to load.
-#[derive(Debug, Clone)]
-pub(crate) struct Server {
-    /// What the report calls it.
-    pub(crate) name: String,
-    /// The program and its arguments; `{port}` is replaced by the port.
-    pub(crate) command: Vec<String>,
-    /// Its working directory.
-    pub(crate) dir: PathBuf,
-    /// Extra environment.
-    pub(crate) env: Vec<(String, String)>,
-}
-
 /// One load run's figures.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct LoadRun {
-    /// The server.
     pub(crate) server: String,
     /// `GET /users/{id}` or `POST /users`.
     pub(crate) scenario: String,
-    /// Requests per second over the run.
     pub(crate) rps: f64,
-    /// Median latency, ms.
     pub(crate) p50_ms: f64,
-    /// 99th percentile latency, ms.
     pub(crate) p99_ms: f64,
     /// Responses that were not 2xx/3xx, and socket errors.
     pub(crate) errors: u64,
@@ -40,34 +23,25 @@ pub(crate) struct LoadRun {
     pub(crate) peak_rss_kib: u64,
     /// Its resident memory before any load, KiB.
     pub(crate) idle_rss_kib: u64,
-    /// The load average when the run ended.
     pub(crate) load: String,
 }
 
-/// The settings of every load run.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Settings {
-    /// Open connections.
-    pub(crate) connections: u32,
-    /// Measured duration.
-    pub(crate) duration: Duration,
-    /// Unmeasured run before it (JIT warm-up for Node.js and Python).
-    pub(crate) warm_up: Duration,
-}
-
 /// Starts `server`, loads it with both scenarios, stops it.
+/// `command` runs in `dir`; `{port}` in it is replaced by the port.
 pub(crate) async fn run(
-    server: &Server,
-    settings: Settings,
+    name: &str,
+    command: &[String],
+    dir: &Path,
+    plan: &crate::Plan,
     scripts: &Path,
     log_dir: &Path,
 ) -> Result<Vec<LoadRun>, crate::Error> {
     let port = crate::free_port()?;
-    let mut process = spawn(server, port, log_dir)?;
+    let mut process = spawn(name, command, dir, port, log_dir)?;
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
-    let id = create_first_user(&http, &base, &mut process, &server.name).await?;
-    let idle_rss_kib = process.id().map_or(0, crate::current_rss_kib);
+    let id = create_first_user(&http, &base, &mut process, name).await?;
+    let idle_rss_kib = process.id().map_or(0, |pid| crate::rss_kib(pid, "VmRSS"));
     let mut runs = Vec::new();
     let get_url = format!("{base}/users/{id}");
     let post_script = scripts.join("post-user.lua");
@@ -79,26 +53,16 @@ pub(crate) async fn run(
             Some(&post_script),
         ),
     ] {
-        if !settings.warm_up.is_zero() {
-            wrk(url, script, settings.connections, settings.warm_up, "warm").await?;
+        if plan.warm_up_seconds > 0 {
+            wrk(url, script, plan.connections, plan.warm_up_seconds, "warm").await?;
         }
-        let output = wrk(
-            url,
-            script,
-            settings.connections,
-            settings.duration,
-            scenario,
-        )
-        .await?;
+        let output = wrk(url, script, plan.connections, plan.load_seconds, scenario).await?;
         let mut run = parse_wrk(&output).ok_or_else(|| {
-            crate::Error::msg(format!(
-                "cannot read wrk's output for {}:\n{output}",
-                server.name
-            ))
+            crate::Error::msg(format!("cannot read wrk's output for {}:\n{output}", name))
         })?;
-        run.server = server.name.clone();
+        run.server = name.to_owned();
         run.scenario = scenario.to_owned();
-        run.peak_rss_kib = process.id().map_or(0, crate::peak_rss_kib);
+        run.peak_rss_kib = process.id().map_or(0, |pid| crate::rss_kib(pid, "VmHWM"));
         run.idle_rss_kib = idle_rss_kib;
         run.load = crate::load_average();
         runs.push(run);
@@ -107,19 +71,23 @@ pub(crate) async fn run(
     Ok(runs)
 }
 
-fn spawn(server: &Server, port: u16, log_dir: &Path) -> Result<Child, crate::Error> {
-    let log = std::fs::File::create(log_dir.join(format!("load-{}.log", server.name)))?;
-    let args: Vec<String> = server
-        .command
+fn spawn(
+    name: &str,
+    command: &[String],
+    dir: &Path,
+    port: u16,
+    log_dir: &Path,
+) -> Result<Child, crate::Error> {
+    let log = std::fs::File::create(log_dir.join(format!("load-{name}.log")))?;
+    let args = command
         .iter()
-        .map(|arg| arg.replace("{port}", &port.to_string()))
-        .collect();
+        .map(|arg| arg.replace("{port}", &port.to_string()));
     Ok(Command::new("taskset")
         .arg("-c")
         .arg(crate::FUNCTION_CORE)
-        .args(&args)
-        .current_dir(&server.dir)
-        .envs(server.env.iter().map(|(k, v)| (k, v)))
+        .args(args)
+        .current_dir(dir)
+        .env("NODE_ENV", "production")
         .env("PORT", port.to_string())
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
@@ -168,14 +136,14 @@ async fn wrk(
     url: &str,
     script: Option<&PathBuf>,
     connections: u32,
-    duration: Duration,
+    seconds: u64,
     what: &str,
 ) -> Result<String, crate::Error> {
     let mut command = Command::new("taskset");
     command
         .args(["-c", crate::LOAD_CORE, "wrk", "-t1", "--latency"])
         .arg(format!("-c{connections}"))
-        .arg(format!("-d{}s", duration.as_secs().max(1)))
+        .arg(format!("-d{}s", seconds.max(1)))
         .arg("--timeout")
         .arg("5s");
     if let Some(script) = script {

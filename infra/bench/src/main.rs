@@ -8,8 +8,9 @@
 //! It talks only to processes it starts on loopback (DynamoDB Local with
 //! fake credentials); it needs no AWS account or permissions.
 
+mod budgets;
+mod calls;
 mod ddb;
-mod events;
 mod lambda;
 mod levers;
 mod load;
@@ -22,6 +23,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
+use local_api::template::Template;
 use serde::Serialize;
 
 /// The core the measured process runs on.
@@ -66,9 +68,7 @@ pub(crate) enum Error {
     #[error(transparent)]
     Io(#[from] std::io::Error),
     #[error(transparent)]
-    Invoke(#[from] local_api::runtime_api::InvokeError),
-    #[error(transparent)]
-    Proxy(#[from] proxy::ProxyError),
+    Lambda(#[from] local_api::lambda::instance::Failure),
     #[error(transparent)]
     Json(#[from] serde_json::Error),
 }
@@ -77,13 +77,17 @@ impl Error {
     pub(crate) fn msg(text: impl Into<String>) -> Self {
         Self::Message(text.into())
     }
+
+    pub(crate) fn text(error: impl std::fmt::Display) -> Self {
+        Self::Message(error.to_string())
+    }
 }
 
 /// How much of everything to run.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Default, Serialize)]
 pub(crate) struct Plan {
     pub(crate) quick: bool,
-    /// Cold starts per function.
+    /// Cold starts per function (and per lever build), interleaved.
     pub(crate) cold_starts: usize,
     /// Warm invocations per function.
     pub(crate) warm: usize,
@@ -101,29 +105,14 @@ pub(crate) struct Plan {
 
 impl Plan {
     fn new(quick: bool) -> Self {
-        if quick {
-            Self {
-                quick,
-                cold_starts: 2,
-                warm: 50,
-                list_sizes: [200, 1_000],
-                list_invocations: 20,
-                connections: 16,
-                load_seconds: 2,
-                warm_up_seconds: 0,
-            }
-        } else {
-            Self {
-                quick,
-                cold_starts: 10,
-                warm: 1_000,
-                list_sizes: [1_000, 100_000],
-                list_invocations: 300,
-                connections: 32,
-                load_seconds: 15,
-                warm_up_seconds: 3,
-            }
-        }
+        #[rustfmt::skip]
+        let plan = match quick {
+            true => Self { quick, cold_starts: 3, warm: 50, list_sizes: [200, 1_000], list_invocations: 20,
+                connections: 16, load_seconds: 2, warm_up_seconds: 0 },
+            false => Self { quick, cold_starts: 15, warm: 1_000, list_sizes: [1_000, 100_000], list_invocations: 300,
+                connections: 32, load_seconds: 15, warm_up_seconds: 3 },
+        };
+        plan
     }
 }
 
@@ -137,69 +126,78 @@ async fn main() {
 }
 
 async fn run(args: Args) -> Result<(), Error> {
-    let root = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
-    let root = root.canonicalize()?;
-    let plan = Plan::new(args.quick);
+    let root = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).canonicalize()?;
     std::fs::create_dir_all(&args.work_dir)?;
     std::fs::create_dir_all(&args.out)?;
     // Absolute, because the processes it starts run in other folders.
-    let args = Args {
-        work_dir: args.work_dir.canonicalize()?,
-        out: args.out.canonicalize()?,
-        bin_dir: args.bin_dir.canonicalize()?,
-        ..args
-    };
-    let logs = args.work_dir.join("logs");
+    let (work_dir, out) = (args.work_dir.canonicalize()?, args.out.canonicalize()?);
+    let logs = work_dir.join("logs");
     std::fs::create_dir_all(&logs)?;
-    let mut report = report::Report::new(plan, machine());
-    say(&format!("machine: {}", report.machine.summary()));
+    let template = Template::load(&root.join("template.yaml"))
+        .map_err(|e| Error::msg(format!("template.yaml: {e}")))?;
+    let cx = scenarios::Context {
+        bin_dir: args.bin_dir.canonicalize()?,
+        root,
+        work_dir,
+        logs,
+        venv: args.venv,
+        plan: Plan::new(args.quick),
+        template,
+    };
+    let (machine, date, load_start) = (machine(), command("date -u +%F_%H:%M_UTC"), load_average());
+    let date = date.replace('_', " ");
+    let mut report = report::Report {
+        plan: cx.plan,
+        machine,
+        date,
+        load_start,
+        ..Default::default()
+    };
+    say(&format!("machine: {}", report.machine));
 
     say("sizes");
-    for name in report::LAMBDA_BINARIES {
-        report
-            .sizes
-            .push(report::Size::of(name, &args.bin_dir, &args.work_dir)?);
+    let binaries = std::iter::once(scenarios::HELLO)
+        .chain(cx.template.functions.iter().map(|f| f.binary.as_str()));
+    for name in binaries {
+        let size = report::Size::of(name, &cx.bin_dir.join(name), &cx.work_dir)?;
+        report.sizes.push(size);
+    }
+    // What `sam build` made for Lambda (arm64), when it has been run.
+    let sam = cx.root.join(".aws-sam/build");
+    if sam.is_dir() {
+        for function in &cx.template.functions {
+            let bootstrap = sam.join(&function.logical_id).join("bootstrap");
+            let bytes = std::fs::metadata(&bootstrap).map_or(0, |m| m.len());
+            report.arm64_sizes.push((function.binary.clone(), bytes));
+        }
     }
 
-    let scenarios = scenarios::Context {
-        root: root.clone(),
-        bin_dir: args.bin_dir.clone(),
-        work_dir: args.work_dir.clone(),
-        logs: logs.clone(),
-        venv: args.venv.clone(),
-        plan,
-    };
-    scenarios::lambda_phases(&scenarios, &mut report).await?;
-
+    scenarios::lambda_phases(&cx, &mut report).await?;
     if let Some(dir) = &args.criterion_dir {
         say("handler cost (criterion)");
         report.handlers = report::read_criterion(dir)?;
         report.handlers_load = load_average();
     }
-
     say("side by side under load (wrk)");
-    scenarios::load_phase(&scenarios, &mut report).await?;
-
+    scenarios::load_phase(&cx, &mut report).await?;
     if let Some(manifest) = &args.levers {
-        say("levers: create-user built with each lever undone");
-        report.levers = levers::run(&scenarios, manifest).await?;
+        say("levers: create-user built with each lever undone, interleaved with the reference");
+        report.levers = levers::run(&cx, manifest).await?;
     }
 
-    report.machine.load_end = load_average();
-    let markdown = report.markdown(&args.out);
-    std::fs::write(args.out.join("benchmarks.md"), &markdown)?;
+    report.load_end = load_average();
+    let markdown = report.markdown();
+    std::fs::write(out.join("benchmarks.md"), &markdown)?;
     for (file, svg) in report.charts() {
-        std::fs::write(args.out.join(file), svg)?;
+        std::fs::write(out.join(file), svg)?;
     }
-    std::fs::write(
-        args.work_dir.join("results.json"),
-        serde_json::to_vec_pretty(&report)?,
-    )?;
+    let raw = cx.work_dir.join("results.json");
+    std::fs::write(&raw, serde_json::to_vec_pretty(&report)?)?;
     println!("\n{markdown}");
     say(&format!(
         "wrote {} (raw figures in {})",
-        args.out.join("benchmarks.md").display(),
-        args.work_dir.join("results.json").display()
+        out.join("benchmarks.md").display(),
+        raw.display()
     ));
     Ok(())
 }
@@ -228,69 +226,52 @@ pub(crate) fn free_port() -> std::io::Result<u16> {
         .port())
 }
 
-fn status_field(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|line| line.starts_with(field))
-                .and_then(|line| line.split_whitespace().nth(1))
-                .and_then(|kib| kib.parse().ok())
-        })
+/// What follows `key` on the first line of `file` that starts with it.
+fn field(file: &str, key: &str) -> Option<String> {
+    let text = std::fs::read_to_string(file).ok()?;
+    let line = text.lines().find(|line| line.starts_with(key))?;
+    Some(
+        line[key.len()..]
+            .trim_start_matches([' ', '\t', ':'])
+            .trim()
+            .to_owned(),
+    )
+}
+
+/// A `/proc/<pid>/status` figure in KiB: `VmHWM` (peak RSS) or `VmRSS`.
+pub(crate) fn rss_kib(pid: u32, key: &str) -> u64 {
+    let value = field(&format!("/proc/{pid}/status"), key);
+    value
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap_or(0)
 }
 
-/// A process's peak resident memory (`VmHWM`), in KiB.
-pub(crate) fn peak_rss_kib(pid: u32) -> u64 {
-    status_field(pid, "VmHWM:")
-}
-
-/// A process's resident memory now (`VmRSS`), in KiB.
-pub(crate) fn current_rss_kib(pid: u32) -> u64 {
-    status_field(pid, "VmRSS:")
+/// The first line `command` prints (words split on spaces).
+fn command(line: &str) -> String {
+    let mut words = line.split(' ');
+    let output = std::process::Command::new(words.next().unwrap_or_default())
+        .args(words)
+        .output();
+    let output = output
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    output.lines().next().unwrap_or_default().trim().to_owned()
 }
 
 /// What the benchmarks ran on.
-fn machine() -> report::Machine {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let cpu = cpuinfo
+fn machine() -> String {
+    let cpu = field("/proc/cpuinfo", "model name").unwrap_or_else(|| "unknown".to_owned());
+    // Not available_parallelism: the harness itself runs pinned to one core.
+    let cores = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cores = cores
         .lines()
-        .find(|line| line.starts_with("model name"))
-        .and_then(|line| line.split(':').nth(1))
-        .map(|name| name.trim().to_owned())
-        .unwrap_or_else(|| "unknown".to_owned());
-    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    let memory_kib: u64 = meminfo
-        .lines()
-        .find(|line| line.starts_with("MemTotal:"))
-        .and_then(|line| line.split_whitespace().nth(1))
-        .and_then(|kib| kib.parse().ok())
-        .unwrap_or(0);
-    let command = |program: &str, args: &[&str]| {
-        std::process::Command::new(program)
-            .args(args)
-            .output()
-            .ok()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-            .unwrap_or_default()
-    };
-    report::Machine {
-        cpu,
-        // Not available_parallelism: the harness itself runs pinned to one core.
-        cores: cpuinfo
-            .lines()
-            .filter(|line| line.starts_with("processor"))
-            .count(),
-        memory_gib: memory_kib as f64 / 1024.0 / 1024.0,
-        kernel: command("uname", &["-sr"]),
-        rustc: command("rustc", &["--version"]),
-        node: command("node", &["--version"]),
-        python: command("python3", &["--version"]),
-        date: command("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
-        load_start: load_average(),
-        load_end: String::new(),
-    }
+        .filter(|line| line.starts_with("processor"))
+        .count();
+    let kib = field("/proc/meminfo", "MemTotal").and_then(|v| v.split(' ').next()?.parse().ok());
+    let gib = kib.unwrap_or(0.0) / 1024.0 / 1024.0;
+    let (kernel, rustc) = (command("uname -sr"), command("rustc --version"));
+    let (node, python) = (command("node --version"), command("python3 --version"));
+    format!("{cpu}, {cores} cores, {gib:.0} GiB, {kernel}; {rustc}; Node.js {node}; {python}")
 }
 
 /// Sleeps briefly between phases so one phase's stragglers do not bleed

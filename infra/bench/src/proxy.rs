@@ -27,18 +27,9 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 /// Operations that accept `ReturnConsumedCapacity`.
-const METERED: &[&str] = &[
-    "GetItem",
-    "PutItem",
-    "UpdateItem",
-    "DeleteItem",
-    "Query",
-    "Scan",
-    "BatchGetItem",
-    "BatchWriteItem",
-    "TransactGetItems",
-    "TransactWriteItems",
-];
+#[rustfmt::skip]
+const METERED: &[&str] = &["GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan",
+    "BatchGetItem", "BatchWriteItem", "TransactGetItems", "TransactWriteItems"];
 
 /// One request a function made to DynamoDB.
 #[derive(Debug, Clone, Serialize)]
@@ -51,18 +42,19 @@ pub(crate) struct Call {
     pub(crate) status: u16,
 }
 
-/// Why the proxy could not start.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum ProxyError {
-    /// The certificate could not be made.
-    #[error("certificate: {0}")]
-    Certificate(#[from] rcgen::Error),
-    /// The TLS configuration was refused.
-    #[error("TLS: {0}")]
-    Tls(#[from] rustls::Error),
-    /// The port could not be bound.
-    #[error("cannot listen: {0}")]
-    Io(#[from] std::io::Error),
+impl Call {
+    /// The operation, with its status when it failed.
+    pub(crate) fn describe(&self) -> String {
+        match self.status {
+            200 => self.operation.clone(),
+            status => format!("{} ({status})", self.operation),
+        }
+    }
+}
+
+/// The proxy's certificates could not be made or used.
+fn tls(error: impl std::fmt::Display) -> crate::Error {
+    crate::Error::msg(format!("DynamoDB proxy TLS: {error}"))
 }
 
 struct State {
@@ -90,26 +82,31 @@ impl std::fmt::Debug for DynamoProxy {
 impl DynamoProxy {
     /// Starts a proxy to the DynamoDB at `upstream` (`http://127.0.0.1:N`),
     /// with a fresh certificate authority and a certificate for 127.0.0.1.
-    pub(crate) async fn start(upstream: &str) -> Result<Self, ProxyError> {
-        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new())?;
+    pub(crate) async fn start(upstream: &str) -> Result<Self, crate::Error> {
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(tls)?;
         ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
         ca_params
             .distinguished_name
             .push(rcgen::DnType::CommonName, "users-api bench CA");
-        let ca = rcgen::CertifiedIssuer::self_signed(ca_params, rcgen::KeyPair::generate()?)?;
-        let key = rcgen::KeyPair::generate()?;
-        let params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])?;
-        let certificate = params.signed_by(&key, &ca)?;
+        let ca = rcgen::CertifiedIssuer::self_signed(
+            ca_params,
+            rcgen::KeyPair::generate().map_err(tls)?,
+        )
+        .map_err(tls)?;
+        let key = rcgen::KeyPair::generate().map_err(tls)?;
+        let params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()]).map_err(tls)?;
+        let certificate = params.signed_by(&key, &ca).map_err(tls)?;
 
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()?
+            .with_safe_default_protocol_versions()
+            .map_err(tls)?
             .with_no_client_auth()
             .with_single_cert(
                 vec![certificate.der().clone()],
-                rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der())
-                    .map_err(|e| rustls::Error::General(e.to_owned()))?,
-            )?;
+                rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).map_err(tls)?,
+            )
+            .map_err(tls)?;
         let acceptor = TlsAcceptor::from(Arc::new(config));
 
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;

@@ -11,14 +11,8 @@ pub(crate) struct Summary {
     pub(crate) min: f64,
     /// The median.
     pub(crate) p50: f64,
-    /// The 90th percentile.
-    pub(crate) p90: f64,
     /// The 99th percentile.
     pub(crate) p99: f64,
-    /// The largest.
-    pub(crate) max: f64,
-    /// The mean.
-    pub(crate) mean: f64,
 }
 
 impl Summary {
@@ -37,10 +31,7 @@ impl Summary {
             n: sorted.len(),
             min: sorted[0],
             p50: rank(0.50),
-            p90: rank(0.90),
             p99: rank(0.99),
-            max: sorted[sorted.len() - 1],
-            mean: sorted.iter().sum::<f64>() / sorted.len() as f64,
         }
     }
 }
@@ -55,7 +46,7 @@ mod tests {
         let summary = Summary::of(&samples);
         assert_eq!(summary.p50, 50.0);
         assert_eq!(summary.p99, 99.0);
-        assert_eq!(summary.max, 100.0);
+        assert_eq!(summary.min, 1.0);
         assert_eq!(Summary::of(&[]).n, 0);
     }
 }

@@ -97,6 +97,7 @@ pub async fn run(
         env: environment(&spec, &dir, &proxy.url()),
         dir,
         init_timeout: timeout,
+        output: None,
     };
     let failed = |failure: String| BootError::Failed {
         function: function.to_owned(),

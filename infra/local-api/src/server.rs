@@ -18,13 +18,12 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response as HttpResponse};
 use axum::routing::{MethodFilter, MethodRouter, on};
 use common::lambda_http::aws_lambda_events::apigw::{
-    ApiGatewayRequestAuthorizer, ApiGatewayRequestAuthorizerJwtDescription,
-    ApiGatewayV2httpRequest, ApiGatewayV2httpRequestContext,
-    ApiGatewayV2httpRequestContextHttpDescription,
+    ApiGatewayRequestAuthorizer, ApiGatewayRequestAuthorizerJwtDescription, ApiGatewayV2httpRequest,
 };
 use common::lambda_http::request::LambdaRequest;
 use common::lambda_http::{Body, Request, Response};
 use common::store::Store;
+use common::testing::ApiGatewayEvent;
 use time::OffsetDateTime;
 use time::macros::format_description;
 use tokio::net::TcpListener;
@@ -377,7 +376,8 @@ pub(crate) fn synthetic_event(route: &Route, value: &str) -> Option<ApiGatewayV2
     ))
 }
 
-/// The API Gateway HTTP API (payload format 2.0) event for a request.
+/// The API Gateway HTTP API (payload format 2.0) event for a request, as
+/// API Gateway makes it: the shared builder's, with this API's context.
 fn event(
     route_key: &str,
     request_id: &str,
@@ -386,22 +386,30 @@ fn event(
     path_parameters: HashMap<String, String>,
     body: Bytes,
 ) -> ApiGatewayV2httpRequest {
-    let now = OffsetDateTime::now_utc();
-    let mut http = ApiGatewayV2httpRequestContextHttpDescription::default();
-    http.method = parts.method.clone();
-    http.path = Some(parts.uri.path().to_owned());
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut event = ApiGatewayEvent::new(route_key, path)
+        .path_parameters(path_parameters)
+        .headers(&parts.headers)
+        .raw_body(&body)
+        .event();
+    let text = |name| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let http = &mut event.request_context.http;
     http.protocol = Some(format!("{:?}", parts.version));
     http.source_ip = source_ip;
-    http.user_agent = header_text(&parts.headers, header::USER_AGENT);
-
-    let mut context = ApiGatewayV2httpRequestContext::default();
-    context.route_key = Some(route_key.to_owned());
+    http.user_agent = text(header::USER_AGENT);
+    let context = &mut event.request_context;
     context.account_id = Some("000000000000".to_owned());
-    context.stage = Some("$default".to_owned());
-    context.request_id = Some(request_id.to_owned());
     context.apiid = Some("local".to_owned());
-    context.domain_name = header_text(&parts.headers, header::HOST);
-    context.time = now
+    context.request_id = Some(request_id.to_owned());
+    context.domain_name = text(header::HOST);
+    context.domain_prefix = None;
+    context.time = OffsetDateTime::now_utc()
         .format(format_description!(
             "[day]/[month repr:short]/[year]:[hour]:[minute]:[second] +0000"
         ))
@@ -409,63 +417,5 @@ fn event(
     context.time_epoch = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-    context.http = http;
-
-    let mut event = ApiGatewayV2httpRequest::default();
-    event.version = Some("2.0".to_owned());
-    event.route_key = Some(route_key.to_owned());
-    event.raw_path = Some(parts.uri.path().to_owned());
-    event.raw_query_string = Some(parts.uri.query().unwrap_or_default().to_owned());
-    event.headers = gateway_headers(&parts.headers);
-    event.cookies = cookies(&parts.headers);
-    event.path_parameters = path_parameters;
-    event.request_context = context;
-    if !body.is_empty() {
-        // API Gateway passes text as is and anything else base64-encoded.
-        match std::str::from_utf8(&body) {
-            Ok(text) => event.body = Some(text.to_owned()),
-            Err(_) => {
-                use base64::Engine as _;
-                event.body = Some(base64::engine::general_purpose::STANDARD.encode(&body));
-                event.is_base64_encoded = true;
-            }
-        }
-    }
     event
-}
-
-fn header_text(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-}
-
-/// Headers as API Gateway passes them: lower-case names, repeated headers
-/// joined with commas, cookies moved to their own field.
-fn gateway_headers(headers: &HeaderMap) -> HeaderMap {
-    let mut joined = HeaderMap::new();
-    for name in headers.keys().filter(|name| *name != header::COOKIE) {
-        let values: Vec<&[u8]> = headers
-            .get_all(name)
-            .iter()
-            .map(HeaderValue::as_bytes)
-            .collect();
-        if let Ok(value) = HeaderValue::from_bytes(&values.join(&b","[..])) {
-            joined.insert(name.clone(), value);
-        }
-    }
-    joined
-}
-
-fn cookies(headers: &HeaderMap) -> Option<Vec<String>> {
-    let cookies: Vec<String> = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .map(|c| c.trim().to_owned())
-        .filter(|c| !c.is_empty())
-        .collect();
-    (!cookies.is_empty()).then_some(cookies)
 }

@@ -30,10 +30,21 @@ pub enum TemplateError {
 /// The parts of the template the local API uses.
 #[derive(Debug, Clone)]
 pub struct Template {
+    /// Every function, in the template's order of logical ids.
+    pub functions: Vec<Function>,
     /// Every `HttpApi` event of every function.
     pub routes: Vec<Route>,
     /// The DynamoDB table's definition.
     pub table: TableDefinition,
+}
+
+/// One function: `GetUserFunction`, built as `get-user`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Function {
+    /// Its logical id (`sam build` writes it to `.aws-sam/build/<id>/`).
+    pub logical_id: String,
+    /// Its binary (= crate) name.
+    pub binary: String,
 }
 
 /// One route: `GET /users/{id}` served by the function built as `get-user`.
@@ -179,6 +190,7 @@ impl Template {
     /// Parses template text.
     pub fn parse(text: &str) -> Result<Self, TemplateError> {
         let file: File = serde_norway::from_str(text)?;
+        let mut functions = Vec::new();
         let mut routes = Vec::new();
         let mut tables = Vec::new();
         for (logical_id, resource) in file.resources {
@@ -195,6 +207,10 @@ impl Template {
                             ))
                         })?
                         .to_owned();
+                    functions.push(Function {
+                        logical_id: logical_id.clone(),
+                        binary: binary.clone(),
+                    });
                     let properties: FunctionProperties =
                         serde_norway::from_value(resource.properties)?;
                     for event in properties
@@ -226,7 +242,11 @@ impl Template {
                 )));
             }
         };
-        Ok(Self { routes, table })
+        Ok(Self {
+            functions,
+            routes,
+            table,
+        })
     }
 }
 

@@ -626,10 +626,12 @@ on_every_backend!(
 async fn an_unreachable_dynamodb_answers_503_with_retry_after() {
     let client = local_api::table::local_client("http://127.0.0.1:9").await;
     let store = common::store::DynamoStore::new(client, "users");
-    let request =
-        common::testing::TestRequest::new("GET /users/{id}", "/users/01ARZ3NDEKTSV4RRFFQ69G5FAV")
-            .id("01ARZ3NDEKTSV4RRFFQ69G5FAV")
-            .build();
+    let request = common::testing::ApiGatewayEvent::new(
+        "GET /users/{id}",
+        "/users/01ARZ3NDEKTSV4RRFFQ69G5FAV",
+    )
+    .id("01ARZ3NDEKTSV4RRFFQ69G5FAV")
+    .build();
     let response = get_user::handle(&store, request).await;
     assert_eq!(response.status(), 503);
     assert_eq!(response.headers()["retry-after"], "1");

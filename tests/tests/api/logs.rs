@@ -6,7 +6,7 @@
 //! functions', which shows the scan can see a leak.
 
 use common::captured_log::CapturedLog;
-use common::testing::TestRequest;
+use common::testing::ApiGatewayEvent;
 use serde_json::json;
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::filter::Targets;
@@ -38,7 +38,7 @@ async fn logged_under(filter: Targets) -> String {
     let store = dynamo_store().await;
     let auth = format!("Bearer {TOKEN}");
     let signed =
-        |route: &str, path: &str| TestRequest::new(route, path).header("authorization", &auth);
+        |route: &str, path: &str| ApiGatewayEvent::new(route, path).header("authorization", &auth);
     let created = create_user::handle(
         &store,
         signed("POST /users", "/users")

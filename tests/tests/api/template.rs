@@ -37,6 +37,27 @@ fn every_route_has_a_handler_and_every_handler_a_route() {
 }
 
 #[test]
+fn every_template_function_is_a_crate_of_the_workspace() {
+    let template_path = local_api::default_template_path();
+    let root = template_path
+        .parent()
+        .expect("template.yaml is in the root");
+    for function in template().functions {
+        let manifest = root
+            .join("functions")
+            .join(&function.binary)
+            .join("Cargo.toml");
+        assert!(
+            manifest.exists(),
+            "{} is built as {}, but {} does not exist",
+            function.logical_id,
+            function.binary,
+            manifest.display()
+        );
+    }
+}
+
+#[test]
 fn the_table_definition_has_the_indexes_the_store_queries() {
     let template = template();
     let indexes: BTreeSet<&str> = template

@@ -28,6 +28,9 @@ pub struct Launch {
     pub env: Vec<(String, String)>,
     /// How long init may take (Lambda's limit is 10 s).
     pub init_timeout: Duration,
+    /// Where its output goes: appended to this file, or else forwarded to
+    /// the log line by line.
+    pub output: Option<PathBuf>,
 }
 
 /// Why a process could not serve.
@@ -67,6 +70,18 @@ impl Launch {
         let Some((program, arguments)) = self.command.split_first() else {
             return Err(init("no command".to_owned()));
         };
+        let (stdout, stderr) = match &self.output {
+            None => (Stdio::piped(), Stdio::piped()),
+            Some(path) => {
+                let file = std::fs::File::options()
+                    .create(true)
+                    .append(true)
+                    .open(path);
+                let file = file.map_err(|e| init(format!("{}: {e}", path.display())))?;
+                let copy = file.try_clone().map_err(|e| init(e.to_string()))?;
+                (copy.into(), file.into())
+            }
+        };
         let mut command = Command::new(program);
         command
             .args(arguments)
@@ -75,8 +90,8 @@ impl Launch {
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env("AWS_LAMBDA_RUNTIME_API", api.host_port())
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stdout(stdout)
+            .stderr(stderr)
             .kill_on_drop(true);
         let spawned = Instant::now();
         let mut process = command
@@ -126,6 +141,11 @@ impl Instance {
             },
             status = self.process.wait() => Err(Failure::Crashed(status.unwrap_or_default())),
         }
+    }
+
+    /// The process id, while it runs.
+    pub fn id(&self) -> Option<u32> {
+        self.process.id()
     }
 
     /// Kills the process.

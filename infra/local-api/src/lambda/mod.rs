@@ -226,6 +226,7 @@ impl Functions {
                 dir: options.dir.clone(),
                 env: environment(function, &options.dir, &proxy.url()),
                 init_timeout: INIT_TIMEOUT,
+                output: None,
             };
             pools.insert(
                 function.binary.clone(),
