@@ -8,7 +8,7 @@
 #   infra/bench/run.sh            full run (about 25 minutes)
 #   infra/bench/run.sh --levers   also rebuild create-user once per lever and
 #                                 measure each build (about an hour more;
-#                                 LEVERS="tls-ring opt-z ..." builds only those)
+#                                 LEVERS="tls-aws-lc opt-s ..." builds only those)
 #   infra/bench/run.sh --quick    a few minutes: proves the harness works (CI);
 #                                 writes to target/bench-quick/, not docs/
 #
