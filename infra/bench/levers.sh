@@ -7,12 +7,13 @@
 # effect is not mixed with what the rest of the workspace turns on. Every
 # build, the reference included, has common's `local-ca` feature, as the
 # harness's builds do, so that it trusts the harness's TLS proxy. The
-# source variants (copies of the workspace with one edit) build one after
-# the other in the reference's target folder: the dependencies compiled for
-# the reference serve them all, and only the edited crates and the link are
-# redone (each copy's own crates overwrite the previous copy's, which is
-# why each binary is copied out right after its build). A profile lever
-# rebuilds everything with its settings: minutes each on a two-core machine.
+# profile builds share one target folder; each source variant (a copy of
+# the workspace with one edit) has its own: cargo keys a path crate's
+# artifacts by its path inside the workspace and judges freshness by the
+# sources it last built from, so in a shared folder a copy's edit can go
+# unseen and the "variant" is the reference again. A variant byte-identical
+# to the reference stops the script. A second run only rebuilds what
+# changed; a first one takes minutes per build on a two-core machine.
 #
 # Usage: levers.sh OUT_DIR [BUILD...]   (default: every build, in the order below)
 # Writes OUT_DIR/manifest.tsv: lever <TAB> build <TAB> binary <TAB> note
@@ -78,7 +79,7 @@ edit() { # dir file perl-substitution
 
 # variant NAME LEVER BUILD NOTE FILE EXPRESSION [FILE EXPRESSION...]: a copy
 # of the workspace with each perl substitution applied to its file, built
-# in the reference's target folder.
+# in a target folder of its own.
 variant() {
   local name=$1 lever=$2 build=$3 note=$4 dir
   shift 4
@@ -89,8 +90,12 @@ variant() {
     shift 2
   done
   echo "--- levers: $name ($build)" >&2
-  (cd "$dir" && CARGO_TARGET_DIR="$target" cargo build --quiet --release -p create-user --features common/local-ca)
-  record "$name" "$lever" "$build" "$note" "$target/release/create-user"
+  (cd "$dir" && CARGO_TARGET_DIR="$target-$name" cargo build --quiet --release -p create-user --features common/local-ca)
+  if cmp -s "$target-$name/release/create-user" "$out/bin/deployed"; then
+    echo "levers.sh: $name built the same binary as the reference; its edit did not take" >&2
+    exit 1
+  fi
+  record "$name" "$lever" "$build" "$note" "$target-$name/release/create-user"
 }
 
 # The reference: the deployed profile, built the same way as the variants.
