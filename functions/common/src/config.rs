@@ -85,6 +85,7 @@ impl Config {
 /// default chain. `AWS_ENDPOINT_URL_DYNAMODB` (or `AWS_ENDPOINT_URL`) points
 /// it elsewhere in both cases.
 pub async fn dynamodb_client() -> aws_sdk_dynamodb::Client {
+    let http = https_client();
     let config = match lambda_environment(env_var) {
         Some((region, credentials)) => {
             let mut config = aws_sdk_dynamodb::Config::builder()
@@ -96,14 +97,14 @@ pub async fn dynamodb_client() -> aws_sdk_dynamodb::Client {
         }
         None => {
             let shared = aws_config::defaults(BehaviorVersion::latest())
-                .http_client(https_client())
+                .http_client(http.clone())
                 .load()
                 .await;
             aws_sdk_dynamodb::config::Builder::from(&shared)
         }
     };
     let config = config
-        .http_client(https_client())
+        .http_client(http)
         .timeout_config(timeouts())
         .retry_config(retries())
         .build();
