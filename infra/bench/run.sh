@@ -68,8 +68,8 @@ for dir in functions/*/; do
 done
 echo "--- building the functions and the hello-world baseline (release profile, common/local-ca)" >&2
 cargo build --release --locked --features common/local-ca "${functions[@]}" -p hello-lambda
-echo "--- building the harness" >&2
-cargo build --release --locked -p bench
+echo "--- building the harness and the local API (its load test)" >&2
+cargo build --release --locked -p bench -p local-api
 
 echo "--- installing the Node.js peers (npm ci)" >&2
 node_dir="$root/infra/bench/peers/node"
