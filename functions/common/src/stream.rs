@@ -42,17 +42,7 @@ pub fn history_event(record: &EventRecord) -> Result<Option<HistoryEvent>, Inval
     let new = || user_image(&record.change.new_image, "new");
     let old = || user_image(&record.change.old_image, "old");
     let event = match (keys.sk.as_str(), record.event_name.as_str()) {
-        (USER_SORT_KEY, "INSERT") => {
-            let user = new()?;
-            HistoryEvent {
-                user_id: user.id,
-                kind: ChangeKind::Created,
-                version: user.version,
-                changed_fields: UserField::ALL.map(|field| field.name().to_owned()).into(),
-                occurred_at: user.updated_at,
-                actor: user.changed_by,
-            }
-        }
+        (USER_SORT_KEY, "INSERT") => HistoryEvent::created(&new()?),
         (USER_SORT_KEY, "MODIFY") => {
             let (before, after) = (old()?, new()?);
             HistoryEvent {

@@ -7,14 +7,14 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use common::domain::{Email, Timestamp, User, UserId, UserName};
 use futures::{StreamExt as _, TryStreamExt as _};
 use local_api::template::Template;
 use tokio::process::{Child, Command};
 
-use crate::Error;
 use crate::proxy::DynamoProxy;
 use crate::scenarios::Context;
 
@@ -38,7 +38,7 @@ pub(crate) struct DynamoDbLocal {
 impl DynamoDbLocal {
     /// Starts it (installing it on first use), waits until it answers,
     /// creates `table` and puts the proxy in front of it.
-    pub(crate) async fn start(cx: &Context, table: &str) -> Result<Self, crate::Error> {
+    pub(crate) async fn start(cx: &Context, table: &str) -> anyhow::Result<Self> {
         crate::say("starting DynamoDB Local");
         let port = crate::free_port()?;
         let log = std::fs::File::create(cx.logs.join(format!("dynamodb-local-{table}.log")))?;
@@ -54,11 +54,10 @@ impl DynamoDbLocal {
         let mut tries = 0;
         while client.list_tables().send().await.is_err() {
             tries += 1;
-            if tries > 240 {
-                return Err(crate::Error::msg(
-                    "DynamoDB Local did not answer within 2 minutes",
-                ));
-            }
+            anyhow::ensure!(
+                tries <= 240,
+                "DynamoDB Local did not answer within 2 minutes"
+            );
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
         let proxy = DynamoProxy::start(&endpoint).await?;
@@ -100,10 +99,10 @@ impl DynamoDbLocal {
         &self,
         template: &Template,
         table: &str,
-    ) -> Result<(), crate::Error> {
+    ) -> anyhow::Result<()> {
         local_api::table::create_if_missing(&self.client, table, &template.table)
             .await
-            .map_err(|e| crate::Error::msg(format!("creating {table}: {e}")))?;
+            .with_context(|| format!("creating {table}"))?;
         Ok(())
     }
 
@@ -116,28 +115,20 @@ impl DynamoDbLocal {
         table: &str,
         count: usize,
         complete: bool,
-    ) -> Result<Vec<UserId>, crate::Error> {
+    ) -> anyhow::Result<Vec<UserId>> {
         let started = Timestamp::now().unix_seconds() * 1000;
-        let mut users = Vec::with_capacity(count);
+        let mut ids = Vec::with_capacity(count);
+        let mut requests = Vec::new();
         for i in 0..count {
-            let at = Timestamp::from_unix_millis(started + i64::try_from(i).unwrap_or(i64::MAX));
-            let email = Email::parse(&format!("seed{i}@example.com")).map_err(Error::text)?;
-            let name = UserName::parse(&format!("Seeded User {i}")).map_err(Error::text)?;
-            users.push(User::new(email, name, at.map_err(Error::text)?));
+            let at = Timestamp::from_unix_millis(started + i64::try_from(i)?)?;
+            let email = Email::parse(&format!("seed{i}@example.com"))?;
+            let user = User::new(email, UserName::parse(&format!("Seeded User {i}"))?, at);
+            for item in common::store::created_items(&user, complete)? {
+                let put = PutRequest::builder().set_item(Some(item)).build()?;
+                requests.push(WriteRequest::builder().put_request(put).build());
+            }
+            ids.push(user.id);
         }
-        let items = users.iter().flat_map(|user| {
-            let linked = complete.then(|| [claim_item(user), created_event_item(user)]);
-            std::iter::once(user_item(user)).chain(linked.into_iter().flatten())
-        });
-        let put = |item| PutRequest::builder().set_item(Some(item)).build();
-        let puts: Vec<PutRequest> = items
-            .map(put)
-            .collect::<Result<_, _>>()
-            .map_err(Error::text)?;
-        let requests: Vec<_> = puts
-            .into_iter()
-            .map(|put| WriteRequest::builder().put_request(put).build())
-            .collect();
         let writes = requests
             .chunks(BATCH)
             .map(|chunk| self.write_batch(table, chunk.to_vec()));
@@ -145,10 +136,10 @@ impl DynamoDbLocal {
             .buffer_unordered(SEED_CONCURRENCY)
             .try_collect::<()>()
             .await?;
-        Ok(users.into_iter().map(|u| u.id).collect())
+        Ok(ids)
     }
 
-    async fn write_batch(&self, table: &str, chunk: Vec<WriteRequest>) -> Result<(), crate::Error> {
+    async fn write_batch(&self, table: &str, chunk: Vec<WriteRequest>) -> anyhow::Result<()> {
         let mut pending = HashMap::from([(table.to_owned(), chunk)]);
         for _ in 0..20 {
             let output = self
@@ -157,68 +148,18 @@ impl DynamoDbLocal {
                 .set_request_items(Some(pending))
                 .send()
                 .await
-                .map_err(|e| crate::Error::msg(format!("seeding: {e:?}")))?;
+                .context("seeding")?;
             match output.unprocessed_items {
                 Some(rest) if !rest.is_empty() => pending = rest,
                 _ => return Ok(()),
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        Err(crate::Error::msg(
-            "seeding: items kept coming back unprocessed",
-        ))
+        anyhow::bail!("seeding: items kept coming back unprocessed")
     }
 
     /// Stops it.
     pub(crate) async fn stop(mut self) {
         let _ = self.process.kill().await;
     }
-}
-
-fn s(value: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(value.into())
-}
-
-/// A user item as the DynamoDB store writes it (see docs/storage.md).
-fn user_item(user: &User) -> HashMap<String, AttributeValue> {
-    HashMap::from([
-        ("pk".to_owned(), s(format!("USER#{}", user.id))),
-        ("sk".to_owned(), s("PROFILE")),
-        ("gsi1pk".to_owned(), s("USERS")),
-        ("gsi1sk".to_owned(), s(user.id.to_string())),
-        ("id".to_owned(), s(user.id.to_string())),
-        ("email".to_owned(), s(user.email.as_str())),
-        ("name".to_owned(), s(user.name.as_str())),
-        ("createdAt".to_owned(), s(user.created_at.to_string())),
-        ("updatedAt".to_owned(), s(user.updated_at.to_string())),
-        (
-            "version".to_owned(),
-            AttributeValue::N(user.version.get().to_string()),
-        ),
-    ])
-}
-
-/// The email claim item that goes with a user.
-fn claim_item(user: &User) -> HashMap<String, AttributeValue> {
-    HashMap::from([
-        ("pk".to_owned(), s(format!("EMAIL#{}", user.email))),
-        ("sk".to_owned(), s("EMAIL")),
-        ("userId".to_owned(), s(user.id.to_string())),
-    ])
-}
-
-/// The history event the history worker records for a new user.
-fn created_event_item(user: &User) -> HashMap<String, AttributeValue> {
-    HashMap::from([
-        ("pk".to_owned(), s(format!("USER#{}", user.id))),
-        ("sk".to_owned(), s(format!("EVENT#{:020}", 1))),
-        ("userId".to_owned(), s(user.id.to_string())),
-        ("type".to_owned(), s("created")),
-        ("version".to_owned(), AttributeValue::N("1".to_owned())),
-        (
-            "changedFields".to_owned(),
-            AttributeValue::L(vec![s("email"), s("name")]),
-        ),
-        ("occurredAt".to_owned(), s(user.created_at.to_string())),
-    ])
 }

@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use anyhow::Context as _;
 use local_api::lambda::instance::{Instance, Launch};
 use local_api::runtime_api::Outcome;
 use serde::Serialize;
@@ -74,7 +75,7 @@ impl FunctionRun {
         subject: &Subject<'_>,
         instance: &mut Instance,
         proxy: Option<&DynamoProxy>,
-    ) -> Result<f64, crate::Error> {
+    ) -> anyhow::Result<f64> {
         let (outcome, _) = invoke(instance, (subject.event)(self.sent), proxy).await?;
         self.sent += 1;
         if !subject.expect.holds(&outcome) {
@@ -125,12 +126,9 @@ pub(crate) fn launch(
 pub(crate) async fn start(
     launch: &Launch,
     proxy: Option<&DynamoProxy>,
-) -> Result<(Instance, Vec<Call>), crate::Error> {
+) -> anyhow::Result<(Instance, Vec<Call>)> {
     proxy.map(DynamoProxy::take);
-    let instance = launch
-        .start()
-        .await
-        .map_err(|e| crate::Error::msg(format!("{}: {e}", launch.name)))?;
+    let instance = launch.start().await.with_context(|| launch.name.clone())?;
     Ok((instance, proxy.map(DynamoProxy::take).unwrap_or_default()))
 }
 
@@ -139,7 +137,7 @@ pub(crate) async fn invoke(
     instance: &mut Instance,
     event: Vec<u8>,
     proxy: Option<&DynamoProxy>,
-) -> Result<(Outcome, Vec<Call>), crate::Error> {
+) -> anyhow::Result<(Outcome, Vec<Call>)> {
     let outcome = instance.invoke(event.into(), INVOCATION_TIMEOUT).await?;
     Ok((outcome, proxy.map(DynamoProxy::take).unwrap_or_default()))
 }
@@ -218,7 +216,7 @@ pub(crate) async fn measure(
     cold_starts: usize,
     warm: usize,
     proxy: Option<&DynamoProxy>,
-) -> Result<Vec<FunctionRun>, crate::Error> {
+) -> anyhow::Result<Vec<FunctionRun>> {
     let name = |s: &Subject<'_>| FunctionRun {
         name: s.launch.name.clone(),
         ..Default::default()
@@ -232,7 +230,7 @@ pub(crate) async fn measure(
                 run.warm.push(duration);
             }
         }
-        run.peak_rss_kib = instance.id().map_or(0, |pid| crate::rss_kib(pid, "VmHWM"));
+        run.peak_rss_kib = instance.id().map_or(0, |pid| crate::rss_kib(pid, true));
         run.load = crate::load_average();
         instance.stop().await;
         crate::settle().await;

@@ -9,12 +9,14 @@
 
 use std::path::Path;
 
+use anyhow::Context as _;
+
 use crate::calls::create_event;
 use crate::ddb::DynamoDbLocal;
 use crate::lambda::{self, Expect, Subject};
 use crate::report::{LeverResult, Size};
 use crate::scenarios::Context;
-use crate::{Error, say, settle};
+use crate::{say, settle};
 
 const TABLE: &str = "users-levers";
 const REFERENCE: &str = "(reference)";
@@ -29,17 +31,17 @@ struct Build<'a> {
     env: Vec<(String, String)>,
 }
 
-fn parse(line: &str) -> Result<Build<'_>, Error> {
+fn parse(line: &str) -> anyhow::Result<Build<'_>> {
     let fields: Vec<&str> = line.split('\t').collect();
     let (lever, variant, binary, note, env) = match fields.as_slice() {
         [l, v, b, n] => (*l, *v, *b, *n, ""),
         [l, v, b, n, e] => (*l, *v, *b, *n, *e),
-        _ => return Err(Error::msg(format!("bad manifest line: {line:?}"))),
+        _ => anyhow::bail!("bad manifest line: {line:?}"),
     };
     let env = env.split_whitespace().map(|pair| {
         let (key, value) = pair
             .split_once('=')
-            .ok_or_else(|| Error::msg(format!("bad env {pair:?} in {line:?}")))?;
+            .with_context(|| format!("bad env {pair:?} in {line:?}"))?;
         Ok((key.to_owned(), value.to_owned()))
     });
     Ok(Build {
@@ -47,22 +49,21 @@ fn parse(line: &str) -> Result<Build<'_>, Error> {
         variant,
         binary: Path::new(binary),
         note,
-        env: env.collect::<Result<_, Error>>()?,
+        env: env.collect::<anyhow::Result<_>>()?,
     })
 }
 
 /// Measures every build in `manifest` against the reference.
-pub(crate) async fn run(cx: &Context, manifest: &Path) -> Result<Vec<LeverResult>, Error> {
-    let text = std::fs::read_to_string(manifest)
-        .map_err(|e| Error::msg(format!("{}: {e}", manifest.display())))?;
+pub(crate) async fn run(cx: &Context, manifest: &Path) -> anyhow::Result<Vec<LeverResult>> {
+    let text = std::fs::read_to_string(manifest).with_context(|| manifest.display().to_string())?;
     let builds = text
         .lines()
         .filter(|l| !l.trim().is_empty())
         .map(parse)
         .collect::<Result<Vec<_>, _>>()?;
     let reference = builds.iter().find(|b| b.lever == REFERENCE);
-    let reference = reference
-        .ok_or_else(|| Error::msg(format!("{}: no {REFERENCE} line", manifest.display())))?;
+    let reference =
+        reference.with_context(|| format!("{}: no {REFERENCE} line", manifest.display()))?;
     let dynamo = DynamoDbLocal::start(cx, TABLE).await?;
     let mut results = Vec::new();
     for (i, build) in builds.iter().enumerate() {
@@ -80,7 +81,7 @@ async fn measure(
     reference: &Build<'_>,
     build: &Build<'_>,
     i: usize,
-) -> Result<LeverResult, Error> {
+) -> anyhow::Result<LeverResult> {
     say(&format!("lever {}: {}", build.lever, build.variant));
     let size = Size::of(
         build.variant,

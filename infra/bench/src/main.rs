@@ -22,6 +22,7 @@ mod stats;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use clap::Parser;
 use local_api::template::Template;
 use serde::Serialize;
@@ -58,29 +59,6 @@ struct Args {
     /// Where to keep logs and scratch files.
     #[arg(long)]
     work_dir: PathBuf,
-}
-
-/// An error of the harness, with what it was doing.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum Error {
-    #[error("{0}")]
-    Message(String),
-    #[error(transparent)]
-    Io(#[from] std::io::Error),
-    #[error(transparent)]
-    Lambda(#[from] local_api::lambda::instance::Failure),
-    #[error(transparent)]
-    Json(#[from] serde_json::Error),
-}
-
-impl Error {
-    pub(crate) fn msg(text: impl Into<String>) -> Self {
-        Self::Message(text.into())
-    }
-
-    pub(crate) fn text(error: impl std::fmt::Display) -> Self {
-        Self::Message(error.to_string())
-    }
 }
 
 /// How much of everything to run.
@@ -120,12 +98,12 @@ impl Plan {
 async fn main() {
     let args = Args::parse();
     if let Err(error) = run(args).await {
-        eprintln!("bench: {error}");
+        eprintln!("bench: {error:#}");
         std::process::exit(1);
     }
 }
 
-async fn run(args: Args) -> Result<(), Error> {
+async fn run(args: Args) -> anyhow::Result<()> {
     let root = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).canonicalize()?;
     std::fs::create_dir_all(&args.work_dir)?;
     std::fs::create_dir_all(&args.out)?;
@@ -133,8 +111,7 @@ async fn run(args: Args) -> Result<(), Error> {
     let (work_dir, out) = (args.work_dir.canonicalize()?, args.out.canonicalize()?);
     let logs = work_dir.join("logs");
     std::fs::create_dir_all(&logs)?;
-    let template = Template::load(&root.join("template.yaml"))
-        .map_err(|e| Error::msg(format!("template.yaml: {e}")))?;
+    let template = Template::load(&root.join("template.yaml")).context("template.yaml")?;
     let cx = scenarios::Context {
         bin_dir: args.bin_dir.canonicalize()?,
         root,
@@ -209,14 +186,11 @@ pub(crate) fn say(what: &str) {
 
 /// The 1, 5 and 15 minute load averages, as `uptime` shows them.
 pub(crate) fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|text| {
-            text.split_whitespace()
-                .take(3)
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .unwrap_or_default()
+    use procfs::Current as _;
+    procfs::LoadAverage::current().map_or_else(
+        |_| String::new(),
+        |load| format!("{:.2} {:.2} {:.2}", load.one, load.five, load.fifteen),
+    )
 }
 
 /// A free loopback port.
@@ -226,23 +200,15 @@ pub(crate) fn free_port() -> std::io::Result<u16> {
         .port())
 }
 
-/// What follows `key` on the first line of `file` that starts with it.
-fn field(file: &str, key: &str) -> Option<String> {
-    let text = std::fs::read_to_string(file).ok()?;
-    let line = text.lines().find(|line| line.starts_with(key))?;
-    Some(
-        line[key.len()..]
-            .trim_start_matches([' ', '\t', ':'])
-            .trim()
-            .to_owned(),
-    )
-}
-
-/// A `/proc/<pid>/status` figure in KiB: `VmHWM` (peak RSS) or `VmRSS`.
-pub(crate) fn rss_kib(pid: u32, key: &str) -> u64 {
-    let value = field(&format!("/proc/{pid}/status"), key);
-    value
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+/// A process's resident memory in KiB: its peak (`VmHWM`) or current (`VmRSS`).
+pub(crate) fn rss_kib(pid: u32, peak: bool) -> u64 {
+    let status = i32::try_from(pid).map(procfs::process::Process::new);
+    let status = status
+        .ok()
+        .and_then(Result::ok)
+        .and_then(|p| p.status().ok());
+    status
+        .and_then(|s| if peak { s.vmhwm } else { s.vmrss })
         .unwrap_or(0)
 }
 
@@ -260,18 +226,19 @@ fn command(line: &str) -> String {
 
 /// What the benchmarks ran on.
 fn machine() -> String {
-    let cpu = field("/proc/cpuinfo", "model name").unwrap_or_else(|| "unknown".to_owned());
+    use procfs::Current as _;
     // Not available_parallelism: the harness itself runs pinned to one core.
-    let cores = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let cores = cores
-        .lines()
-        .filter(|line| line.starts_with("processor"))
-        .count();
-    let kib = field("/proc/meminfo", "MemTotal").and_then(|v| v.split(' ').next()?.parse().ok());
-    let gib = kib.unwrap_or(0.0) / 1024.0 / 1024.0;
+    let cpu = procfs::CpuInfo::current().ok();
+    let model = cpu
+        .as_ref()
+        .and_then(|c| c.model_name(0))
+        .unwrap_or("unknown");
+    let cores = cpu.as_ref().map_or(0, procfs::CpuInfo::num_cores);
+    let memory = procfs::Meminfo::current().map_or(0, |m| m.mem_total);
+    let gib = memory as f64 / f64::from(1 << 30);
     let (kernel, rustc) = (command("uname -sr"), command("rustc --version"));
     let (node, python) = (command("node --version"), command("python3 --version"));
-    format!("{cpu}, {cores} cores, {gib:.0} GiB, {kernel}; {rustc}; Node.js {node}; {python}")
+    format!("{model}, {cores} cores, {gib:.0} GiB, {kernel}; {rustc}; Node.js {node}; {python}")
 }
 
 /// Sleeps briefly between phases so one phase's stragglers do not bleed

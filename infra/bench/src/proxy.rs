@@ -8,23 +8,20 @@
 //! take it; DynamoDB Local does not check request signatures. Responses pass
 //! through unchanged, so the SDK's CRC32 check still holds.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper::header::{CONTENT_LENGTH, HOST};
-use hyper::service::service_fn;
-use hyper::{Request, Response, StatusCode};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use anyhow::Context as _;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum_server::accept::NoDelayAcceptor;
+use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
+use local_api::dynamodb_wire;
 use serde::Serialize;
 use serde_json::Value;
-use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
 
 /// Operations that accept `ReturnConsumedCapacity`.
 #[rustfmt::skip]
@@ -52,78 +49,55 @@ impl Call {
     }
 }
 
-/// The proxy's certificates could not be made or used.
-fn tls(error: impl std::fmt::Display) -> crate::Error {
-    crate::Error::msg(format!("DynamoDB proxy TLS: {error}"))
-}
-
-struct State {
+#[derive(Debug)]
+struct Meter {
     upstream: String,
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: reqwest::Client,
     calls: Mutex<Vec<Call>>,
 }
 
-/// The running proxy.
+/// The running proxy; it stops when dropped.
+#[derive(Debug)]
 pub(crate) struct DynamoProxy {
     address: SocketAddr,
     ca_pem: String,
-    state: Arc<State>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl std::fmt::Debug for DynamoProxy {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DynamoProxy")
-            .field("address", &self.address)
-            .finish_non_exhaustive()
-    }
+    meter: Arc<Meter>,
+    handle: axum_server::Handle<SocketAddr>,
 }
 
 impl DynamoProxy {
     /// Starts a proxy to the DynamoDB at `upstream` (`http://127.0.0.1:N`),
-    /// with a fresh certificate authority and a certificate for 127.0.0.1.
-    pub(crate) async fn start(upstream: &str) -> Result<Self, crate::Error> {
-        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(tls)?;
-        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "users-api bench CA");
-        let ca = rcgen::CertifiedIssuer::self_signed(
-            ca_params,
-            rcgen::KeyPair::generate().map_err(tls)?,
-        )
-        .map_err(tls)?;
-        let key = rcgen::KeyPair::generate().map_err(tls)?;
-        let params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()]).map_err(tls)?;
-        let certificate = params.signed_by(&key, &ca).map_err(tls)?;
-
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(tls)?
-            .with_no_client_auth()
-            .with_single_cert(
-                vec![certificate.der().clone()],
-                rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).map_err(tls)?,
-            )
-            .map_err(tls)?;
-        let acceptor = TlsAcceptor::from(Arc::new(config));
-
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+    /// with a fresh self-signed certificate for 127.0.0.1.
+    pub(crate) async fn start(upstream: &str) -> anyhow::Result<Self> {
+        let certified = rcgen::generate_simple_self_signed(["127.0.0.1".to_owned()])
+            .context("DynamoDB proxy certificate")?;
+        let (ca_pem, key) = (certified.cert.pem(), certified.signing_key.serialize_pem());
+        let tls = RustlsConfig::from_pem(ca_pem.clone().into(), key.into()).await?;
+        // HTTP/1.1 only, as DynamoDB's endpoints speak it (no h2 by ALPN).
+        let mut config = (*tls.get_inner()).clone();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        tls.reload_from_config(Arc::new(config));
+        let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
         let address = listener.local_addr()?;
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        let state = Arc::new(State {
+        let meter = Arc::new(Meter {
             upstream: upstream.trim_end_matches('/').to_owned(),
-            client: Client::builder(TokioExecutor::new()).build(connector),
+            client: reqwest::Client::new(),
             calls: Mutex::default(),
         });
-        let task = tokio::spawn(accept(listener, acceptor, Arc::clone(&state)));
+        let router = Router::new()
+            .fallback(forward)
+            .with_state(Arc::clone(&meter));
+        let handle = axum_server::Handle::new();
+        let acceptor = RustlsAcceptor::new(tls).acceptor(NoDelayAcceptor::new());
+        let server = axum_server::from_tcp(listener)?
+            .acceptor(acceptor)
+            .handle(handle.clone());
+        tokio::spawn(server.serve(router.into_make_service()));
         Ok(Self {
             address,
-            ca_pem: ca.pem(),
-            state,
-            task,
+            ca_pem,
+            meter,
+            handle,
         })
     }
 
@@ -132,108 +106,50 @@ impl DynamoProxy {
         format!("https://{}", self.address)
     }
 
-    /// The certificate authority to trust, in PEM.
+    /// The certificate to trust, in PEM.
     pub(crate) fn ca_pem(&self) -> &str {
         &self.ca_pem
     }
 
     /// The requests made since the last call, oldest first.
     pub(crate) fn take(&self) -> Vec<Call> {
-        std::mem::take(
-            &mut *self
-                .state
-                .calls
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner),
-        )
+        let mut calls = self
+            .meter
+            .calls
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        std::mem::take(&mut *calls)
     }
 }
 
 impl Drop for DynamoProxy {
     fn drop(&mut self) {
-        self.task.abort();
+        self.handle.shutdown();
     }
 }
 
-async fn accept(listener: TcpListener, acceptor: TlsAcceptor, state: Arc<State>) {
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
-        let acceptor = acceptor.clone();
-        let state = Arc::clone(&state);
-        tokio::spawn(async move {
-            let Ok(tls) = acceptor.accept(stream).await else {
-                return;
-            };
-            let service = service_fn(move |request| forward(Arc::clone(&state), request));
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(tls), service)
-                .await;
-        });
-    }
-}
-
-fn plain(status: StatusCode) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::new()));
-    *response.status_mut() = status;
-    response
-}
-
-async fn forward(
-    state: Arc<State>,
-    request: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
-    let (mut parts, body) = request.into_parts();
-    let Ok(body) = body.collect().await.map(|b| b.to_bytes()) else {
-        return Ok(plain(StatusCode::BAD_REQUEST));
+async fn forward(State(meter): State<Arc<Meter>>, headers: HeaderMap, body: Bytes) -> Response {
+    let operation = dynamodb_wire::operation(&headers);
+    let body = match METERED.contains(&operation.as_str()) {
+        true => with_capacity_report(body),
+        false => body,
     };
-    let operation = parts
-        .headers
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|target| target.rsplit('.').next())
-        .unwrap_or("unknown")
-        .to_owned();
-    let body = if METERED.contains(&operation.as_str()) {
-        with_capacity_report(body)
-    } else {
-        body
-    };
-    parts.headers.insert(CONTENT_LENGTH, body.len().into());
-    parts.headers.remove(HOST);
-    let path = parts
-        .uri
-        .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .to_owned();
-    let Ok(uri) = format!("{}{path}", state.upstream).parse() else {
-        return Ok(plain(StatusCode::BAD_GATEWAY));
-    };
-    parts.uri = uri;
-    let Ok(response) = state
-        .client
-        .request(Request::from_parts(parts, Full::new(body)))
-        .await
-    else {
-        return Ok(plain(StatusCode::BAD_GATEWAY));
-    };
-    let (parts, body) = response.into_parts();
-    let Ok(body) = body.collect().await.map(|b| b.to_bytes()) else {
-        return Ok(plain(StatusCode::BAD_GATEWAY));
+    let outgoing = dynamodb_wire::outgoing(&headers);
+    let answer = match dynamodb_wire::send(&meter.client, &meter.upstream, outgoing, body).await {
+        Ok(answer) => answer,
+        Err(refused) => return refused,
     };
     let call = Call {
         operation,
-        capacity: consumed(&body),
-        status: parts.status.as_u16(),
+        capacity: consumed(&answer.body),
+        status: answer.status.as_u16(),
     };
-    state
+    meter
         .calls
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .push(call);
-    Ok(Response::from_parts(parts, Full::new(body)))
+    answer.into_response()
 }
 
 fn with_capacity_report(body: Bytes) -> Bytes {

@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use anyhow::Context as _;
 use serde::Serialize;
 
 use crate::Plan;
@@ -24,9 +25,9 @@ pub(crate) struct Size {
 impl Size {
     /// Measures `binary`, zipping it as `bootstrap` the way cargo-lambda
     /// packages it.
-    pub(crate) fn of(name: &str, binary: &Path, work_dir: &Path) -> Result<Self, crate::Error> {
+    pub(crate) fn of(name: &str, binary: &Path, work_dir: &Path) -> anyhow::Result<Self> {
         let binary_bytes = std::fs::metadata(binary)
-            .map_err(|e| crate::Error::msg(format!("{}: {e}", binary.display())))?
+            .with_context(|| binary.display().to_string())?
             .len();
         let dir = work_dir.join("zip").join(name);
         std::fs::create_dir_all(&dir)?;
@@ -38,9 +39,7 @@ impl Size {
             .arg(&zip)
             .arg(dir.join("bootstrap"))
             .status()?;
-        if !status.success() {
-            return Err(crate::Error::msg(format!("zip failed for {name}")));
-        }
+        anyhow::ensure!(status.success(), "zip failed for {name}");
         Ok(Self {
             name: name.to_owned(),
             binary_bytes,
@@ -119,10 +118,9 @@ pub(crate) struct Report {
 
 /// The medians criterion measured for the `handle` group, with their 95 %
 /// confidence intervals.
-pub(crate) fn read_criterion(dir: &Path) -> Result<Vec<HandlerCost>, crate::Error> {
+pub(crate) fn read_criterion(dir: &Path) -> anyhow::Result<Vec<HandlerCost>> {
     let group = dir.join("handle");
-    let entries = std::fs::read_dir(&group)
-        .map_err(|e| crate::Error::msg(format!("{}: {e}", group.display())))?;
+    let entries = std::fs::read_dir(&group).with_context(|| group.display().to_string())?;
     let mut paths: Vec<_> = entries
         .filter_map(Result::ok)
         .map(|entry| entry.path().join("new/estimates.json"))

@@ -6,6 +6,7 @@
 
 use std::path::PathBuf;
 
+use anyhow::Context as _;
 use common::domain::{Email, Timestamp, User, UserId, UserName};
 use common::stream::StreamEvent;
 use common::testing::ApiGatewayEvent;
@@ -16,7 +17,7 @@ use crate::calls::{CALLS, create_event, event, route, workload};
 use crate::ddb::DynamoDbLocal;
 use crate::lambda::{self, Expect, Subject};
 use crate::report::{DynamoCost, ListScale, Report};
-use crate::{Error, Plan, say, settle};
+use crate::{Plan, say, settle};
 
 /// The cold-start baseline: the smallest `lambda_runtime` function.
 pub(crate) const HELLO: &str = "hello-lambda";
@@ -119,7 +120,7 @@ fn stream_batch(n: usize, records: usize) -> Vec<u8> {
 }
 
 /// Every function, the peers, DynamoDB cost and list scaling.
-pub(crate) async fn lambda_phases(cx: &Context, report: &mut Report) -> Result<(), Error> {
+pub(crate) async fn lambda_phases(cx: &Context, report: &mut Report) -> anyhow::Result<()> {
     let dynamo = DynamoDbLocal::start(cx, TABLE).await?;
     let result = with_dynamodb(cx, report, &dynamo).await;
     dynamo.stop().await;
@@ -130,7 +131,7 @@ async fn with_dynamodb(
     cx: &Context,
     report: &mut Report,
     dynamo: &DynamoDbLocal,
-) -> Result<(), Error> {
+) -> anyhow::Result<()> {
     let plan = cx.plan;
     let env = dynamo.env(TABLE);
     // One user per invocation, and a separate set for delete-user to delete.
@@ -170,10 +171,10 @@ async fn with_dynamodb(
                 Subject::new(launch, Expect::NoBatchFailures, |n| stream_batch(n, 1))
             }
             None => {
-                return Err(Error::msg(format!(
+                anyhow::bail!(
                     "{}: none of its routes has a call in calls.rs",
                     function.binary
-                )));
+                );
             }
         });
     }
@@ -210,7 +211,7 @@ async fn dynamo_costs(
     ids: &[UserId],
     doomed: &[UserId],
     tag: &str,
-) -> Result<(), Error> {
+) -> anyhow::Result<()> {
     say("DynamoDB requests per API call");
     let vars = [
         ("user", ids[0].to_string()),
@@ -227,8 +228,8 @@ async fn dynamo_costs(
     let (env, proxy) = (dynamo.env(TABLE), Some(&dynamo.proxy));
     let mut events: Vec<(&str, String, Vec<u8>, Expect)> = Vec::new();
     for call in CALLS {
-        let route = route(&cx.template, call.1)
-            .ok_or_else(|| Error::msg(format!("no route fits {}", call.1)))?;
+        let route =
+            route(&cx.template, call.1).with_context(|| format!("no route fits {}", call.1))?;
         let case = format!("{}: {}", route.key(), call.0);
         events.push((
             route.function.as_str(),
@@ -291,9 +292,8 @@ async fn list_scaling(
     cx: &Context,
     report: &mut Report,
     dynamo: &DynamoDbLocal,
-) -> Result<(), Error> {
-    let list =
-        route(&cx.template, "GET /users").ok_or_else(|| Error::msg("no route fits GET /users"))?;
+) -> anyhow::Result<()> {
+    let list = route(&cx.template, "GET /users").context("no route fits GET /users")?;
     for size in cx.plan.list_sizes {
         let table = format!("users-list-{size}");
         dynamo.create_table(&cx.template, &table).await?;
@@ -329,7 +329,7 @@ async fn list_scaling(
 }
 
 /// Ours, Express and FastAPI under the same load.
-pub(crate) async fn load_phase(cx: &Context, report: &mut Report) -> Result<(), Error> {
+pub(crate) async fn load_phase(cx: &Context, report: &mut Report) -> anyhow::Result<()> {
     for server @ (name, dir, _) in SERVERS {
         let Some(command) = cx.command(report, server) else {
             continue;
@@ -340,10 +340,10 @@ pub(crate) async fn load_phase(cx: &Context, report: &mut Report) -> Result<(), 
         } else {
             cx.peers().join(dir)
         };
-        let scripts = cx.root.join("infra/bench");
+        let script = cx.root.join("infra/bench/wrk.lua");
         report
             .load
-            .extend(crate::load::run(name, &command, &dir, &cx.plan, &scripts, &cx.logs).await?);
+            .extend(crate::load::run(name, &command, &dir, &cx.plan, &script, &cx.logs).await?);
         settle().await;
     }
     Ok(())

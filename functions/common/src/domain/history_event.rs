@@ -1,6 +1,6 @@
 //! [`HistoryEvent`]: one entry of a user's history, and its [`ChangeKind`].
 
-use super::{InvalidValue, Timestamp, UserId, Version};
+use super::{InvalidValue, Timestamp, User, UserField, UserId, Version};
 
 /// What kind of change a history event records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -51,4 +51,18 @@ pub struct HistoryEvent {
     pub occurred_at: Timestamp,
     /// Who made it (see [`User::changed_by`]).
     pub actor: Option<String>,
+}
+
+impl HistoryEvent {
+    /// The event of `user`'s creation: every field set, by whoever created it.
+    pub fn created(user: &User) -> Self {
+        Self {
+            user_id: user.id,
+            kind: ChangeKind::Created,
+            version: user.version,
+            changed_fields: UserField::ALL.map(|field| field.name().to_owned()).into(),
+            occurred_at: user.updated_at,
+            actor: user.changed_by.clone(),
+        }
+    }
 }

@@ -215,3 +215,28 @@ impl TryFrom<EventItem> for HistoryEvent {
         })
     }
 }
+
+/// The items of a newly created `user` as the DynamoDB store writes them
+/// and, with `complete`, its email claim and the "created" event the
+/// history worker records: a table seeded without the functions (the
+/// benchmarks' large tables) reads as if the API had written it.
+#[cfg(feature = "testing")]
+pub fn created_items(
+    user: &User,
+    complete: bool,
+) -> Result<
+    Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>>,
+    serde_dynamo::Error,
+> {
+    let mut items = vec![serde_dynamo::to_item(UserItem::from(user))?];
+    if complete {
+        items.push(serde_dynamo::to_item(EmailClaimItem::new(
+            &user.email,
+            user.id,
+        ))?);
+        items.push(serde_dynamo::to_item(EventItem::from(
+            &HistoryEvent::created(user),
+        ))?);
+    }
+    Ok(items)
+}

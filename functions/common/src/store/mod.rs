@@ -6,6 +6,8 @@ pub(crate) mod item;
 mod memory;
 
 pub use dynamodb::{BY_CREATION_INDEX, BY_EMAIL_INDEX, DynamoStore};
+#[cfg(feature = "testing")]
+pub use item::created_items;
 pub use memory::MemoryStore;
 
 use std::borrow::Borrow;
