@@ -13,7 +13,7 @@
 #                                 writes to target/bench-quick/, not docs/
 #
 # Needs Rust, Java 17+, Node.js with npm, Python 3.11+ with venv, wrk,
-# taskset (util-linux) and zip. BENCH_QUICK=1 is the same as --quick.
+# and taskset (util-linux). BENCH_QUICK=1 is the same as --quick.
 # Run `sam build` first for the arm64 size budget: the report reads the
 # bootstraps in .aws-sam/build/ (without them that row is "not measured").
 set -euo pipefail
@@ -30,7 +30,7 @@ done
 if [ "${BENCH_QUICK:-}" = 1 ]; then quick=true; fi
 
 missing=()
-for tool in cargo java node npm python3 wrk taskset zip; do
+for tool in cargo java node npm python3 wrk taskset; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 if [ "${#missing[@]}" -gt 0 ]; then

@@ -74,21 +74,18 @@ fn handlers(c: &mut Criterion) {
             .expect("every routed function has a handler");
         let call = calls::workload(&template, route).expect("every route has a call in calls.rs");
         let store = MemoryStore::new();
-        let ids: Vec<UserId> = (0..USERS)
-            .map(|n| {
-                let user = user(n);
-                runtime.block_on(store.create(&user, None)).expect("create");
-                user.id
-            })
-            .collect();
+        let created = |n: u64| -> UserId {
+            let user = user(n);
+            runtime.block_on(store.create(&user, None)).expect("create");
+            user.id
+        };
+        let ids: Vec<UserId> = (0..USERS).map(created).collect();
         let deletes = route.method == "DELETE";
         let request = |n: u64| -> Request {
-            let id = if deletes {
-                let user = user(USERS + n);
-                runtime.block_on(store.create(&user, None)).expect("create");
-                user.id
-            } else {
-                ids[n as usize % ids.len()]
+            // A user of its own for each delete.
+            let id = match deletes {
+                true => created(USERS + n),
+                false => ids[n as usize % ids.len()],
             };
             // The workload's user ids all name this request's user.
             let named = ["user", "other", "doomed"].map(|name| (name, id.to_string()));

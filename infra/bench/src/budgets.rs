@@ -124,7 +124,7 @@ fn not_measured(why: &str) -> Verdict {
 }
 
 /// The function of `runs` with the largest `value`.
-fn worst(runs: &[FunctionRun], value: fn(&FunctionRun) -> f64) -> Option<&FunctionRun> {
+fn worst(runs: &[FunctionRun], value: impl Fn(&FunctionRun) -> f64) -> Option<&FunctionRun> {
     let ours = runs.iter().filter(|f| f.name != HELLO);
     ours.max_by(|a, b| value(a).total_cmp(&value(b)))
 }
@@ -152,23 +152,18 @@ impl Budget {
         };
         match self.measure {
             Measure::InitVsHello | Measure::ColdVsHello => {
-                let init = matches!(self.measure, Measure::InitVsHello);
-                let of = |run: &FunctionRun| if init { run.init_ms() } else { run.cold_ms() };
-                let worst = worst(
-                    &report.functions,
-                    if init {
-                        |r| r.init_ms().p50
-                    } else {
-                        |r| r.cold_ms().p50
-                    },
-                );
-                let (Some(hello), Some(run)) = (hello, worst) else {
+                let of = match self.measure {
+                    Measure::InitVsHello => FunctionRun::init_ms,
+                    _ => FunctionRun::cold_ms,
+                };
+                let (Some(hello), Some(run)) = (hello, worst(&report.functions, |r| of(r).p50))
+                else {
                     return not_measured("no cold starts");
                 };
                 let (ours, base) = (of(run), of(hello));
                 let ratio = ours.p50 / base.p50;
-                let (p50, base_p50, min, base_min) =
-                    (ms(ours.p50), ms(base.p50), ms(ours.min), ms(base.min));
+                let (p50, base_p50) = (ms(ours.p50), ms(base.p50));
+                let (min, base_min) = (ms(ours.min), ms(base.min));
                 let text = format!(
                     "worst {}: {p50} vs {base_p50} ms = {ratio:.2}× (min {min} vs {base_min} ms)",
                     run.name
@@ -222,16 +217,17 @@ impl Budget {
             }
             Measure::Binary => largest(|s| s.binary_bytes, "MB"),
             Measure::Zip => largest(|s| s.zip_bytes, "MB"),
-            Measure::Arm64 => match report.arm64_sizes.iter().max_by_key(|(_, bytes)| *bytes) {
-                None => not_measured("run `sam build` first"),
-                Some((_, 0)) => {
-                    not_measured("no bootstrap in .aws-sam/build; run `sam build` first")
-                }
-                Some((name, bytes)) => {
-                    let value = *bytes as f64 / MIB;
-                    verdict(value <= t, format!("largest {name}: {value:.2} MiB"))
-                }
-            },
+            Measure::Arm64 => {
+                let ours = report.sizes.iter().filter(|s| s.name != HELLO);
+                let arm64: Option<Vec<_>> = ours.map(|s| Some((s.arm64_bytes?, &s.name))).collect();
+                let Some((bytes, name)) = arm64.and_then(|sizes| sizes.into_iter().max()) else {
+                    return not_measured(
+                        "a function has no bootstrap in .aws-sam/build; run `sam build` first",
+                    );
+                };
+                let value = bytes as f64 / MIB;
+                verdict(value <= t, format!("largest {name}: {value:.2} MiB"))
+            }
             Measure::PeakRss => match worst(&report.functions, |r| r.peak_rss_kib as f64) {
                 Some(run) => verdict(
                     run.peak_rss_kib as f64 <= t * 1024.0,

@@ -82,9 +82,8 @@ pub(crate) fn event(template: &Template, call: &Call, vars: &[(&str, String)]) -
 
 /// The first call of `route`: its workload.
 pub(crate) fn workload(template: &Template, route: &Route) -> Option<&'static Call> {
-    CALLS
-        .iter()
-        .find(|call| self::route(template, call.1) == Some(route))
+    let fits = |call: &&Call| self::route(template, call.1) == Some(route);
+    CALLS.iter().find(fits)
 }
 
 /// The event builder of `call`, with `vars` filled in.
@@ -98,13 +97,11 @@ pub(crate) fn request(
     let path = fill(request.split_once(' ')?.1, vars);
     let mut event = ApiGatewayEvent::new(&key, &path);
     if let Some(body) = body {
-        let patch = key.starts_with("PATCH");
-        let json = if patch {
-            "application/merge-patch+json"
-        } else {
-            "application/json"
+        let media = match key.starts_with("PATCH") {
+            true => "application/merge-patch+json",
+            false => "application/json",
         };
-        event = event.body(json, fill(body, vars));
+        event = event.body(media, fill(body, vars));
     }
     if let Some((name, value)) = header {
         event = event.header(name, &fill(value, vars));
@@ -114,9 +111,6 @@ pub(crate) fn request(
 
 /// `POST /users` with a fresh address for invocation `n` of a run tagged `tag`.
 pub(crate) fn create_event(template: &Template, tag: &str, n: usize) -> Vec<u8> {
-    event(
-        template,
-        &CALLS[0],
-        &[("tag", tag.to_owned()), ("n", n.to_string())],
-    )
+    let vars = [("tag", tag.to_owned()), ("n", n.to_string())];
+    event(template, &CALLS[0], &vars)
 }

@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use common::domain::{Email, Timestamp, User, UserId, UserName};
 use futures::{StreamExt as _, TryStreamExt as _};
-use local_api::template::Template;
+use local_api::template::TableDefinition;
 use tokio::process::{Child, Command};
 
 use crate::proxy::DynamoProxy;
@@ -33,6 +33,8 @@ pub(crate) struct DynamoDbLocal {
     pub(crate) proxy: DynamoProxy,
     ca_file: PathBuf,
     bundle_file: PathBuf,
+    /// The template's table, which every table here copies.
+    definition: TableDefinition,
 }
 
 impl DynamoDbLocal {
@@ -51,29 +53,29 @@ impl DynamoDbLocal {
             .spawn()?;
         let endpoint = format!("http://127.0.0.1:{port}");
         let client = local_api::table::local_client(&endpoint).await;
-        let mut tries = 0;
-        while client.list_tables().send().await.is_err() {
-            tries += 1;
-            anyhow::ensure!(
-                tries <= 240,
-                "DynamoDB Local did not answer within 2 minutes"
-            );
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
+        let answers = async {
+            while client.list_tables().send().await.is_err() {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        };
+        let waited = tokio::time::timeout(Duration::from_secs(120), answers).await;
+        waited.context("DynamoDB Local did not answer within 2 minutes")?;
         let proxy = DynamoProxy::start(&endpoint).await?;
         let ca_file = cx.work_dir.join(format!("ca-{table}.pem"));
-        std::fs::write(&ca_file, proxy.ca_pem())?;
+        std::fs::write(&ca_file, &proxy.ca_pem)?;
         let system = std::fs::read_to_string("/etc/ssl/certs/ca-certificates.crt")?;
         let bundle_file = cx.work_dir.join(format!("ca-bundle-{table}.pem"));
-        std::fs::write(&bundle_file, format!("{system}\n{}", proxy.ca_pem()))?;
+        std::fs::write(&bundle_file, format!("{system}\n{}", proxy.ca_pem))?;
+        let definition = cx.template.table.clone();
         let db = Self {
             client,
             process,
             proxy,
             ca_file,
             bundle_file,
+            definition,
         };
-        db.create_table(&cx.template, table).await?;
+        db.create_table(table).await?;
         Ok(db)
     }
 
@@ -84,7 +86,7 @@ impl DynamoDbLocal {
         let (bundle, ca) = (self.bundle_file.display(), self.ca_file.display());
         [
             ("TABLE_NAME", table.to_owned()),
-            ("AWS_ENDPOINT_URL_DYNAMODB", self.proxy.endpoint()),
+            ("AWS_ENDPOINT_URL_DYNAMODB", self.proxy.endpoint.clone()),
             ("SSL_CERT_FILE", bundle.to_string()),
             ("AWS_CA_BUNDLE", bundle.to_string()),
             ("USERS_API_LOCAL_CA_FILE", ca.to_string()),
@@ -95,14 +97,9 @@ impl DynamoDbLocal {
     }
 
     /// Creates `table` from the template's definition.
-    pub(crate) async fn create_table(
-        &self,
-        template: &Template,
-        table: &str,
-    ) -> anyhow::Result<()> {
-        local_api::table::create_if_missing(&self.client, table, &template.table)
-            .await
-            .with_context(|| format!("creating {table}"))?;
+    pub(crate) async fn create_table(&self, table: &str) -> anyhow::Result<()> {
+        let created = local_api::table::create_if_missing(&self.client, table, &self.definition);
+        created.await.with_context(|| format!("creating {table}"))?;
         Ok(())
     }
 

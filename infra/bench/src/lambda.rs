@@ -74,17 +74,15 @@ impl FunctionRun {
         &mut self,
         subject: &Subject<'_>,
         instance: &mut Instance,
-        proxy: Option<&DynamoProxy>,
+        proxy: &DynamoProxy,
     ) -> anyhow::Result<f64> {
         let (outcome, _) = invoke(instance, (subject.event)(self.sent), proxy).await?;
         self.sent += 1;
         if !subject.expect.holds(&outcome) {
             self.unexpected += 1;
-            let body = String::from_utf8_lossy(&outcome.body)
-                .chars()
-                .take(400)
-                .collect();
-            self.unexpected_sample.get_or_insert(body);
+            let body = String::from_utf8_lossy(&outcome.body);
+            self.unexpected_sample
+                .get_or_insert(body.chars().take(400).collect());
         }
         Ok(ms(outcome.duration))
     }
@@ -100,16 +98,13 @@ pub(crate) fn launch(
     env: &[(String, String)],
     logs: &Path,
 ) -> Launch {
-    let variables = [
+    let own = [
         ("PATH", std::env::var("PATH").unwrap_or_default()),
         ("AWS_LAMBDA_FUNCTION_NAME", name.to_owned()),
         ("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}")),
     ];
-    let fixed = LAMBDA_ENV.iter().map(|(k, v)| (*k, (*v).to_owned()));
-    let lambda = variables
-        .into_iter()
-        .chain(fixed)
-        .map(|(k, v)| (k.to_owned(), v));
+    let fixed = LAMBDA_ENV.iter().map(|&(k, v)| (k, v.to_owned()));
+    let lambda = own.into_iter().chain(fixed).map(|(k, v)| (k.to_owned(), v));
     let taskset = ["taskset", "-c", crate::FUNCTION_CORE].map(str::to_owned);
     Launch {
         name: name.to_owned(),
@@ -125,21 +120,21 @@ pub(crate) fn launch(
 /// Starts `launch`; with the DynamoDB requests its init made.
 pub(crate) async fn start(
     launch: &Launch,
-    proxy: Option<&DynamoProxy>,
+    proxy: &DynamoProxy,
 ) -> anyhow::Result<(Instance, Vec<Call>)> {
-    proxy.map(DynamoProxy::take);
+    proxy.take();
     let instance = launch.start().await.with_context(|| launch.name.clone())?;
-    Ok((instance, proxy.map(DynamoProxy::take).unwrap_or_default()))
+    Ok((instance, proxy.take()))
 }
 
 /// Sends one event; with the DynamoDB requests it made.
 pub(crate) async fn invoke(
     instance: &mut Instance,
     event: Vec<u8>,
-    proxy: Option<&DynamoProxy>,
+    proxy: &DynamoProxy,
 ) -> anyhow::Result<(Outcome, Vec<Call>)> {
     let outcome = instance.invoke(event.into(), INVOCATION_TIMEOUT).await?;
-    Ok((outcome, proxy.map(DynamoProxy::take).unwrap_or_default()))
+    Ok((outcome, proxy.take()))
 }
 
 /// The answer an invocation should get.
@@ -195,14 +190,6 @@ impl<'a> Subject<'a> {
     }
 }
 
-impl std::fmt::Debug for Subject<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Subject")
-            .field("launch", &self.launch)
-            .finish_non_exhaustive()
-    }
-}
-
 /// Measures `subjects` side by side. First each one's warm run (a fifth
 /// of `warm` unmeasured, then `warm` measured invocations of one instance,
 /// and its peak RSS): it also warms DynamoDB Local's JIT and the page
@@ -215,7 +202,7 @@ pub(crate) async fn measure(
     subjects: &[Subject<'_>],
     cold_starts: usize,
     warm: usize,
-    proxy: Option<&DynamoProxy>,
+    proxy: &DynamoProxy,
 ) -> anyhow::Result<Vec<FunctionRun>> {
     let name = |s: &Subject<'_>| FunctionRun {
         name: s.launch.name.clone(),

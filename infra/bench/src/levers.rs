@@ -2,10 +2,8 @@
 //! each build sized, then cold-started interleaved with the reference build
 //! (reference, lever, reference, lever, ...) so both see the same load.
 //!
-//! The manifest has one build per line: lever, build, binary, note and an
-//! optional fifth column of `KEY=VALUE` pairs (space-separated) added to
-//! that build's environment. The line whose lever is `(reference)` is the
-//! reference.
+//! The manifest (tab-separated) has one build per line: lever, build,
+//! binary, note. The line whose lever is `(reference)` is the reference.
 
 use std::path::Path;
 
@@ -15,10 +13,9 @@ use crate::calls::create_event;
 use crate::ddb::DynamoDbLocal;
 use crate::lambda::{self, Expect, Subject};
 use crate::report::{LeverResult, Size};
-use crate::scenarios::Context;
+use crate::scenarios::{Context, TABLE};
 use crate::{say, settle};
 
-const TABLE: &str = "users-levers";
 const REFERENCE: &str = "(reference)";
 
 /// One line of the manifest.
@@ -28,51 +25,41 @@ struct Build<'a> {
     variant: &'a str,
     binary: &'a Path,
     note: &'a str,
-    env: Vec<(String, String)>,
 }
 
 fn parse(line: &str) -> anyhow::Result<Build<'_>> {
     let fields: Vec<&str> = line.split('\t').collect();
-    let (lever, variant, binary, note, env) = match fields.as_slice() {
-        [l, v, b, n] => (*l, *v, *b, *n, ""),
-        [l, v, b, n, e] => (*l, *v, *b, *n, *e),
-        _ => anyhow::bail!("bad manifest line: {line:?}"),
+    let &[lever, variant, binary, note] = fields.as_slice() else {
+        anyhow::bail!("bad manifest line: {line:?}");
     };
-    let env = env.split_whitespace().map(|pair| {
-        let (key, value) = pair
-            .split_once('=')
-            .with_context(|| format!("bad env {pair:?} in {line:?}"))?;
-        Ok((key.to_owned(), value.to_owned()))
-    });
+    let binary = Path::new(binary);
     Ok(Build {
         lever,
         variant,
-        binary: Path::new(binary),
+        binary,
         note,
-        env: env.collect::<anyhow::Result<_>>()?,
     })
 }
 
-/// Measures every build in `manifest` against the reference.
-pub(crate) async fn run(cx: &Context, manifest: &Path) -> anyhow::Result<Vec<LeverResult>> {
+/// Measures every build in `manifest` against the reference, on the
+/// DynamoDB Local the functions' own cold starts ran on.
+pub(crate) async fn run(
+    cx: &Context,
+    dynamo: &DynamoDbLocal,
+    manifest: &Path,
+) -> anyhow::Result<Vec<LeverResult>> {
     let text = std::fs::read_to_string(manifest).with_context(|| manifest.display().to_string())?;
-    let builds = text
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(parse)
-        .collect::<Result<Vec<_>, _>>()?;
+    let lines = text.lines().filter(|l| !l.trim().is_empty());
+    let builds = lines.map(parse).collect::<anyhow::Result<Vec<_>>>()?;
     let reference = builds.iter().find(|b| b.lever == REFERENCE);
     let reference =
         reference.with_context(|| format!("{}: no {REFERENCE} line", manifest.display()))?;
-    let dynamo = DynamoDbLocal::start(cx, TABLE).await?;
     let mut results = Vec::new();
     for (i, build) in builds.iter().enumerate() {
-        let result = measure(cx, &dynamo, reference, build, i).await;
-        results.push(result);
+        results.push(measure(cx, dynamo, reference, build, i).await?);
         settle().await;
     }
-    dynamo.stop().await;
-    results.into_iter().collect()
+    Ok(results)
 }
 
 async fn measure(
@@ -83,54 +70,41 @@ async fn measure(
     i: usize,
 ) -> anyhow::Result<LeverResult> {
     say(&format!("lever {}: {}", build.lever, build.variant));
-    let size = Size::of(
-        build.variant,
-        build.binary,
-        &cx.work_dir.join(format!("levers/{i}")),
-    )?;
+    let size = Size::of(build.variant, build.binary)?;
     let tag = format!("lever{i}-{}", ulid::Ulid::new().to_string().to_lowercase());
-    let subject = |name: &str, b: &Build<'_>, tag: String| {
-        let mut env = dynamo.env(TABLE);
-        env.extend(b.env.iter().cloned());
+    let subject = |name: String, b: &Build<'_>, tag: String| {
         let binary = [b.binary.display().to_string()];
-        let launch = lambda::launch(name, &binary, cx.root.clone(), &env, &cx.logs);
+        let launch = lambda::launch(
+            &name,
+            &binary,
+            cx.root.clone(),
+            &dynamo.env(TABLE),
+            &cx.logs,
+        );
         Subject::new(launch, Expect::Status(201), move |n| {
             create_event(&cx.template, &tag, n)
         })
     };
     let mut subjects = vec![subject(
-        &format!("lever{i}-reference"),
+        format!("lever{i}-reference"),
         reference,
         format!("{tag}-ref"),
     )];
     if build.lever != REFERENCE {
-        subjects.push(subject(&format!("lever{i}-build"), build, tag));
+        subjects.push(subject(format!("lever{i}-build"), build, tag));
     }
-    let runs = lambda::measure(
-        &subjects,
-        cx.plan.cold_starts,
-        cx.plan.warm,
-        Some(&dynamo.proxy),
-    )
-    .await;
-    let (reference, run, note) = match runs {
-        Ok(mut runs) => {
-            let run = runs.pop();
-            (
-                runs.pop().or_else(|| run.clone()),
-                run,
-                build.note.to_owned(),
-            )
-        }
-        Err(error) => (None, None, format!("{} (failed: {error})", build.note)),
+    let runs = lambda::measure(&subjects, cx.plan.cold_starts, cx.plan.warm, &dynamo.proxy);
+    let (runs, note) = match runs.await {
+        Ok(runs) => (runs, build.note.to_owned()),
+        Err(error) => (Vec::new(), format!("{} (failed: {error:#})", build.note)),
     };
     Ok(LeverResult {
         lever: build.lever.to_owned(),
         variant: build.variant.to_owned(),
-        binary_bytes: size.binary_bytes,
-        zip_bytes: size.zip_bytes,
-        run,
-        reference,
+        size,
+        // The reference line is its own reference.
+        reference: runs.first().cloned(),
+        run: runs.last().cloned(),
         note,
     })
 }
@@ -140,18 +114,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn manifest_lines_take_an_optional_environment_column() {
-        let Ok(build) = parse("tls\tring\t/b/ring\tnote\tSSL_CERT_FILE=/x.pem A=1") else {
-            panic!("five columns parse");
-        };
+    fn manifest_lines_have_four_columns() {
+        let build = parse("tls\tring\t/b/ring\tnote").ok();
         assert_eq!(
-            build.env,
-            [
-                ("SSL_CERT_FILE".to_owned(), "/x.pem".to_owned()),
-                ("A".to_owned(), "1".to_owned())
-            ]
+            build.map(|b| (b.lever, b.binary)),
+            Some(("tls", Path::new("/b/ring")))
         );
-        assert!(parse("(reference)\tdeployed\t/b/ref\tnote").is_ok_and(|b| b.env.is_empty()));
-        assert!(parse("too\tfew").is_err(), "four or five columns");
+        assert!(parse("too\tfew").is_err());
+        assert!(parse("a\tb\tc\td\te").is_err());
     }
 }

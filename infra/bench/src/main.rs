@@ -27,6 +27,8 @@ use clap::Parser;
 use local_api::template::Template;
 use serde::Serialize;
 
+use crate::report::Size;
+
 /// The core the measured process runs on.
 pub(crate) const FUNCTION_CORE: &str = "0";
 /// The core the load generator runs on.
@@ -49,10 +51,10 @@ struct Args {
     bin_dir: PathBuf,
     /// Where criterion wrote the handler benchmarks (target/criterion).
     #[arg(long)]
-    criterion_dir: Option<PathBuf>,
+    criterion_dir: PathBuf,
     /// The Python virtual environment with the peers' requirements.
     #[arg(long)]
-    venv: Option<PathBuf>,
+    venv: PathBuf,
     /// Where to write the report (markdown and SVG).
     #[arg(long)]
     out: PathBuf,
@@ -121,46 +123,35 @@ async fn run(args: Args) -> anyhow::Result<()> {
         plan: Plan::new(args.quick),
         template,
     };
-    let (machine, date, load_start) = (machine(), command("date -u +%F_%H:%M_UTC"), load_average());
-    let date = date.replace('_', " ");
     let mut report = report::Report {
         plan: cx.plan,
-        machine,
-        date,
-        load_start,
+        machine: machine(),
+        date: command("date -u +%F_%H:%M_UTC").replace('_', " "),
+        load_start: load_average(),
         ..Default::default()
     };
     say(&format!("machine: {}", report.machine));
 
     say("sizes");
-    let binaries = std::iter::once(scenarios::HELLO)
-        .chain(cx.template.functions.iter().map(|f| f.binary.as_str()));
-    for name in binaries {
-        let size = report::Size::of(name, &cx.bin_dir.join(name), &cx.work_dir)?;
+    let hello = cx.bin_dir.join(scenarios::HELLO);
+    report.sizes.push(Size::of(scenarios::HELLO, &hello)?);
+    for function in &cx.template.functions {
+        let binary = cx.bin_dir.join(&function.binary);
+        let mut size = Size::of(&function.binary, &binary)?;
+        // What `sam build` made for Lambda (arm64), when it has been run.
+        let sam = cx.root.join(".aws-sam/build").join(&function.logical_id);
+        size.arm64_bytes = std::fs::metadata(sam.join("bootstrap"))
+            .ok()
+            .map(|m| m.len());
         report.sizes.push(size);
     }
-    // What `sam build` made for Lambda (arm64), when it has been run.
-    let sam = cx.root.join(".aws-sam/build");
-    if sam.is_dir() {
-        for function in &cx.template.functions {
-            let bootstrap = sam.join(&function.logical_id).join("bootstrap");
-            let bytes = std::fs::metadata(&bootstrap).map_or(0, |m| m.len());
-            report.arm64_sizes.push((function.binary.clone(), bytes));
-        }
-    }
 
-    scenarios::lambda_phases(&cx, &mut report).await?;
-    if let Some(dir) = &args.criterion_dir {
-        say("handler cost (criterion)");
-        report.handlers = report::read_criterion(dir)?;
-        report.handlers_load = load_average();
-    }
+    scenarios::lambda_phases(&cx, &mut report, args.levers.as_deref()).await?;
+    say("handler cost (criterion)");
+    report.handlers = report::read_criterion(&args.criterion_dir)?;
+    report.handlers_load = load_average();
     say("side by side under load (wrk)");
     scenarios::load_phase(&cx, &mut report).await?;
-    if let Some(manifest) = &args.levers {
-        say("levers: create-user built with each lever undone, interleaved with the reference");
-        report.levers = levers::run(&cx, manifest).await?;
-    }
 
     report.load_end = load_average();
     let markdown = report.markdown();

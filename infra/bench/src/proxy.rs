@@ -59,8 +59,10 @@ struct Meter {
 /// The running proxy; it stops when dropped.
 #[derive(Debug)]
 pub(crate) struct DynamoProxy {
-    address: SocketAddr,
-    ca_pem: String,
+    /// The HTTPS endpoint for `AWS_ENDPOINT_URL_DYNAMODB`.
+    pub(crate) endpoint: String,
+    /// Its certificate, to trust, in PEM.
+    pub(crate) ca_pem: String,
     meter: Arc<Meter>,
     handle: axum_server::Handle<SocketAddr>,
 }
@@ -94,21 +96,11 @@ impl DynamoProxy {
             .handle(handle.clone());
         tokio::spawn(server.serve(router.into_make_service()));
         Ok(Self {
-            address,
+            endpoint: format!("https://{address}"),
             ca_pem,
             meter,
             handle,
         })
-    }
-
-    /// The HTTPS endpoint for `AWS_ENDPOINT_URL_DYNAMODB`.
-    pub(crate) fn endpoint(&self) -> String {
-        format!("https://{}", self.address)
-    }
-
-    /// The certificate to trust, in PEM.
-    pub(crate) fn ca_pem(&self) -> &str {
-        &self.ca_pem
     }
 
     /// The requests made since the last call, oldest first.

@@ -2,17 +2,18 @@
 //! markdown and SVG bar charts.
 
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::Path;
 
 use anyhow::Context as _;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::Plan;
 use crate::budgets::{BUDGETS, Verdict};
 use crate::lambda::FunctionRun;
 use crate::load::LoadRun;
 use crate::proxy::Call;
 use crate::stats::Summary;
+use crate::{FUNCTION_CORE, LOAD_CORE, Plan};
 
 /// A binary's size, alone and zipped as a Lambda deployment package.
 #[derive(Debug, Clone, Serialize)]
@@ -20,30 +21,24 @@ pub(crate) struct Size {
     pub(crate) name: String,
     pub(crate) binary_bytes: u64,
     pub(crate) zip_bytes: u64,
+    /// The bootstrap `sam build` made for arm64, when it has been run.
+    pub(crate) arm64_bytes: Option<u64>,
 }
 
 impl Size {
-    /// Measures `binary`, zipping it as `bootstrap` the way cargo-lambda
-    /// packages it.
-    pub(crate) fn of(name: &str, binary: &Path, work_dir: &Path) -> anyhow::Result<Self> {
-        let binary_bytes = std::fs::metadata(binary)
-            .with_context(|| binary.display().to_string())?
-            .len();
-        let dir = work_dir.join("zip").join(name);
-        std::fs::create_dir_all(&dir)?;
-        std::fs::copy(binary, dir.join("bootstrap"))?;
-        let zip = dir.join("bootstrap.zip");
-        let _ = std::fs::remove_file(&zip);
-        let status = std::process::Command::new("zip")
-            .args(["-q", "-X", "-j"])
-            .arg(&zip)
-            .arg(dir.join("bootstrap"))
-            .status()?;
-        anyhow::ensure!(status.success(), "zip failed for {name}");
+    /// Measures `binary`, and its deployment package: a zip of it as
+    /// `bootstrap`, as cargo-lambda packages it (deflate, level 6).
+    pub(crate) fn of(name: &str, binary: &Path) -> anyhow::Result<Self> {
+        let bytes = std::fs::read(binary).with_context(|| binary.display().to_string())?;
+        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let executable = zip::write::SimpleFileOptions::default().unix_permissions(0o755);
+        zip.start_file("bootstrap", executable)?;
+        zip.write_all(&bytes)?;
         Ok(Self {
             name: name.to_owned(),
-            binary_bytes,
-            zip_bytes: std::fs::metadata(&zip)?.len(),
+            binary_bytes: bytes.len() as u64,
+            zip_bytes: zip.finish()?.into_inner().len() as u64,
+            arm64_bytes: None,
         })
     }
 }
@@ -81,8 +76,7 @@ pub(crate) struct HandlerCost {
 pub(crate) struct LeverResult {
     pub(crate) lever: String,
     pub(crate) variant: String,
-    pub(crate) binary_bytes: u64,
-    pub(crate) zip_bytes: u64,
+    pub(crate) size: Size,
     /// The lever build's figures.
     pub(crate) run: Option<FunctionRun>,
     /// The reference build's, interleaved with it.
@@ -100,8 +94,6 @@ pub(crate) struct Report {
     pub(crate) load_start: String,
     pub(crate) load_end: String,
     pub(crate) sizes: Vec<Size>,
-    /// `sam build`'s arm64 bootstrap per function, when it has been run.
-    pub(crate) arm64_sizes: Vec<(String, u64)>,
     pub(crate) functions: Vec<FunctionRun>,
     pub(crate) peer_functions: Vec<FunctionRun>,
     /// The load average when the interleaved cold starts ended.
@@ -113,43 +105,42 @@ pub(crate) struct Report {
     pub(crate) handlers_load: String,
     pub(crate) load: Vec<LoadRun>,
     pub(crate) levers: Vec<LeverResult>,
-    pub(crate) notes: Vec<String>,
 }
 
 /// The medians criterion measured for the `handle` group, with their 95 %
-/// confidence intervals.
+/// confidence intervals (criterion writes `handle/<name>/new/estimates.json`).
 pub(crate) fn read_criterion(dir: &Path) -> anyhow::Result<Vec<HandlerCost>> {
+    #[derive(Deserialize)]
+    struct Estimates {
+        median: Estimate,
+    }
+    #[derive(Deserialize)]
+    struct Estimate {
+        point_estimate: f64,
+        confidence_interval: Interval,
+    }
+    #[derive(Deserialize)]
+    struct Interval {
+        lower_bound: f64,
+        upper_bound: f64,
+    }
     let group = dir.join("handle");
-    let entries = std::fs::read_dir(&group).with_context(|| group.display().to_string())?;
-    let mut paths: Vec<_> = entries
-        .filter_map(Result::ok)
-        .map(|entry| entry.path().join("new/estimates.json"))
-        .filter(|p| p.exists())
-        .collect();
-    paths.sort();
     let mut costs = Vec::new();
-    for path in paths {
-        let estimates: serde_json::Value = serde_json::from_slice(&std::fs::read(&path)?)?;
-        let us = |pointer: &str| {
-            estimates
-                .pointer(pointer)
-                .and_then(serde_json::Value::as_f64)
-                .unwrap_or(0.0)
-                / 1000.0
+    for entry in std::fs::read_dir(&group).with_context(|| group.display().to_string())? {
+        let path = entry?.path();
+        let Ok(json) = std::fs::read(path.join("new/estimates.json")) else {
+            continue; // criterion's own folders (report/)
         };
-        // The benchmark's folder: criterion writes `handle/<name>/new/estimates.json`.
-        let name = path
-            .ancestors()
-            .nth(2)
-            .and_then(Path::file_name)
-            .map(|n| n.to_string_lossy().into_owned());
+        let Estimates { median } = serde_json::from_slice(&json)?;
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
         costs.push(HandlerCost {
-            name: name.unwrap_or_default(),
-            median_us: us("/median/point_estimate"),
-            low_us: us("/median/confidence_interval/lower_bound"),
-            high_us: us("/median/confidence_interval/upper_bound"),
+            name: name.into_owned(),
+            median_us: median.point_estimate / 1000.0,
+            low_us: median.confidence_interval.lower_bound / 1000.0,
+            high_us: median.confidence_interval.upper_bound / 1000.0,
         });
     }
+    costs.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(costs)
 }
 
@@ -212,18 +203,20 @@ fn table<const N: usize>(
 impl Report {
     /// The report as markdown; the charts are next to it.
     pub(crate) fn markdown(&self) -> String {
-        let plan = &self.plan;
+        let (plan, core, load_core) = (self.plan, FUNCTION_CORE, LOAD_CORE);
+        let (quick, cold_starts, warm) = (plan.quick, plan.cold_starts, plan.warm);
+        let (connections, load_seconds, warm_up) =
+            (plan.connections, plan.load_seconds, plan.warm_up_seconds);
+        let (date, machine, cold_load) = (&self.date, &self.machine, &self.cold_load);
+        let (load_start, load_end) = (&self.load_start, &self.load_end);
+        let mode = if quick { " --quick" } else { "" };
         let mut md = format!(
-            "# Benchmarks\n\nGenerated by `infra/bench/run.sh{}` on {}. Machine: {}. Load average \
-             (1/5/15 min) {} at the start, {} at the end; each section gives the load when it ran: \
-             other people compile on this machine, so expect ±25 % noise.\n\n",
-            if plan.quick { " --quick" } else { "" },
-            self.date,
-            self.machine,
-            self.load_start,
-            self.load_end
+            "# Benchmarks\n\nGenerated by `infra/bench/run.sh{mode}` on {date}. Machine: {machine}. \
+             Load average (1/5/15 min) {load_start} at the start, {load_end} at the end; each \
+             section gives the load when it ran: other people compile on this machine, so expect \
+             ±25 % noise.\n\n"
         );
-        if plan.quick {
+        if quick {
             md.push_str("> **Quick mode**: too few samples to publish; it only proves the harness works.\n\n");
         }
         md.push_str(
@@ -254,25 +247,15 @@ impl Report {
              runs as Lambda runs it: spawned (pinned to core {core}) with `AWS_LAMBDA_RUNTIME_API` \
              pointing at the harness's Runtime API and DynamoDB Local behind a TLS proxy as its \
              endpoint. *Init* is spawn → first `/next` request (Lambda's Init Duration); *first* is \
-             the first invocation (Lambda's Duration); a cold start is init + first. {cold} cold \
+             the first invocation (Lambda's Duration); a cold start is init + first. {cold_starts} cold \
              starts each, interleaved across the functions (round 1: every function once, round 2: \
              again, ...), shown as minimum / median; the cold starts ended at load {cold_load}. \
              Warm figures over {warm} invocations of one instance, after a fifth as many unmeasured \
              (each row's load is when its warm run ended). The Node.js and Python rows are \
              create-user written with `@aws-sdk/client-dynamodb` v3 and boto3, started the same \
-             way. *arm64* is the bootstrap `sam build` made (run `sam build` before run.sh for it).\n",
-            core = crate::FUNCTION_CORE,
-            cold = plan.cold_starts,
-            cold_load = self.cold_load,
-            warm = plan.warm
+             way. *arm64* is the bootstrap `sam build` made (run `sam build` before run.sh for it).\n"
         );
         let size = |name: &str| self.sizes.iter().find(|s| s.name == name);
-        let arm64 = |name: &str| {
-            self.arm64_sizes
-                .iter()
-                .find(|a| a.0 == name)
-                .map_or("–".to_owned(), |a| format!("{:.2}", a.1 as f64 / MIB))
-        };
         let header = "function | binary MB | zip MB | arm64 MiB | init ms min / p50 | first ms min / p50 | cold start ms min / p50 | warm p50 ms | warm p99 ms | peak RSS MiB | unexpected answers | load";
         table(
             &mut md,
@@ -281,15 +264,15 @@ impl Report {
                 .iter()
                 .chain(&self.peer_functions)
                 .map(|run| {
-                    let (binary, zip) = size(&run.name)
-                        .map_or(("–".to_owned(), "–".to_owned()), |s| {
-                            (mb(s.binary_bytes), mb(s.zip_bytes))
-                        });
+                    let size = size(&run.name);
+                    let cell = |f: fn(&Size) -> Option<String>| {
+                        size.and_then(f).unwrap_or_else(|| "–".to_owned())
+                    };
                     [
                         run.name.clone(),
-                        binary,
-                        zip,
-                        arm64(&run.name),
+                        cell(|s| Some(mb(s.binary_bytes))),
+                        cell(|s| Some(mb(s.zip_bytes))),
+                        cell(|s| Some(format!("{:.2}", s.arm64_bytes? as f64 / MIB))),
                         min_p50(&run.init_ms()),
                         min_p50(&run.first_ms()),
                         min_p50(&run.cold_ms()),
@@ -327,17 +310,13 @@ impl Report {
 
         let _ = writeln!(
             md,
-            "## Side by side under load\n\nEach server pinned to core {} and `wrk` (1 thread, {} \
-             connections, {} s after a {} s warm-up) to core {} on loopback; ours is `local-api` \
+            "## Side by side under load\n\nEach server pinned to core {core} and `wrk` (1 thread, \
+             {connections} connections, {load_seconds} s after a {warm_up} s warm-up) to core \
+             {load_core} on loopback; ours is `local-api` \
              (the real handlers behind the API Gateway emulation) on its memory store; the peers \
              are the seed's services written here with the same validation and status codes. \
              `POST /users` sends a fresh address per request; `GET` reads one user. Every server \
-             writes one JSON log line per request.\n",
-            crate::FUNCTION_CORE,
-            plan.connections,
-            plan.load_seconds,
-            plan.warm_up_seconds,
-            crate::LOAD_CORE
+             writes one JSON log line per request.\n"
         );
         let header = "server | scenario | requests/s | p50 ms | p99 ms | errors | RSS idle MiB | peak RSS MiB | load";
         table(
@@ -372,17 +351,15 @@ impl Report {
             self.dynamo_costs.iter().map(|c| {
                 let status = c.status.map_or("–".to_owned(), |s| s.to_string())
                     + if c.as_expected { "" } else { " (unexpected)" };
+                let operations: Vec<String> = c.calls.iter().map(Call::describe).collect();
+                let capacity: f64 = c.calls.iter().map(|c| c.capacity).sum();
                 [
                     c.function.clone(),
                     c.case.clone(),
                     status,
                     c.calls.len().to_string(),
-                    c.calls
-                        .iter()
-                        .map(Call::describe)
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    format!("{:.1}", c.calls.iter().fold(0.0, |sum, c| sum + c.capacity)),
+                    operations.join(", "),
+                    format!("{capacity:.1}"),
                 ]
             }),
         );
@@ -414,10 +391,10 @@ impl Report {
             let _ = writeln!(
                 md,
                 "## Levers\n\ncreate-user rebuilt with one lever undone at a time (or changed). Each \
-                 build is cold-started {} times interleaved with the reference build (reference, \
-                 lever, reference, lever, ...), so both see the same load; *ref.* is the reference \
-                 of the same session. Figures are minimum / median.\n",
-                plan.cold_starts
+                 build is cold-started {cold_starts} times interleaved with the reference build \
+                 (reference, lever, reference, lever, ...), on the DynamoDB Local of the main table, \
+                 so both see the same load; *ref.* is the reference of the same session. Figures are \
+                 minimum / median.\n"
             );
             let header = "lever | build | binary MB | zip MB | init ms | ref. init ms | first ms | ref. first ms | warm p50 ms | peak RSS MiB | note | load";
             table(
@@ -431,8 +408,8 @@ impl Report {
                     [
                         lever.lever.clone(),
                         lever.variant.clone(),
-                        mb(lever.binary_bytes),
-                        mb(lever.zip_bytes),
+                        mb(lever.size.binary_bytes),
+                        mb(lever.size.zip_bytes),
                         cell(run, |r| min_p50(&r.init_ms())),
                         cell(reference, |r| min_p50(&r.init_ms())),
                         cell(run, |r| min_p50(&r.first_ms())),
@@ -447,30 +424,29 @@ impl Report {
         }
 
         let _ = writeln!(md, "## What this does not measure\n\n{CAVEATS}");
-        for note in &self.notes {
-            let _ = writeln!(md, "- {note}");
-        }
         md
     }
 
     /// The SVG charts: file name and content.
     pub(crate) fn charts(&self) -> Vec<(&'static str, String)> {
-        let cold = self.functions.iter().chain(&self.peer_functions);
-        let cold: Vec<Bar> = cold
+        let runs = self.functions.iter().chain(&self.peer_functions);
+        let bar = |run: &FunctionRun| {
+            (
+                run.name.clone(),
+                vec![run.init_ms().p50, run.first_ms().p50],
+            )
+        };
+        let cold: Vec<Bar> = runs.map(bar).collect();
+        let throughput: Vec<Bar> = self
+            .load
+            .iter()
             .map(|run| {
-                (
-                    run.name.clone(),
-                    vec![run.init_ms().p50, run.first_ms().p50],
-                )
+                let server = run.server.split(" (").next().unwrap_or(&run.server);
+                (format!("{server} — {}", run.scenario), vec![run.rps])
             })
             .collect();
-        let throughput = self.load.iter().map(|run| {
-            let server = run.server.split(" (").next().unwrap_or(&run.server);
-            (format!("{server} — {}", run.scenario), vec![run.rps])
-        });
-        let cold_title = "Cold start, ms (median): init + first invocation";
-        let cold = bar_chart(cold_title, &["init", "first invocation"], &cold, "ms");
-        let throughput: Vec<Bar> = throughput.collect();
+        let title = "Cold start, ms (median): init + first invocation";
+        let cold = bar_chart(title, &["init", "first invocation"], &cold, "ms");
         let title = "Requests per second, one core (wrk)";
         let throughput = bar_chart(title, &["requests/s"], &throughput, "req/s");
         vec![
@@ -510,11 +486,8 @@ fn bar_chart(title: &str, legend: &[&str], bars: &[Bar], unit: &str) -> String {
     );
     for (i, name) in legend.iter().enumerate() {
         let (x, color, name) = (10.0 + 160.0 * i as f64, COLORS[i % 2], escape(name));
-        let text = x + 18.0;
-        let _ = writeln!(
-            svg,
-            r#"<rect x="{x}" y="32" width="12" height="12" fill="{color}"/>"#
-        );
+        let (square, text) = (r#"y="32" width="12" height="12""#, x + 18.0);
+        let _ = writeln!(svg, r#"<rect x="{x}" {square} fill="{color}"/>"#);
         let _ = writeln!(svg, r#"<text x="{text}" y="43">{name}</text>"#);
     }
     for (i, (label, parts)) in bars.iter().enumerate() {

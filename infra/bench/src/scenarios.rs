@@ -4,13 +4,13 @@
 //! call, list latency on a small and a large table, and the HTTP servers
 //! under load.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use common::domain::{Email, Timestamp, User, UserId, UserName};
 use common::stream::StreamEvent;
 use common::testing::ApiGatewayEvent;
-use local_api::lambda::instance::{Instance, Launch};
+use local_api::lambda::instance::Launch;
 use local_api::template::Template;
 
 use crate::calls::{CALLS, create_event, event, route, workload};
@@ -22,7 +22,7 @@ use crate::{Plan, say, settle};
 /// The cold-start baseline: the smallest `lambda_runtime` function.
 pub(crate) const HELLO: &str = "hello-lambda";
 /// The table the functions use.
-const TABLE: &str = "users-bench";
+pub(crate) const TABLE: &str = "users-bench";
 /// The cursor scope of the users list (see list-users).
 const LIST_SCOPE: &str = "users";
 
@@ -50,7 +50,7 @@ pub(crate) struct Context {
     pub(crate) bin_dir: PathBuf,
     pub(crate) work_dir: PathBuf,
     pub(crate) logs: PathBuf,
-    pub(crate) venv: Option<PathBuf>,
+    pub(crate) venv: PathBuf,
     pub(crate) plan: Plan,
     /// The single list of functions and routes.
     pub(crate) template: Template,
@@ -61,32 +61,13 @@ impl Context {
         self.root.join("infra/bench/peers")
     }
 
-    /// `command` with `{python}` and `{bin}` filled in; `None`, and a note
-    /// in the report, when the peer in `dir` is not installed.
-    fn command(
-        &self,
-        report: &mut Report,
-        (name, dir, command): &(&str, &str, &[&str]),
-    ) -> Option<Vec<String>> {
-        let python = self
-            .venv
-            .as_ref()
-            .map(|venv| venv.join("bin/python"))
-            .filter(|p| p.exists());
-        let ready = match *dir {
-            "node" => self.peers().join("node/node_modules").is_dir(),
-            "python" => python.is_some(),
-            _ => true,
-        };
-        let python = python.map(|p| p.display().to_string()).unwrap_or_default();
+    /// `command` with `{python}` (the peers' virtual environment's) and
+    /// `{bin}` filled in.
+    fn command(&self, command: &[&str]) -> Vec<String> {
+        let python = self.venv.join("bin/python").display().to_string();
         let bin = self.bin_dir.display().to_string();
         let fill = |arg: &&str| arg.replace("{python}", &python).replace("{bin}", &bin);
-        if !ready {
-            report.notes.push(format!(
-                "{name} was skipped: it is not installed (run.sh does that)."
-            ));
-        }
-        ready.then(|| command.iter().map(fill).collect())
+        command.iter().map(fill).collect()
     }
 
     /// Whether `binary` is a function without routes (a stream worker).
@@ -119,19 +100,15 @@ fn stream_batch(n: usize, records: usize) -> Vec<u8> {
     serde_json::to_vec(&event).unwrap_or_default()
 }
 
-/// Every function, the peers, DynamoDB cost and list scaling.
-pub(crate) async fn lambda_phases(cx: &Context, report: &mut Report) -> anyhow::Result<()> {
-    let dynamo = DynamoDbLocal::start(cx, TABLE).await?;
-    let result = with_dynamodb(cx, report, &dynamo).await;
-    dynamo.stop().await;
-    result
-}
-
-async fn with_dynamodb(
+/// Every function, the peers, DynamoDB cost, the levers (create-user built
+/// as each build in `levers` lists) and list scaling. On error, DynamoDB
+/// Local stops as it is dropped.
+pub(crate) async fn lambda_phases(
     cx: &Context,
     report: &mut Report,
-    dynamo: &DynamoDbLocal,
+    levers: Option<&Path>,
 ) -> anyhow::Result<()> {
+    let dynamo = DynamoDbLocal::start(cx, TABLE).await?;
     let plan = cx.plan;
     let env = dynamo.env(TABLE);
     // One user per invocation, and a separate set for delete-user to delete.
@@ -155,33 +132,30 @@ async fn with_dynamodb(
     let mut subjects = vec![hello];
     for function in &cx.template.functions {
         let launch = cx.function(&function.binary, &env);
-        let routes = cx
+        let mut routes = cx
             .template
             .routes
             .iter()
             .filter(|r| r.function == function.binary);
-        let call = routes
-            .filter_map(|route| workload(&cx.template, route))
-            .next();
-        subjects.push(match call {
-            Some(call) => Subject::new(launch, Expect::Status(call.4), move |n| {
-                event(&cx.template, call, &vars(n))
-            }),
-            None if cx.is_worker(&function.binary) => {
-                Subject::new(launch, Expect::NoBatchFailures, |n| stream_batch(n, 1))
-            }
-            None => {
-                anyhow::bail!(
-                    "{}: none of its routes has a call in calls.rs",
-                    function.binary
-                );
-            }
-        });
+        subjects.push(
+            match routes.find_map(|route| workload(&cx.template, route)) {
+                Some(call) => Subject::new(launch, Expect::Status(call.4), move |n| {
+                    event(&cx.template, call, &vars(n))
+                }),
+                None if cx.is_worker(&function.binary) => {
+                    Subject::new(launch, Expect::NoBatchFailures, |n| stream_batch(n, 1))
+                }
+                None => {
+                    anyhow::bail!(
+                        "{}: none of its routes has a call in calls.rs",
+                        function.binary
+                    );
+                }
+            },
+        );
     }
-    for peer @ (name, dir, _) in PEERS {
-        let Some(command) = cx.command(report, peer) else {
-            continue;
-        };
+    for (name, dir, command) in PEERS {
+        let command = cx.command(command);
         let launch = lambda::launch(name, &command, cx.peers().join(dir), &env, &cx.logs);
         let tag = format!("{tag}-{dir}");
         let event = move |n| create_event(&cx.template, &tag, n);
@@ -192,15 +166,21 @@ async fn with_dynamodb(
         "{} functions: warm runs of {warm} invocations, then {cold} interleaved rounds of cold starts",
         subjects.len()
     ));
-    let runs = lambda::measure(&subjects, cold, warm, Some(&dynamo.proxy)).await?;
+    let runs = lambda::measure(&subjects, cold, warm, &dynamo.proxy).await?;
     report.cold_load = crate::load_average();
     drop(subjects);
     let (peers, ours) = runs
         .into_iter()
         .partition(|run| PEERS.iter().any(|p| p.0 == run.name));
     (report.functions, report.peer_functions) = (ours, peers);
-    dynamo_costs(cx, report, dynamo, ids, doomed, &tag).await?;
-    list_scaling(cx, report, dynamo).await
+    dynamo_costs(cx, report, &dynamo, ids, doomed, &tag).await?;
+    if let Some(manifest) = levers {
+        say("levers: create-user built with each lever undone, interleaved with the reference");
+        report.levers = crate::levers::run(cx, &dynamo, manifest).await?;
+    }
+    list_scaling(cx, report, &dynamo).await?;
+    dynamo.stop().await;
+    Ok(())
 }
 
 /// DynamoDB requests and consumed capacity per API call, per endpoint and case.
@@ -213,74 +193,57 @@ async fn dynamo_costs(
     tag: &str,
 ) -> anyhow::Result<()> {
     say("DynamoDB requests per API call");
+    let cursor = common::cursor::encode(LIST_SCOPE, ids[5].to_bytes());
     let vars = [
         ("user", ids[0].to_string()),
         ("other", ids[2].to_string()),
         ("doomed", doomed[doomed.len() - 1].to_string()),
         ("missing", UserId::new(Timestamp::now()).to_string()),
-        (
-            "cursor",
-            common::cursor::encode(LIST_SCOPE, ids[5].to_bytes()),
-        ),
+        ("cursor", cursor),
         ("tag", format!("{tag}-cost")),
         ("n", "0".to_owned()),
     ];
-    let (env, proxy) = (dynamo.env(TABLE), Some(&dynamo.proxy));
-    let mut events: Vec<(&str, String, Vec<u8>, Expect)> = Vec::new();
-    for call in CALLS {
+    let (env, proxy) = (dynamo.env(TABLE), &dynamo.proxy);
+    let mut events = Vec::new();
+    for call @ (what, request, .., status) in CALLS {
         let route =
-            route(&cx.template, call.1).with_context(|| format!("no route fits {}", call.1))?;
-        let case = format!("{}: {}", route.key(), call.0);
+            route(&cx.template, request).with_context(|| format!("no route fits {request}"))?;
+        let (case, event) = (
+            format!("{}: {what}", route.key()),
+            event(&cx.template, call, &vars),
+        );
         events.push((
             route.function.as_str(),
             case,
-            event(&cx.template, call, &vars),
-            Expect::Status(call.4),
+            event,
+            Expect::Status(*status),
         ));
     }
-    for worker in cx
+    let workers = cx
         .template
         .functions
         .iter()
-        .filter(|f| cx.is_worker(&f.binary))
-    {
-        for records in [1, 10] {
-            let case = format!("stream batch of {records} record(s)");
-            events.push((
-                &worker.binary,
-                case,
-                stream_batch(900_000 + records, records),
-                Expect::NoBatchFailures,
-            ));
-        }
+        .filter(|f| cx.is_worker(&f.binary));
+    for (worker, records) in workers.flat_map(|worker| [(worker, 1), (worker, 10)]) {
+        let (case, batch) = (
+            format!("stream batch of {records} record(s)"),
+            stream_batch(900_000 + records, records),
+        );
+        events.push((worker.binary.as_str(), case, batch, Expect::NoBatchFailures));
     }
     // One instance per function, for its consecutive calls.
-    let mut current: Option<(&str, Instance)> = None;
-    for (function, case, event, expect) in events {
-        if current.as_ref().map(|c| c.0) != Some(function) {
-            if let Some((_, instance)) = current.take() {
-                instance.stop().await;
-            }
-            current = Some((
-                function,
-                lambda::start(&cx.function(function, &env), proxy).await?.0,
-            ));
+    for calls in events.chunk_by(|a, b| a.0 == b.0) {
+        let (mut instance, _) = lambda::start(&cx.function(calls[0].0, &env), proxy).await?;
+        for (function, case, event, expect) in calls {
+            let (outcome, calls) = lambda::invoke(&mut instance, event.clone(), proxy).await?;
+            report.dynamo_costs.push(DynamoCost {
+                function: (*function).to_owned(),
+                case: case.clone(),
+                as_expected: expect.holds(&outcome),
+                status: lambda::status_of(&outcome.body),
+                calls,
+            });
         }
-        let Some((_, instance)) = &mut current else {
-            continue;
-        };
-        let (outcome, calls) = lambda::invoke(instance, event, proxy).await?;
-        let (status, as_expected) = (lambda::status_of(&outcome.body), expect.holds(&outcome));
-        let function = function.to_owned();
-        report.dynamo_costs.push(DynamoCost {
-            function,
-            case,
-            as_expected,
-            status,
-            calls,
-        });
-    }
-    if let Some((_, instance)) = current.take() {
         instance.stop().await;
     }
     report.dynamo_load = crate::load_average();
@@ -296,7 +259,7 @@ async fn list_scaling(
     let list = route(&cx.template, "GET /users").context("no route fits GET /users")?;
     for size in cx.plan.list_sizes {
         let table = format!("users-list-{size}");
-        dynamo.create_table(&cx.template, &table).await?;
+        dynamo.create_table(&table).await?;
         say(&format!("seeding {size} users into {table}"));
         let ids = dynamo.seed_users(&table, size, false).await?;
         let cursor = common::cursor::encode(LIST_SCOPE, ids[ids.len() / 2].to_bytes());
@@ -311,12 +274,10 @@ async fn list_scaling(
             let event = |_| ApiGatewayEvent::new(&list.key(), &path).to_json();
             let subject = Subject::new(launch, Expect::Status(200), event);
             let runs =
-                lambda::measure(&[subject], 0, cx.plan.list_invocations, Some(&dynamo.proxy))
-                    .await?;
-            pages.extend(
-                runs.into_iter()
-                    .map(|run| (page.to_owned(), run.warm_ms(), run.unexpected)),
-            );
+                lambda::measure(&[subject], 0, cx.plan.list_invocations, &dynamo.proxy).await?;
+            for run in runs {
+                pages.push((page.to_owned(), run.warm_ms(), run.unexpected));
+            }
         }
         report.list_scaling.push(ListScale {
             users: size,
@@ -330,15 +291,12 @@ async fn list_scaling(
 
 /// Ours, Express and FastAPI under the same load.
 pub(crate) async fn load_phase(cx: &Context, report: &mut Report) -> anyhow::Result<()> {
-    for server @ (name, dir, _) in SERVERS {
-        let Some(command) = cx.command(report, server) else {
-            continue;
-        };
+    for (name, dir, command) in SERVERS {
+        let command = cx.command(command);
         say(&format!("load: {name}"));
-        let dir = if dir.is_empty() {
-            cx.root.clone()
-        } else {
-            cx.peers().join(dir)
+        let dir = match *dir {
+            "" => cx.root.clone(),
+            dir => cx.peers().join(dir),
         };
         let script = cx.root.join("infra/bench/wrk.lua");
         report

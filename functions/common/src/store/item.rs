@@ -240,3 +240,31 @@ pub fn created_items(
     }
     Ok(items)
 }
+
+#[cfg(all(test, feature = "testing"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn created_items_read_back_as_the_user_its_claim_and_its_created_event() {
+        let user = User::new(
+            Email::parse("ada@example.com").unwrap(),
+            UserName::parse("Ada").unwrap(),
+            Timestamp::now(),
+        );
+        assert_eq!(created_items(&user, false).unwrap().len(), 1);
+        let [stored, claim, event] = created_items(&user, true).unwrap().try_into().unwrap();
+        let stored: UserItem = serde_dynamo::from_item(stored).unwrap();
+        assert_eq!(User::try_from(stored).unwrap(), user);
+        let claim: EmailClaimItem = serde_dynamo::from_item(claim).unwrap();
+        assert_eq!(
+            (claim.pk, claim.user_id),
+            (format!("{EMAIL_PREFIX}{}", user.email), user.id.to_string())
+        );
+        let event: EventItem = serde_dynamo::from_item(event).unwrap();
+        assert_eq!(
+            HistoryEvent::try_from(event).unwrap(),
+            HistoryEvent::created(&user)
+        );
+    }
+}
