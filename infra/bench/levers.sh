@@ -35,9 +35,19 @@ wanted() {
   return 1
 }
 
-record() { # name lever build note binary
-  cp "$5" "$out/bin/$1"
-  printf '%s\t%s\t%s\t%s\n' "$2" "$3" "$out/bin/$1" "$4" >>"$manifest"
+# Builds create-user in DIR into TARGET (with the cargo ARGs) and records
+# it in the manifest as build NAME.
+build() { # name lever build note dir target [arg...]
+  local name=$1 lever=$2 build=$3 note=$4 dir=$5 target=$6
+  shift 6
+  echo "--- levers: $name ($build)" >&2
+  (cd "$dir" && CARGO_TARGET_DIR="$target" cargo build --quiet --release -p create-user --features common/local-ca "$@")
+  if [ "$name" != deployed ] && cmp -s "$target/release/create-user" "$out/bin/deployed"; then
+    echo "levers.sh: $name built the same binary as the reference; its edit did not take" >&2
+    exit 1
+  fi
+  cp "$target/release/create-user" "$out/bin/$name"
+  printf '%s\t%s\t%s\t%s\n' "$lever" "$build" "$out/bin/$name" "$note" >>"$manifest"
 }
 
 profile() { # name lever build note config...
@@ -46,9 +56,7 @@ profile() { # name lever build note config...
   [ "$name" = deployed ] || wanted "$name" || return 0
   local args=()
   for setting in "$@"; do args+=(--config "profile.release.$setting"); done
-  echo "--- levers: $name ($build)" >&2
-  (cd "$root" && CARGO_TARGET_DIR="$target" cargo build --quiet --release -p create-user --features common/local-ca "${args[@]}")
-  record "$name" "$lever" "$build" "$note" "$target/release/create-user"
+  build "$name" "$lever" "$build" "$note" "$root" "$target" "${args[@]}"
 }
 
 # A copy of the workspace's tracked files in $out/src-NAME, rewritten only
@@ -89,13 +97,7 @@ variant() {
     edit "$dir" "$1" "$2"
     shift 2
   done
-  echo "--- levers: $name ($build)" >&2
-  (cd "$dir" && CARGO_TARGET_DIR="$target-$name" cargo build --quiet --release -p create-user --features common/local-ca)
-  if cmp -s "$target-$name/release/create-user" "$out/bin/deployed"; then
-    echo "levers.sh: $name built the same binary as the reference; its edit did not take" >&2
-    exit 1
-  fi
-  record "$name" "$lever" "$build" "$note" "$target-$name/release/create-user"
+  build "$name" "$lever" "$build" "$note" "$dir" "$target-$name"
 }
 
 # The reference: the deployed profile, built the same way as the variants.
