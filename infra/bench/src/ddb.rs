@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use common::domain::{Email, Timestamp, User, UserId, UserName};
 use futures::{StreamExt as _, TryStreamExt as _};
@@ -52,7 +53,13 @@ impl DynamoDbLocal {
             .kill_on_drop(true)
             .spawn()?;
         let endpoint = format!("http://127.0.0.1:{port}");
-        let client = local_api::table::local_client(&endpoint).await;
+        // Bulk writes to a large local table can pause past the functions'
+        // 2 s attempt timeout (a JVM collecting): the harness's own client waits.
+        let config = local_api::table::local_config(&endpoint)
+            .await
+            .into_builder();
+        let patient = TimeoutConfig::builder().operation_attempt_timeout(Duration::from_secs(60));
+        let client = Client::new(&config.timeout_config(patient.build()).build());
         let answers = async {
             while client.list_tables().send().await.is_err() {
                 tokio::time::sleep(Duration::from_millis(500)).await;
