@@ -100,8 +100,8 @@ fn stream_batch(n: usize, records: usize) -> Vec<u8> {
     serde_json::to_vec(&event).unwrap_or_default()
 }
 
-/// Every function, the peers, DynamoDB cost, the levers (create-user built
-/// as each build in `levers` lists) and list scaling. On error, DynamoDB
+/// Every function, the peers, DynamoDB cost, list scaling and the levers
+/// (create-user built as each build in `levers` lists). On error, DynamoDB
 /// Local stops as it is dropped.
 pub(crate) async fn lambda_phases(
     cx: &Context,
@@ -174,11 +174,11 @@ pub(crate) async fn lambda_phases(
         .partition(|run| PEERS.iter().any(|p| p.0 == run.name));
     (report.functions, report.peer_functions) = (ours, peers);
     dynamo_costs(cx, report, &dynamo, ids, doomed, &tag).await?;
+    list_scaling(cx, report, &dynamo).await?;
     if let Some(manifest) = levers {
         say("levers: create-user built with each lever undone, interleaved with the reference");
         report.levers = crate::levers::run(cx, &dynamo, manifest).await?;
     }
-    list_scaling(cx, report, &dynamo).await?;
     dynamo.stop().await;
     Ok(())
 }
