@@ -61,7 +61,7 @@ struct Meter {
 pub(crate) struct DynamoProxy {
     /// The HTTPS endpoint for `AWS_ENDPOINT_URL_DYNAMODB`.
     pub(crate) endpoint: String,
-    /// Its certificate, to trust, in PEM.
+    /// Its self-signed certificate, the one to trust, in PEM.
     pub(crate) ca_pem: String,
     meter: Arc<Meter>,
     handle: axum_server::Handle<SocketAddr>,
