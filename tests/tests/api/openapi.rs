@@ -98,3 +98,90 @@ fn the_functions_send_exactly_the_security_headers_openapi_documents() {
         .collect();
     assert_eq!(sent, documented);
 }
+
+/// CORS-safelisted response header names (Fetch Standard, "CORS-safelisted
+/// response-header name"): a browser script reads these without
+/// `Access-Control-Expose-Headers`.
+const CORS_SAFELISTED: [&str; 7] = [
+    "cache-control",
+    "content-language",
+    "content-length",
+    "content-type",
+    "expires",
+    "last-modified",
+    "pragma",
+];
+
+/// The names of every header documented on a response, anywhere in the
+/// document (operations' responses and response components), lowercased.
+fn documented_response_headers(value: &Value, in_responses: bool, names: &mut BTreeSet<String>) {
+    match value {
+        Value::Mapping(mapping) => {
+            for (key, child) in mapping {
+                let key = key.as_str().unwrap_or_default();
+                if in_responses && key == "headers" {
+                    if let Some(headers) = child.as_mapping() {
+                        names.extend(
+                            headers
+                                .keys()
+                                .filter_map(Value::as_str)
+                                .map(str::to_ascii_lowercase),
+                        );
+                    }
+                } else {
+                    documented_response_headers(child, in_responses || key == "responses", names);
+                }
+            }
+        }
+        Value::Sequence(items) => {
+            for item in items {
+                documented_response_headers(item, in_responses, names);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Every response header `openapi.yaml` documents is one a browser script
+/// may read (`ExposeHeaders`), but for the CORS-safelisted ones (always
+/// readable) and the security headers (directives to the browser itself,
+/// nothing a script acts on).
+#[test]
+fn cors_exposes_every_response_header_openapi_documents_for_scripts() {
+    let mut documented = BTreeSet::new();
+    documented_response_headers(&openapi(), false, &mut documented);
+    let expected: BTreeSet<String> = documented
+        .into_iter()
+        .filter(|name| !CORS_SAFELISTED.contains(&name.as_str()))
+        .filter(|name| {
+            !common::http::SECURITY_HEADERS
+                .iter()
+                .any(|(security, _)| security.eq_ignore_ascii_case(name))
+        })
+        .collect();
+    let path = local_api::default_template_path();
+    let text = std::fs::read_to_string(path).expect("template.yaml is readable");
+    let template: Value = serde_norway::from_str(&text).expect("template.yaml is YAML");
+    let exposed: BTreeSet<String> = template
+        .get("Resources")
+        .and_then(Value::as_mapping)
+        .expect("template.yaml has resources")
+        .values()
+        .filter_map(|resource| resource.get("Properties")?.get("CorsConfiguration"))
+        .flat_map(|cors| {
+            cors.get("ExposeHeaders")
+                .and_then(Value::as_sequence)
+                .expect("CorsConfiguration lists ExposeHeaders")
+                .iter()
+                .map(|name| name.as_str().expect("a header name").to_ascii_lowercase())
+        })
+        .collect();
+    assert!(
+        expected.contains("idempotent-replayed"),
+        "the walk finds response headers: {expected:?}"
+    );
+    assert_eq!(
+        exposed, expected,
+        "template.yaml's CorsConfiguration.ExposeHeaders must be openapi.yaml's response headers less the CORS-safelisted and security headers"
+    );
+}
