@@ -166,7 +166,7 @@ mod tests {
                 email: None,
                 name: Some(UserName::parse("Countess").unwrap()),
             },
-            &WriteContext::new(user.id, Precondition::None, Some("editor-app")),
+            &WriteContext::new(user.id, Precondition::NONE, Some("editor-app")),
         );
         let created = history_event(&user_record(None, Some(&user), 1))
             .unwrap()
@@ -189,7 +189,7 @@ mod tests {
         );
         let deleted = history_event(&tombstone_record(
             &renamed,
-            &WriteContext::new(renamed.id, Precondition::None, Some("admin-app")),
+            &WriteContext::new(renamed.id, Precondition::NONE, Some("admin-app")),
             4,
         ))
         .unwrap()

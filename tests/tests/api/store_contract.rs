@@ -3,7 +3,7 @@
 
 use common::domain::{
     ChangeKind, Email, HistoryEvent, Idempotency, IdempotencyKey, PageRequest, PageSize,
-    Precondition, Timestamp, User, UserChanges, UserName, Version, WriteContext,
+    Precondition, Timestamp, User, UserChanges, UserName, Version, Versions, WriteContext,
 };
 use common::store::{Created, Page, StoreError};
 
@@ -112,7 +112,7 @@ async fn update_applies_changes_and_bumps_the_version(backend: Backend) {
             &rename("Countess"),
             &WriteContext {
                 now: later,
-                ..WriteContext::new(ada.id, Precondition::None, Some("editor-app"))
+                ..WriteContext::new(ada.id, Precondition::NONE, Some("editor-app"))
             },
         )
         .await
@@ -127,7 +127,7 @@ async fn update_applies_changes_and_bumps_the_version(backend: Backend) {
     let moved = store
         .update(
             &move_to("ada@new.example"),
-            &WriteContext::new(ada.id, Precondition::OneOf(vec![Version::new(2)]), None),
+            &WriteContext::new(ada.id, Precondition::one_of(vec![Version::new(2)]), None),
         )
         .await
         .expect("move email");
@@ -151,7 +151,7 @@ async fn update_checks_preconditions_existence_and_uniqueness(backend: Backend) 
     let eve = user("eve@example.com");
     store.create(&ada, None).await.expect("create");
     store.create(&eve, None).await.expect("create");
-    let stale = Precondition::OneOf(vec![Version::new(5)]);
+    let stale = Precondition::one_of(vec![Version::new(5)]);
     for changes in [rename("Eve"), move_to("x@example.com")] {
         assert!(matches!(
             store
@@ -163,7 +163,7 @@ async fn update_checks_preconditions_existence_and_uniqueness(backend: Backend) 
             store
                 .update(
                     &changes,
-                    &WriteContext::new(user("z@example.com").id, Precondition::None, None),
+                    &WriteContext::new(user("z@example.com").id, Precondition::NONE, None),
                 )
                 .await,
             Err(StoreError::NotFound)
@@ -173,7 +173,7 @@ async fn update_checks_preconditions_existence_and_uniqueness(backend: Backend) 
         store
             .update(
                 &move_to("eve@example.com"),
-                &WriteContext::new(ada.id, Precondition::None, None),
+                &WriteContext::new(ada.id, Precondition::NONE, None),
             )
             .await,
         Err(StoreError::EmailTaken)
@@ -183,7 +183,7 @@ async fn update_checks_preconditions_existence_and_uniqueness(backend: Backend) 
             store
                 .update(
                     &rename("Eve"),
-                    &WriteContext::new(ada.id, Precondition::OneOf(vec![]), None),
+                    &WriteContext::new(ada.id, Precondition::one_of(vec![]), None),
                 )
                 .await,
             Err(StoreError::PreconditionFailed)
@@ -197,18 +197,18 @@ async fn update_checks_preconditions_existence_and_uniqueness(backend: Backend) 
     );
 }
 
-async fn update_to_the_same_email_keeps_the_claim(backend: Backend) {
+async fn an_update_to_the_same_email_changes_nothing_and_keeps_the_claim(backend: Backend) {
     let store = store(backend).await;
     let ada = user("ada@example.com");
     store.create(&ada, None).await.expect("create");
     let same = store
         .update(
             &move_to("ADA@example.com"),
-            &WriteContext::new(ada.id, Precondition::None, None),
+            &WriteContext::new(ada.id, Precondition::NONE, None),
         )
         .await
         .expect("same address");
-    assert_eq!(same.version, Version::new(2));
+    assert_eq!(same, ada, "a patch that changes nothing writes nothing");
     assert!(matches!(
         store.create(&user("ada@example.com"), None).await,
         Err(StoreError::EmailTaken)
@@ -223,7 +223,7 @@ async fn delete_frees_the_email_and_checks_preconditions(backend: Backend) {
         store
             .delete(&WriteContext::new(
                 ada.id,
-                Precondition::OneOf(vec![Version::new(2)]),
+                Precondition::one_of(vec![Version::new(2)]),
                 None
             ),)
             .await,
@@ -232,7 +232,7 @@ async fn delete_frees_the_email_and_checks_preconditions(backend: Backend) {
     store
         .delete(&WriteContext::new(
             ada.id,
-            Precondition::OneOf(vec![Version::FIRST]),
+            Precondition::one_of(vec![Version::FIRST]),
             None,
         ))
         .await
@@ -240,7 +240,7 @@ async fn delete_frees_the_email_and_checks_preconditions(backend: Backend) {
     assert_eq!(store.get(ada.id).await.expect("get"), None);
     assert!(matches!(
         store
-            .delete(&WriteContext::new(ada.id, Precondition::None, None))
+            .delete(&WriteContext::new(ada.id, Precondition::NONE, None))
             .await,
         Err(StoreError::NotFound)
     ));
@@ -358,7 +358,7 @@ async fn a_replay_after_the_user_changed_or_was_deleted_returns_no_erased_data(b
     let changed = store
         .update(
             &changes,
-            &WriteContext::new(ada.id, Precondition::None, None),
+            &WriteContext::new(ada.id, Precondition::NONE, None),
         )
         .await
         .expect("update");
@@ -371,7 +371,7 @@ async fn a_replay_after_the_user_changed_or_was_deleted_returns_no_erased_data(b
         "the user as it is now"
     );
     store
-        .delete(&WriteContext::new(ada.id, Precondition::None, None))
+        .delete(&WriteContext::new(ada.id, Precondition::NONE, None))
         .await
         .expect("delete");
     assert_eq!(
@@ -470,7 +470,7 @@ async fn overlapping_identical_email_changes_all_succeed(backend: Backend) {
         name: None,
     };
     let writes: Vec<WriteContext> = (0..6)
-        .map(|_| WriteContext::new(ada.id, Precondition::None, None))
+        .map(|_| WriteContext::new(ada.id, Precondition::NONE, None))
         .collect();
     let outcomes =
         futures::future::join_all(writes.iter().map(|write| store.update(&changes, write))).await;
@@ -479,7 +479,11 @@ async fn overlapping_identical_email_changes_all_succeed(backend: Backend) {
         assert_eq!(updated.email.as_str(), "lovelace@example.com");
     }
     let stored = store.get(ada.id).await.expect("get").expect("user");
-    assert_eq!(stored.version.get(), 7, "six changes, each one version");
+    assert_eq!(
+        stored.version.get(),
+        2,
+        "one change; the five that find the address already moved change nothing"
+    );
     assert!(matches!(
         store.create(&user("lovelace@example.com"), None).await,
         Err(StoreError::EmailTaken)
@@ -490,7 +494,152 @@ async fn overlapping_identical_email_changes_all_succeed(backend: Backend) {
         .expect("the old address is free");
 }
 
+async fn concurrent_writes_of_one_name_admit_only_the_current_if_match(backend: Backend) {
+    let store = store(backend).await;
+    let ada = user("ada@example.com");
+    store.create(&ada, None).await.expect("create");
+    let changes = rename("Same Name");
+    // Half name the current version, half one that never existed: only
+    // one request may win, whatever name the others would write.
+    let writes: Vec<WriteContext> = (0..20)
+        .map(|i| {
+            let version = if i % 2 == 0 { 1 } else { 7 };
+            WriteContext::new(
+                ada.id,
+                Precondition::one_of(vec![Version::new(version)]),
+                None,
+            )
+        })
+        .collect();
+    let outcomes =
+        futures::future::join_all(writes.iter().map(|write| store.update(&changes, write))).await;
+    let won: Vec<&WriteContext> = writes
+        .iter()
+        .zip(&outcomes)
+        .filter(|(_, outcome)| outcome.is_ok())
+        .map(|(write, _)| write)
+        .collect();
+    assert_eq!(won.len(), 1, "exactly one write wins: {outcomes:?}");
+    assert_eq!(
+        won[0].precondition,
+        Precondition::one_of(vec![Version::FIRST])
+    );
+    assert!(
+        outcomes
+            .iter()
+            .filter(|outcome| outcome.is_err())
+            .all(|outcome| matches!(outcome, Err(StoreError::PreconditionFailed))),
+        "the others fail their precondition: {outcomes:?}"
+    );
+    let stored = store.get(ada.id).await.expect("get").expect("user");
+    assert_eq!(
+        (stored.version, stored.name.as_str()),
+        (Version::new(2), "Same Name")
+    );
+}
+
+async fn a_name_change_to_the_same_name_changes_nothing(backend: Backend) {
+    let store = store(backend).await;
+    let ada = user("ada@example.com");
+    store.create(&ada, None).await.expect("create");
+    let write = WriteContext::new(ada.id, Precondition::NONE, Some("editor-app"));
+    let same = store
+        .update(&rename("Ada Lovelace"), &write)
+        .await
+        .expect("no-op");
+    assert_eq!(same, ada, "nothing written, not even the actor");
+    let stale = WriteContext::new(ada.id, Precondition::one_of(vec![Version::new(2)]), None);
+    assert!(
+        matches!(
+            store.update(&rename("Ada Lovelace"), &stale).await,
+            Err(StoreError::PreconditionFailed)
+        ),
+        "a stale If-Match is a 412 even when nothing would change"
+    );
+    assert_eq!(store.get(ada.id).await.expect("get"), Some(ada));
+}
+
+async fn if_none_match_refuses_writes_to_the_versions_it_names(backend: Backend) {
+    let store = store(backend).await;
+    let ada = user("ada@example.com");
+    store.create(&ada, None).await.expect("create");
+    let excluding = |versions: Versions| {
+        WriteContext::new(
+            ada.id,
+            Precondition {
+                if_match: None,
+                if_none_match: Some(versions),
+            },
+            None,
+        )
+    };
+    let refused = [
+        (excluding(Versions::Any), "*"),
+        (
+            excluding(Versions::OneOf(vec![Version::FIRST])),
+            "the current version",
+        ),
+    ];
+    for (write, why) in &refused {
+        for changes in [rename("Other Name"), move_to("other@example.com")] {
+            assert!(
+                matches!(
+                    store.update(&changes, write).await,
+                    Err(StoreError::PreconditionFailed)
+                ),
+                "update with If-None-Match naming {why}: {changes:?}"
+            );
+        }
+        assert!(
+            matches!(
+                store.delete(write).await,
+                Err(StoreError::PreconditionFailed)
+            ),
+            "delete with If-None-Match naming {why}"
+        );
+    }
+    assert_eq!(store.get(ada.id).await.expect("get"), Some(ada.clone()));
+    let other = excluding(Versions::OneOf(vec![Version::new(5)]));
+    let renamed = store
+        .update(&rename("Other Name"), &other)
+        .await
+        .expect("If-None-Match naming another version");
+    assert_eq!(renamed.version, Version::new(2));
+}
+
+async fn a_caller_id_of_any_length_scopes_an_idempotency_key(backend: Backend) {
+    let store = store(backend).await;
+    let now = Timestamp::now();
+    // DynamoDB caps a sort key at 1,024 bytes; a token's client id has no cap.
+    let long = "c".repeat(4_096);
+    let ada = user("ada@example.com");
+    let request = keyed_by(Some(&long), "key-1", "{ada}", now);
+    assert_eq!(
+        store.create(&ada, Some(&request)).await.expect("create"),
+        Created::New
+    );
+    assert_eq!(
+        store
+            .create(&user("ada@example.com"), Some(&request))
+            .await
+            .expect("replay"),
+        Created::Replayed(ada)
+    );
+    let shorter = keyed_by(Some(&long[1..]), "key-1", "{ada}", now);
+    assert!(
+        matches!(
+            store.create(&user("ada@example.com"), Some(&shorter)).await,
+            Err(StoreError::EmailTaken)
+        ),
+        "another caller's equal key is another key"
+    );
+}
+
 on_both_backends!(
+    concurrent_writes_of_one_name_admit_only_the_current_if_match,
+    a_name_change_to_the_same_name_changes_nothing,
+    if_none_match_refuses_writes_to_the_versions_it_names,
+    a_caller_id_of_any_length_scopes_an_idempotency_key,
     overlapping_identical_email_changes_all_succeed,
     an_idempotency_key_is_private_to_its_caller,
     a_replay_after_the_user_changed_or_was_deleted_returns_no_erased_data,
@@ -502,6 +651,6 @@ on_both_backends!(
     list_pages_in_creation_order,
     update_applies_changes_and_bumps_the_version,
     update_checks_preconditions_existence_and_uniqueness,
-    update_to_the_same_email_keeps_the_claim,
+    an_update_to_the_same_email_changes_nothing_and_keeps_the_claim,
     delete_frees_the_email_and_checks_preconditions,
 );

@@ -50,6 +50,16 @@ impl Email {
         }
         let (local, domain) = candidate.rsplit_once('@').ok_or(invalid)?;
         let local = text::canonical_local_part(local).ok_or(invalid)?;
+        // A quoted-string local part is the same mailbox as its unquoted
+        // form (RFC 5322 §3.2.4: `"a\da"` is `ada`), so accepting it would
+        // give one mailbox two claims. Only the dot-atom form is accepted;
+        // checked after canonicalisation, which maps fullwidth quotes and
+        // backslashes to ASCII.
+        if local.contains(['"', '\\']) {
+            return Err(InvalidValue(
+                "must not quote the part before the @: write ada@example.com, not \"ada\"@example.com",
+            ));
+        }
         let domain = text::canonical_domain(domain).ok_or(InvalidValue(
             "must have a valid domain name such as example.com",
         ))?;
@@ -128,6 +138,16 @@ mod tests {
             ("ada@[127.0.0.1]", "IP literal"),
             ("ada lovelace@example.com", "inner space"),
             ("\"ada lovelace\"@example.com", "quoted space"),
+            ("\"ada\"@example.com", "quoted local part"),
+            (
+                "\"a\\da\"@example.com",
+                "quoted local part with a quoted pair",
+            ),
+            ("\"\\ada\"@example.com", "quoted pair first"),
+            ("\"ADA\"@example.com", "quoted, uppercase"),
+            ("\"a@b\"@example.com", "quoted at sign"),
+            ("＂ada＂@example.com", "fullwidth quotation marks"),
+            ("a＼da@example.com", "fullwidth backslash"),
             ("ada@exa mple.com", "space in domain"),
             ("ada\u{7}@example.com", "control character"),
             ("ada@-example.com", "label starting with a hyphen"),

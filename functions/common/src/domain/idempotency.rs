@@ -73,6 +73,14 @@ impl Idempotency {
             expires_at: now.plus(IDEMPOTENCY_WINDOW),
         }
     }
+
+    /// SHA-256 of the caller, hex encoded: 64 characters whatever the
+    /// caller, so a record's key stays within DynamoDB's key size limits
+    /// (a sort key is at most 1,024 bytes; a token's client id has no
+    /// length limit of its own).
+    pub fn caller_digest(&self) -> String {
+        sha256_hex(self.caller.as_bytes())
+    }
 }
 
 /// SHA-256 of the body's canonical JSON, hex encoded: object keys sorted
@@ -81,7 +89,11 @@ impl Idempotency {
 fn fingerprint(body: &Map<String, Value>) -> String {
     let mut canonical = String::new();
     write_canonical(&mut canonical, body);
-    Sha256::digest(canonical.as_bytes())
+    sha256_hex(canonical.as_bytes())
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
         .iter()
         .fold(String::with_capacity(64), |mut hex, byte| {
             let _ = write!(hex, "{byte:02x}");

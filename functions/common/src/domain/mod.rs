@@ -24,7 +24,7 @@ pub use idempotency::{
 pub use invalid_value::InvalidValue;
 pub use page_request::PageRequest;
 pub use page_size::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, PageSize};
-pub use precondition::Precondition;
+pub use precondition::{Precondition, Versions};
 pub use timestamp::Timestamp;
 pub use user::{User, UserChanges};
 pub use user_field::UserField;

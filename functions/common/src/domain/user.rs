@@ -48,9 +48,11 @@ impl User {
     /// This user with `changes` applied as `write` says (when, by whom),
     /// one version later.
     pub fn apply(&self, changes: &UserChanges, write: &WriteContext) -> Self {
+        // Destructured without `..`: a new field is a compile error here.
+        let UserChanges { email, name } = changes;
         Self {
-            email: changes.email.clone().unwrap_or_else(|| self.email.clone()),
-            name: changes.name.clone().unwrap_or_else(|| self.name.clone()),
+            email: email.clone().unwrap_or_else(|| self.email.clone()),
+            name: name.clone().unwrap_or_else(|| self.name.clone()),
             updated_at: write.now,
             version: self.version.next(),
             changed_by: write.actor.clone(),
@@ -66,4 +68,16 @@ pub struct UserChanges {
     pub email: Option<Email>,
     /// The new name, if it changes.
     pub name: Option<UserName>,
+}
+
+impl UserChanges {
+    /// Whether applying these changes to `user` would change any field: a
+    /// patch that changes nothing is not a write (no new version, no
+    /// history event).
+    pub fn change(&self, user: &User) -> bool {
+        // Destructured without `..`: a new field is a compile error here.
+        let Self { email, name } = self;
+        email.as_ref().is_some_and(|email| *email != user.email)
+            || name.as_ref().is_some_and(|name| *name != user.name)
+    }
 }

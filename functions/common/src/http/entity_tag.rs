@@ -6,7 +6,7 @@ use lambda_http::http::header::{HeaderName, HeaderValue, IF_MATCH, IF_NONE_MATCH
 
 use super::request::path_id;
 use super::serve::actor;
-use crate::domain::{Precondition, Version, WriteContext};
+use crate::domain::{Precondition, Version, Versions, WriteContext};
 use crate::error::ApiError;
 
 /// Most entity tags accepted in one `If-Match` or `If-None-Match` header.
@@ -70,46 +70,66 @@ fn entity_tags(request: &Request, header: HeaderName) -> Result<Option<EntityTag
     Ok(Some(EntityTags::List(tags)))
 }
 
+impl EntityTags {
+    /// The versions these tags name; `weak` tags count only under weak
+    /// comparison (RFC 9110 §8.8.3.2).
+    fn versions(self, weak_comparison: bool) -> Versions {
+        match self {
+            Self::Any => Versions::Any,
+            Self::List(tags) => Versions::OneOf(
+                tags.into_iter()
+                    .filter_map(|(weak, version)| version.filter(|_| weak_comparison || !weak))
+                    .collect(),
+            ),
+        }
+    }
+}
+
 /// The write precondition from `If-Match` (strong comparison: weak tags
-/// never match). Absent or `*` requires nothing beyond existence.
-pub fn if_match(request: &Request) -> Result<Precondition, ApiError> {
-    Ok(match entity_tags(request, IF_MATCH)? {
-        None | Some(EntityTags::Any) => Precondition::None,
-        Some(EntityTags::List(tags)) => Precondition::OneOf(
-            tags.into_iter()
-                .filter_map(|(weak, version)| if weak { None } else { version })
-                .collect(),
-        ),
+/// never match; absent or `*` requires nothing beyond existence) and
+/// `If-None-Match` (weak comparison: a state-changing request whose
+/// `If-None-Match` names the stored version, or is `*`, fails; RFC 9110
+/// §13.1.2).
+pub fn precondition(request: &Request) -> Result<Precondition, ApiError> {
+    Ok(Precondition {
+        if_match: entity_tags(request, IF_MATCH)?
+            .map(|tags| tags.versions(false))
+            .filter(|versions| *versions != Versions::Any),
+        if_none_match: entity_tags(request, IF_NONE_MATCH)?.map(|tags| tags.versions(true)),
     })
 }
 
 /// The context of a conditional change of the user in the path: the
-/// precondition from `If-Match`, now, and the caller (see
-/// [`crate::http::actor`]).
+/// precondition from `If-Match` and `If-None-Match`, now, and the caller
+/// (see [`crate::http::actor`]).
 pub fn write_context(request: &Request) -> Result<WriteContext, ApiError> {
     let id = path_id(request)?;
-    Ok(WriteContext::new(id, if_match(request)?, actor(request)))
+    Ok(WriteContext::new(
+        id,
+        precondition(request)?,
+        actor(request),
+    ))
 }
 
 /// The request's `If-None-Match` header.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IfNoneMatch(Option<EntityTags>);
+pub struct IfNoneMatch(Option<Versions>);
 
 impl IfNoneMatch {
     /// Whether the header names `version` (weak comparison), so a GET can
     /// answer 304.
     pub fn matches(&self, version: Version) -> bool {
-        match &self.0 {
-            None => false,
-            Some(EntityTags::Any) => true,
-            Some(EntityTags::List(tags)) => tags.iter().any(|(_, tag)| *tag == Some(version)),
-        }
+        self.0
+            .as_ref()
+            .is_some_and(|versions| versions.contains(version))
     }
 }
 
 /// Reads `If-None-Match`; a malformed one is a 400.
 pub fn if_none_match(request: &Request) -> Result<IfNoneMatch, ApiError> {
-    entity_tags(request, IF_NONE_MATCH).map(IfNoneMatch)
+    Ok(IfNoneMatch(
+        entity_tags(request, IF_NONE_MATCH)?.map(|tags| tags.versions(true)),
+    ))
 }
 
 #[cfg(test)]
@@ -126,7 +146,7 @@ mod tests {
     }
 
     #[test]
-    fn if_match_names_a_version_only_by_its_exact_entity_tag() {
+    fn if_match_names_a_version_only_by_its_exact_entity_tag_and_star_requires_nothing() {
         let cases = [
             ("\"1\"", vec![Version::new(1)], "the ETag itself"),
             ("\"01\"", vec![], "a leading zero"),
@@ -138,10 +158,15 @@ mod tests {
             ),
             ("W/\"1\"", vec![], "a weak tag"),
         ];
+        assert_eq!(
+            precondition(&with_header(IF_MATCH, "*")).ok(),
+            Some(Precondition::NONE),
+            "If-Match: *"
+        );
         for (header, versions, why) in cases {
             assert_eq!(
-                if_match(&with_header(IF_MATCH, header)).ok(),
-                Some(Precondition::OneOf(versions)),
+                precondition(&with_header(IF_MATCH, header)).ok(),
+                Some(Precondition::one_of(versions)),
                 "{why}: {header}"
             );
         }
@@ -163,6 +188,38 @@ mod tests {
                 matches,
                 "{why}: {header}"
             );
+        }
+    }
+
+    #[test]
+    fn if_none_match_on_a_write_excludes_the_versions_it_names_weakly() {
+        let cases = [
+            ("*", Versions::Any, "any stored version"),
+            (
+                "\"3\"",
+                Versions::OneOf(vec![Version::new(3)]),
+                "the ETag itself",
+            ),
+            (
+                "W/\"3\"",
+                Versions::OneOf(vec![Version::new(3)]),
+                "weak comparison",
+            ),
+            (
+                "\"03\"",
+                Versions::OneOf(vec![]),
+                "not a version's spelling",
+            ),
+        ];
+        for (header, excluded, why) in cases {
+            let precondition =
+                precondition(&with_header(IF_NONE_MATCH, header)).expect("well formed");
+            assert_eq!(
+                precondition.if_none_match,
+                Some(excluded),
+                "{why}: {header}"
+            );
+            assert_eq!(precondition.if_match, None, "{why}: {header}");
         }
     }
 }

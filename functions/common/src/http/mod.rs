@@ -3,12 +3,13 @@
 //! One concept a file: serving, request parsing, entity tags, responses.
 
 mod entity_tag;
+mod json_body;
 mod request;
 mod response;
 mod serve;
 
 pub use entity_tag::{
-    EntityTags, IfNoneMatch, MAX_ENTITY_TAGS, etag, if_match, if_none_match, write_context,
+    EntityTags, IfNoneMatch, MAX_ENTITY_TAGS, etag, if_none_match, precondition, write_context,
 };
 pub use request::{
     JSON_ONLY, JSON_OR_MERGE_PATCH, MAX_BODY_BYTES, MERGE_PATCH_JSON, idempotency_key, json_object,

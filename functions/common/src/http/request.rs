@@ -7,6 +7,7 @@ use lambda_http::http::header::CONTENT_TYPE;
 use lambda_http::{Request, RequestExt};
 use serde_json::{Map, Value};
 
+use super::json_body::{self, JsonBodyError};
 use super::response::JSON;
 use crate::domain::{IdempotencyKey, PageSize, UserId};
 use crate::error::ApiError;
@@ -19,6 +20,8 @@ pub const JSON_ONLY: &[&str] = &[JSON];
 pub const JSON_OR_MERGE_PATCH: &[&str] = &[JSON, MERGE_PATCH_JSON];
 /// Largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
+/// Most characters of a member name a problem detail repeats.
+const MAX_NAME_SHOWN: usize = 64;
 
 /// The `Idempotency-Key` header, if sent: 1–255 printable ASCII characters.
 pub fn idempotency_key(request: &Request) -> Result<Option<IdempotencyKey>, ApiError> {
@@ -77,7 +80,8 @@ pub fn page_size(query: &HashMap<&str, &str>) -> Result<PageSize, ApiError> {
 }
 
 /// The body as a JSON object, after checking its media type (415) and size
-/// (413). A body that is not JSON, or not an object, is a 400.
+/// (413). A body that is not JSON, not an object, or names a member twice
+/// is a 400.
 pub fn json_object(
     request: &Request,
     media_types: &[&str],
@@ -95,11 +99,17 @@ pub fn json_object(
     if bytes.len() > MAX_BODY_BYTES {
         return Err(ApiError::PayloadTooLarge);
     }
-    match serde_json::from_slice::<Value>(bytes) {
+    match json_body::parse(bytes) {
         Ok(Value::Object(object)) => Ok(object),
         Ok(_) => Err(ApiError::bad_request(
             "The request body must be a JSON object.",
         )),
-        Err(_) => Err(ApiError::bad_request("The request body is not valid JSON.")),
+        Err(JsonBodyError::Invalid) => {
+            Err(ApiError::bad_request("The request body is not valid JSON."))
+        }
+        Err(JsonBodyError::DuplicateMember(name)) => Err(ApiError::bad_request(format!(
+            "The request body names the member {} more than once; each member may appear once.",
+            Value::String(name.chars().take(MAX_NAME_SHOWN).collect())
+        ))),
     }
 }

@@ -52,6 +52,12 @@ pub(crate) struct UserItem {
     pub(crate) user: UserBody,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) changed_by: Option<String>,
+    /// The token of the name-only `UpdateItem` that last wrote the item, if
+    /// that was its last write: how a retried attempt recognises its own
+    /// earlier write (see `dynamodb::updates`). Any other write replaces
+    /// the whole item and so drops it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) write_id: Option<String>,
 }
 
 impl From<&User> for UserItem {
@@ -63,6 +69,7 @@ impl From<&User> for UserItem {
             gsi1sk: user.id.to_string(),
             user: UserBody::from(user),
             changed_by: user.changed_by.clone(),
+            write_id: None,
         }
     }
 }

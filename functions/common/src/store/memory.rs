@@ -135,6 +135,9 @@ impl UserStore for MemoryStore {
         let id = write.id;
         let mut state = self.state();
         let current = admitted(state.users.get(&id), &write.precondition)?.clone();
+        if !changes.change(&current) {
+            return Ok(current);
+        }
         let updated = current.apply(changes, write);
         if updated.email != current.email {
             if state.emails.contains_key(&updated.email) {

@@ -45,11 +45,12 @@ pub(super) fn claim_key(email: &Email) -> Item {
 }
 
 /// A caller's key: the key in the partition key (so IAM's `LeadingKeys`
-/// sees `IDEMPOTENCY#`), the caller in the sort key.
+/// sees `IDEMPOTENCY#`), the caller's digest in the sort key (bounded,
+/// whatever the caller's length).
 pub(super) fn idempotency_address(idempotency: &Idempotency) -> (String, String) {
     (
         format!("{IDEMPOTENCY_PREFIX}{}", idempotency.key.as_str()),
-        format!("{CALLER_PREFIX}{}", idempotency.caller),
+        format!("{CALLER_PREFIX}{}", idempotency.caller_digest()),
     )
 }
 

@@ -122,9 +122,14 @@ impl UserStore for DynamoStore {
         changes: &UserChanges,
         write: &WriteContext,
     ) -> Result<User, StoreError> {
-        match (&changes.email, &changes.name) {
+        // Destructured without `..`: a new field is a compile error here,
+        // where it must choose its path.
+        let UserChanges { email, name } = changes;
+        match (email, name) {
             (None, Some(name)) => self.update_name(name, write).await,
-            _ => retry_races(|| self.try_update_with_email(changes, write)).await,
+            (Some(_), _) | (None, None) => {
+                retry_races(|| self.try_update_with_email(changes, write)).await
+            }
         }
     }
 

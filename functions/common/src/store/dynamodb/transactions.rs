@@ -142,6 +142,9 @@ impl DynamoStore {
         write: &WriteContext,
     ) -> Result<Attempt<User>, StoreError> {
         let (id, current) = (write.id, self.current(write).await?);
+        if !changes.change(&current) {
+            return Ok(Attempt::Done(current));
+        }
         let updated = current.apply(changes, write);
         let mut transaction = self.transaction();
         let user = UserItem::from(&updated);
