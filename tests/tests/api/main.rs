@@ -15,6 +15,7 @@ mod identities;
 mod lambda;
 mod logs;
 mod metrics;
+mod model;
 mod openapi;
 mod store_contract;
 mod support;
