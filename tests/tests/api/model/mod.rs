@@ -48,7 +48,11 @@ fn target(users: usize) -> BoxedStrategy<Target> {
 
 /// Tags naming the version a user has at generation time, or others.
 fn tags(version: u64) -> BoxedStrategy<Tags> {
-    let stale = if version > 1 { version - 1 } else { version + 1 };
+    let stale = if version > 1 {
+        version - 1
+    } else {
+        version + 1
+    };
     prop_oneof![
         4 => Just(Tags::List(vec![(false, version)])),
         2 => Just(Tags::List(vec![(false, stale)])),
@@ -78,13 +82,25 @@ impl ReferenceStateMachine for Generator {
     fn transitions(state: &Reference) -> BoxedStrategy<Op> {
         let users = state.users.len();
         let state = state.clone();
-        let create = (0..CALLERS.len(), prop::option::weighted(0.4, 0..3usize), 0..EMAILS.len(), 0..NAMES.len())
-            .prop_map(|(caller, key, email, name)| Op::Create { caller, key, email, name });
+        let create = (
+            0..CALLERS.len(),
+            prop::option::weighted(0.4, 0..3usize),
+            0..EMAILS.len(),
+            0..NAMES.len(),
+        )
+            .prop_map(|(caller, key, email, name)| Op::Create {
+                caller,
+                key,
+                email,
+                name,
+            });
         let s = state.clone();
         let get = target(users).prop_flat_map(move |user| {
             let version = version_of(&s, user);
-            prop::option::weighted(0.6, tags(version))
-                .prop_map(move |if_none_match| Op::Get { user, if_none_match })
+            prop::option::weighted(0.6, tags(version)).prop_map(move |if_none_match| Op::Get {
+                user,
+                if_none_match,
+            })
         });
         let s = state.clone();
         let patch = target(users).prop_flat_map(move |user| {
@@ -160,6 +176,7 @@ fn id_of(target: Target, ids: &[String]) -> String {
 }
 
 /// A request, as sent and as printed.
+#[derive(Clone)]
 struct Request {
     method: Method,
     path: String,
@@ -171,10 +188,16 @@ struct Request {
 fn patch_body(email: Option<usize>, name: Option<usize>) -> Value {
     let mut body = Map::new();
     if let Some(email) = email {
-        body.insert("email".to_owned(), EMAILS[email].0.map_or(Value::Null, Value::from));
+        body.insert(
+            "email".to_owned(),
+            EMAILS[email].0.map_or(Value::Null, Value::from),
+        );
     }
     if let Some(name) = name {
-        body.insert("name".to_owned(), NAMES[name].0.map_or(Value::Null, Value::from));
+        body.insert(
+            "name".to_owned(),
+            NAMES[name].0.map_or(Value::Null, Value::from),
+        );
     }
     Value::Object(body)
 }
@@ -199,14 +222,24 @@ fn request(op: &Op, ids: &[String]) -> Request {
                 headers.push(("idempotency-key", format!("model-key-{key}")));
             }
             let body = patch_body(Some(*email), Some(*name));
-            (Method::POST, "/users".to_owned(), *caller, Some(("application/json", body)))
+            (
+                Method::POST,
+                "/users".to_owned(),
+                *caller,
+                Some(("application/json", body)),
+            )
         }
         Op::Get {
             user,
             if_none_match,
         } => {
             conditional(&mut headers, "if-none-match", if_none_match.as_ref());
-            (Method::GET, format!("/users/{}", id_of(*user, ids)), 0, None)
+            (
+                Method::GET,
+                format!("/users/{}", id_of(*user, ids)),
+                0,
+                None,
+            )
         }
         Op::List { limit } => (Method::GET, format!("/users?limit={limit}"), 0, None),
         Op::Find { email } => {
@@ -225,7 +258,12 @@ fn request(op: &Op, ids: &[String]) -> Request {
             conditional(&mut headers, "if-none-match", if_none_match.as_ref());
             let body = patch_body(*email, *name);
             let path = format!("/users/{}", id_of(*user, ids));
-            (Method::PATCH, path, 0, Some(("application/merge-patch+json", body)))
+            (
+                Method::PATCH,
+                path,
+                0,
+                Some(("application/merge-patch+json", body)),
+            )
         }
         Op::Delete {
             user,
@@ -234,7 +272,12 @@ fn request(op: &Op, ids: &[String]) -> Request {
         } => {
             conditional(&mut headers, "if-match", if_match.as_ref());
             conditional(&mut headers, "if-none-match", if_none_match.as_ref());
-            (Method::DELETE, format!("/users/{}", id_of(*user, ids)), 0, None)
+            (
+                Method::DELETE,
+                format!("/users/{}", id_of(*user, ids)),
+                0,
+                None,
+            )
         }
         Op::Events { user } => {
             let path = format!("/users/{}/events?limit=100", id_of(*user, ids));
@@ -356,7 +399,13 @@ impl Subject {
         let mut items = Vec::new();
         for _ in 0..100 {
             let page = self
-                .send(&Request { path: path.clone(), ..clone_request(&first) }, tokens)
+                .send(
+                    &Request {
+                        path: path.clone(),
+                        ..first.clone()
+                    },
+                    tokens,
+                )
                 .await;
             if page.status != 200 {
                 return page;
@@ -391,35 +440,36 @@ impl Subject {
         self.ids
             .iter()
             .enumerate()
-            .fold(text.to_owned(), |text, (i, id)| text.replace(id, &format!("U{i}")))
+            .fold(text.to_owned(), |text, (i, id)| {
+                text.replace(id, &format!("U{i}"))
+            })
     }
 
     fn normalize_value(&self, value: &Value) -> Value {
         match value {
             Value::String(text) => Value::String(self.rename(text)),
-            Value::Array(items) => Value::Array(items.iter().map(|v| self.normalize_value(v)).collect()),
+            Value::Array(items) => {
+                Value::Array(items.iter().map(|v| self.normalize_value(v)).collect())
+            }
             Value::Object(members) => Value::Object(
                 members
                     .iter()
                     .filter(|(name, _)| {
-                        !["createdAt", "updatedAt", "occurredAt", "requestId", "instance", "nextCursor"]
-                            .contains(&name.as_str())
+                        ![
+                            "createdAt",
+                            "updatedAt",
+                            "occurredAt",
+                            "requestId",
+                            "instance",
+                            "nextCursor",
+                        ]
+                        .contains(&name.as_str())
                     })
                     .map(|(name, v)| (name.clone(), self.normalize_value(v)))
                     .collect(),
             ),
             other => other.clone(),
         }
-    }
-}
-
-fn clone_request(request: &Request) -> Request {
-    Request {
-        method: request.method.clone(),
-        path: request.path.clone(),
-        caller: request.caller,
-        headers: request.headers.clone(),
-        body: request.body.clone(),
     }
 }
 
@@ -507,7 +557,9 @@ impl<B> System<B> {
                 }
                 let location = format!("/users/{id}");
                 if (*status == 201) != (observed.location.as_deref() == Some(&location)) {
-                    self.fail(mismatch("Location is the user's path on a 201, absent otherwise"));
+                    self.fail(mismatch(
+                        "Location is the user's path on a 201, absent otherwise",
+                    ));
                 }
                 if *replayed != (observed.replayed.as_deref() == Some("true")) {
                     self.fail(mismatch("Idempotent-Replayed: true on a replay only"));
@@ -517,7 +569,9 @@ impl<B> System<B> {
                 if let Some((version, created, updated)) = seen.clone()
                     && (created != times.0 || (version == model.version && updated != times.1))
                 {
-                    self.fail(mismatch("createdAt never changes; updatedAt only with the version"));
+                    self.fail(mismatch(
+                        "createdAt never changes; updatedAt only with the version",
+                    ));
                 }
                 *seen = Some((model.version, times.0, times.1));
             }
@@ -565,7 +619,11 @@ fn history(body: &Value) -> Vec<Event> {
                 .map(|e| {
                     let mut fields: Vec<String> = e["changedFields"]
                         .as_array()
-                        .map(|f| f.iter().filter_map(|n| n.as_str().map(str::to_owned)).collect())
+                        .map(|f| {
+                            f.iter()
+                                .filter_map(|n| n.as_str().map(str::to_owned))
+                                .collect()
+                        })
                         .unwrap_or_default();
                     fields.sort();
                     (
@@ -639,7 +697,15 @@ impl<B: Backends> StateMachineTest for ModelTest<B> {
     fn apply(mut system: System<B>, _: &Reference, op: Op) -> System<B> {
         let expected = system.model.step(&op);
         let mut line = format!("{op:?}");
-        if let (Op::Create { .. }, Answer::User { index, replayed: false, .. }) = (&op, &expected) {
+        if let (
+            Op::Create { .. },
+            Answer::User {
+                index,
+                replayed: false,
+                ..
+            },
+        ) = (&op, &expected)
+        {
             line.push_str(&format!("   # U{index}"));
         }
         system.transcript.push(line);
@@ -758,7 +824,16 @@ fn the_model_reads_the_readme_s_examples_as_the_readme_does() {
         email,
         name,
     };
-    assert!(matches!(model.step(&create(0, 0)), Answer::User { status: 201, .. }));
-    assert_eq!(model.step(&create(2, 1)), Answer::Problem(409, "/problems/email-taken"));
-    assert_eq!(model.step(&create(9, 1)), Answer::Problem(422, "/problems/validation-failed"));
+    assert!(matches!(
+        model.step(&create(0, 0)),
+        Answer::User { status: 201, .. }
+    ));
+    assert_eq!(
+        model.step(&create(2, 1)),
+        Answer::Problem(409, "/problems/email-taken")
+    );
+    assert_eq!(
+        model.step(&create(9, 1)),
+        Answer::Problem(422, "/problems/validation-failed")
+    );
 }

@@ -238,7 +238,13 @@ impl Reference {
                 name,
                 if_match,
                 if_none_match,
-            } => self.patch(*user, *email, *name, if_match.as_ref(), if_none_match.as_ref()),
+            } => self.patch(
+                *user,
+                *email,
+                *name,
+                if_match.as_ref(),
+                if_none_match.as_ref(),
+            ),
             Op::Delete {
                 user,
                 if_match,
@@ -324,9 +330,7 @@ impl Reference {
         // whether or not the user exists.
         let new_email = email.map(|i| EMAILS[i].1);
         let new_name = name.map(|i| NAMES[i].1);
-        if (email.is_none() && name.is_none())
-            || new_email == Some(None)
-            || new_name == Some(None)
+        if (email.is_none() && name.is_none()) || new_email == Some(None) || new_name == Some(None)
         {
             return VALIDATION;
         }
