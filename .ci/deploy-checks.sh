@@ -52,6 +52,9 @@ echo "--- checkov $CHECKOV_VERSION (skips are justified in template.yaml)"
 "$checkov_bin/checkov" --quiet --compact --skip-download \
   --framework cloudformation --file template.yaml
 
+echo "--- the deploy workflow sends every parameter (infra/deploy/check-deploy-parameters.sh)"
+infra/deploy/check-deploy-parameters.sh "$sam_bin"
+
 echo "--- SAM translation is current (infra/sam/translate.sh --check)"
 step=$SECONDS
 infra/sam/translate.sh --check
