@@ -5,7 +5,8 @@
 # process under its IAM role: local-api --lambda), runs `cargo test
 # --workspace` with DYNAMODB_ENDPOINT pointing at it, then holds the IAM
 # decisions of that run against the roles (a refused call or a grant no test
-# used fails), and stops DynamoDB Local.
+# used fails) and against a second, independent IAM evaluator
+# (tests/iam-crosscheck), and stops DynamoDB Local.
 # Extra arguments go to `cargo test` (and skip the IAM check, which needs
 # the whole suite).
 set -euo pipefail
@@ -58,4 +59,6 @@ LOCAL_API_IAM_RECORD="$record" cargo test --workspace || status=$?
 # with the function and the action its role lacks.
 echo "--- least privilege: the IAM decisions of the --lambda runs against the roles"
 "${CARGO_TARGET_DIR:-target}/debug/local-api" iam-report "$record" || status=1
+echo "--- IAM cross-check: our evaluator against @cloud-copilot/iam-simulate (tests/iam-crosscheck)"
+"$root/tests/iam-crosscheck/run.sh" "$record" || status=1
 exit "$status"

@@ -148,6 +148,17 @@ impl Role {
     }
 }
 
+/// One policy attached to a role, as its document.
+#[derive(Debug, Clone)]
+pub struct AttachedPolicy {
+    /// The inline policy's name, or the managed policy's ARN or logical id.
+    pub name: String,
+    /// The document, its intrinsics resolved.
+    pub document: Value,
+    /// Whether it is an AWS managed policy.
+    pub aws_managed: bool,
+}
+
 /// A DynamoDB stream event source mapping's settings.
 #[derive(Debug, Clone)]
 pub struct StreamMapping {
@@ -278,21 +289,41 @@ impl Deployment {
 
     /// The role with logical id `id`, its policies resolved.
     pub fn role(&self, id: &str) -> Result<Role, DeploymentError> {
+        let mut own = Vec::new();
+        let mut aws_managed = Vec::new();
+        for attached in self.role_documents(id)? {
+            let policy = Policy::parse(&attached.name, &attached.document)?;
+            if attached.aws_managed {
+                aws_managed.push(policy);
+            } else {
+                own.push(policy);
+            }
+        }
+        Ok(Role {
+            logical_id: id.to_owned(),
+            own,
+            aws_managed,
+        })
+    }
+
+    /// The policy documents attached to the role with logical id `id`,
+    /// intrinsics resolved: what [`Deployment::role`] parses, and what a
+    /// second IAM evaluator is given to check ours.
+    pub fn role_documents(&self, id: &str) -> Result<Vec<AttachedPolicy>, DeploymentError> {
         let resource = self
             .resources
             .get(id)
             .filter(|r| r["Type"] == "AWS::IAM::Role")
             .ok_or_else(|| content(format!("no role {id}")))?;
         let properties = &resource["Properties"];
-        let mut own = Vec::new();
+        let mut attached = Vec::new();
         for inline in properties["Policies"].as_array().into_iter().flatten() {
-            let name = inline["PolicyName"].as_str().unwrap_or(id);
-            own.push(Policy::parse(
-                name,
-                &self.resolve_document(&inline["PolicyDocument"])?,
-            )?);
+            attached.push(AttachedPolicy {
+                name: inline["PolicyName"].as_str().unwrap_or(id).to_owned(),
+                document: self.resolve_document(&inline["PolicyDocument"])?,
+                aws_managed: false,
+            });
         }
-        let mut aws_managed = Vec::new();
         let managed: Value = serde_json::from_str(AWS_MANAGED_POLICIES)
             .map_err(|e| content(format!("aws-managed-policies.json: {e}")))?;
         for arn in properties["ManagedPolicyArns"]
@@ -302,20 +333,24 @@ impl Deployment {
         {
             let arn = self.resolve(arn)?;
             if let Some(document) = managed.get(&arn) {
-                aws_managed.push(Policy::parse(&arn, document)?);
+                attached.push(AttachedPolicy {
+                    document: document.clone(),
+                    name: arn,
+                    aws_managed: true,
+                });
             } else if let Some((policy_id, document)) = self.customer_managed(&arn) {
-                own.push(Policy::parse(policy_id, &self.resolve_document(document)?)?);
+                attached.push(AttachedPolicy {
+                    name: policy_id.to_owned(),
+                    document: self.resolve_document(document)?,
+                    aws_managed: false,
+                });
             } else {
                 return Err(content(format!(
                     "{id} has the managed policy {arn}, whose document infra/sam/aws-managed-policies.json does not hold"
                 )));
             }
         }
-        Ok(Role {
-            logical_id: id.to_owned(),
-            own,
-            aws_managed,
-        })
+        Ok(attached)
     }
 
     /// An `AWS::IAM::ManagedPolicy` of the stack, by the ARN its `Ref` gives.

@@ -24,6 +24,12 @@ enum Command {
     /// Holds a record of IAM decisions (--iam-record) against the roles:
     /// fails on any refused call and on any grant no call used.
     IamReport(IamReportArgs),
+    /// Writes the cases an IAM record stands for (each decision under its
+    /// function's role), as JSON lines for iam-decide.
+    IamCases(IamReportArgs),
+    /// Decides each case of a file of JSON lines (policies and requests)
+    /// with the local IAM evaluator: one answer per line.
+    IamDecide(IamDecideArgs),
     /// Starts one function's binary (or any command, such as an emulator
     /// and a binary) under the local Runtime API with its Lambda
     /// environment, sends it one event and checks it answers.
@@ -37,6 +43,12 @@ struct IamReportArgs {
     /// Where the translated templates are.
     #[arg(long, default_value_os_t = local_api::deployment::default_translation_dir())]
     translations: PathBuf,
+}
+
+#[derive(Debug, ClapArgs)]
+struct IamDecideArgs {
+    /// The cases, one JSON object a line.
+    cases: PathBuf,
 }
 
 #[derive(Debug, ClapArgs)]
@@ -139,6 +151,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             std::process::exit(1);
         }
+        Some(Command::IamCases(args)) => {
+            let cases = iam::crosscheck::record_cases(&args.record, &args.translations)?;
+            print_lines(&cases)?;
+            return Ok(());
+        }
+        Some(Command::IamDecide(args)) => {
+            let text = std::fs::read_to_string(&args.cases)?;
+            let cases = iam::crosscheck::parse_cases(&text)?;
+            let answers: Vec<_> = cases.iter().map(iam::crosscheck::answer).collect();
+            print_lines(&answers)?;
+            return Ok(());
+        }
         Some(Command::Boot(args)) => {
             common::telemetry::init();
             let answer = boot::run(
@@ -205,5 +229,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let _ = tokio::signal::ctrl_c().await;
     })
     .await?;
+    Ok(())
+}
+
+/// Writes `items` to stdout as JSON lines.
+fn print_lines(items: &[impl serde::Serialize]) -> Result<(), Box<dyn std::error::Error>> {
+    use std::io::Write as _;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for item in items {
+        serde_json::to_writer(&mut out, item)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
     Ok(())
 }

@@ -191,6 +191,32 @@ fn gateway_error(status: StatusCode, message: &str) -> HttpResponse {
     response
 }
 
+/// Makes every header value text, as it must be in the event's JSON.
+///
+/// HTTP/1.1 allows bytes 0x80-0xFF in a field value (`obs-text`, RFC 9110
+/// §5.5), but the payload format 2.0 event carries headers as JSON
+/// strings, so API Gateway has to read those bytes as some charset. AWS
+/// documents none, and no authoritative account was found (what
+/// aws-lambda-rust-runtime's issues show is an ALB passing a `\xEE` escape,
+/// which is not JSON at all: lambda_http then fails to read the event,
+/// issue #509). The local API picks the closest defensible reading: a value
+/// that is valid UTF-8 passes unchanged (as non-ASCII UTF-8 always has, in
+/// both modes); any other value is read as ISO-8859-1, byte for character,
+/// the charset RFC 9110 §5.5 names as the historical one for field text and
+/// the one many proxies decode header bytes with. So `caf\xE9` reaches the
+/// function as `café`, in-process and in `--lambda` mode alike, where
+/// before `--lambda` could not write the event and answered 500.
+fn headers_as_text(headers: &mut HeaderMap) {
+    for value in headers.values_mut() {
+        if std::str::from_utf8(value.as_bytes()).is_err() {
+            let text: String = value.as_bytes().iter().map(|&b| char::from(b)).collect();
+            if let Ok(decoded) = HeaderValue::from_str(&text) {
+                *value = decoded;
+            }
+        }
+    }
+}
+
 /// Whether the `Host` and `X-Forwarded-Proto` headers make a URL, as the
 /// function's runtime builds one from them (a malformed one would make it
 /// panic): a valid authority, and `http` or `https`.
@@ -222,7 +248,8 @@ async fn invoke(
         .extensions()
         .get::<axum::extract::ConnectInfo<SocketAddr>>()
         .map(|info| info.0.ip().to_string());
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
+    headers_as_text(&mut parts.headers);
     if !well_formed_origin(&parts.headers, parts.uri.path()) {
         return gateway_error(StatusCode::BAD_REQUEST, "Bad Request");
     }
@@ -279,29 +306,54 @@ async fn invoke(
 /// does: the function's proxy response, or API Gateway's own error when the
 /// function failed (500 for an error, crash, timeout or malformed
 /// response; 503 when no instance became free within the integration
-/// timeout).
+/// timeout). Every such error is logged here with its cause.
 async fn invoke_lambda(pool: &FunctionPool, event: &ApiGatewayV2httpRequest) -> HttpResponse {
     let internal = || gateway_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
-    let Ok(payload) = serde_json::to_vec(event) else {
-        return internal();
+    let payload = match serde_json::to_vec(event) {
+        Ok(payload) => payload,
+        Err(error) => {
+            tracing::error!(
+                function = pool.name(),
+                status = 500,
+                error = %common::error::chain(&error),
+                "the request could not be written as a Lambda event"
+            );
+            return internal();
+        }
     };
     match pool.invoke(payload.into()).await {
         Ok(outcome) if !outcome.failed => proxy_response(&outcome.body).unwrap_or_else(|| {
-            tracing::error!(function = pool.name(), "malformed Lambda proxy response");
+            tracing::error!(
+                function = pool.name(),
+                status = 500,
+                "malformed Lambda proxy response"
+            );
             internal()
         }),
         Ok(outcome) => {
             tracing::error!(
                 function = pool.name(),
+                status = 500,
                 error = %String::from_utf8_lossy(&outcome.body),
                 "the function returned an error"
             );
             internal()
         }
-        Err(Failure::Busy(_)) => {
-            gateway_error(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
+        Err(failure) => {
+            let (status, message) = match failure {
+                Failure::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable"),
+                Failure::Init(_) | Failure::Crashed(_) | Failure::TimedOut(_) => {
+                    (StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+                }
+            };
+            tracing::error!(
+                function = pool.name(),
+                status = status.as_u16(),
+                error = %common::error::chain(&failure),
+                "the invocation failed"
+            );
+            gateway_error(status, message)
         }
-        Err(_) => internal(),
     }
 }
 
@@ -392,11 +444,13 @@ fn event(
         .headers(&parts.headers)
         .raw_body(&body)
         .event();
+    // Header values are text by now (see `headers_as_text`), non-ASCII
+    // included, which `HeaderValue::to_str` would refuse.
     let text = |name| {
         parts
             .headers
             .get(name)
-            .and_then(|v| v.to_str().ok())
+            .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
             .map(str::to_owned)
     };
     let http = &mut event.request_context.http;
@@ -418,4 +472,23 @@ fn event(
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
     event
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_header_value_outside_utf8_is_read_as_latin1_and_utf8_passes_unchanged() {
+        let mut headers = HeaderMap::new();
+        let raw = |bytes: &[u8]| HeaderValue::from_bytes(bytes).unwrap_or_else(|e| panic!("{e}"));
+        headers.insert("x-latin1", raw(b"caf\xe9"));
+        headers.insert("x-utf8", raw("caf\u{e9}".as_bytes()));
+        headers.insert("x-ascii", raw(b"plain"));
+        headers_as_text(&mut headers);
+        let text = |name: &str| headers.get(name).map(|v| v.as_bytes().to_vec());
+        assert_eq!(text("x-latin1"), Some("caf\u{e9}".as_bytes().to_vec()));
+        assert_eq!(text("x-utf8"), Some("caf\u{e9}".as_bytes().to_vec()));
+        assert_eq!(text("x-ascii"), Some(b"plain".to_vec()));
+    }
 }

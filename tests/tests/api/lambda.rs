@@ -18,7 +18,9 @@ use local_api::lambda::LambdaOptions;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{Api, Backend, body_json, dynamodb_endpoint, lambda_options};
+use crate::support::{
+    Api, Backend, body_json, dynamodb_endpoint, lambda_options, on_every_backend,
+};
 
 /// A folder of links to the function binaries where one function is a
 /// script instead; removed when dropped.
@@ -79,6 +81,58 @@ async fn get_status(api: &Api) -> (u16, Value) {
 }
 
 const GATEWAY_500: &str = r#"{"message":"Internal Server Error"}"#;
+
+/// `X-Note: caf\xE9`: one byte outside UTF-8, legal `obs-text` in HTTP/1.1.
+fn latin1_note() -> reqwest::header::HeaderValue {
+    reqwest::header::HeaderValue::from_bytes(b"caf\xe9").expect("obs-text is a legal header byte")
+}
+
+/// The same request answers the same in-process and in `--lambda` mode:
+/// the byte reaches the function (read as ISO-8859-1, see
+/// `local_api::server`), not a 500 from the local API.
+async fn a_header_byte_outside_utf8_reaches_the_function(backend: Backend) {
+    let api = Api::local(backend).await;
+    let user = api.created(&api.email("latin1"), "Ada").await;
+    let path = format!("/users/{}", user["id"].as_str().expect("id"));
+    let response = api
+        .request(Method::GET, &path)
+        .header("x-note", latin1_note())
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(response.status(), 200, "{}", body_json(response).await);
+}
+
+on_every_backend!(a_header_byte_outside_utf8_reaches_the_function);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_header_byte_outside_utf8_is_in_the_lambda_event_read_as_latin1() {
+    // Writes the event of its first invocation to DIR/event, then exits.
+    let script = script_taking_an_invocation(
+        r#"length=0
+while IFS= read -r line <&3; do
+  line="${line%$'\r'}"
+  [ -z "$line" ] && break
+  case "${line,,}" in content-length:*) length="${line#*:}"; length="${length// /}" ;; esac
+done
+head -c "$length" <&3 > 'DIR/event'
+exit 1"#,
+    );
+    let binaries = Binaries::with("get-user", &script);
+    let api = Api::local_with(Backend::Lambda, None, binaries.options.clone()).await;
+    let response = api
+        .request(Method::GET, &format!("/users/{}", ulid::Ulid::new()))
+        .header("x-note", latin1_note())
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(response.status(), 500, "the script exits without answering");
+    let event: Value = serde_json::from_slice(
+        &std::fs::read(binaries.options.dir.join("event")).expect("the event was written"),
+    )
+    .expect("the event is JSON");
+    assert_eq!(event["headers"]["x-note"], "caf\u{e9}", "{event}");
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crashed_function_answers_like_api_gateway_and_the_next_request_gets_a_fresh_instance() {

@@ -5,7 +5,7 @@
 //! managed policies are left out of the second check: they are AWS's to
 //! shape, not ours.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::{Mutex, PoisonError};
 
@@ -32,6 +32,18 @@ pub struct AccessRecord {
     pub resource: String,
     /// Whether it was allowed.
     pub allowed: bool,
+    /// The request's multi-valued context keys (`dynamodb:LeadingKeys`),
+    /// so that the decision can be evaluated again (by a second evaluator,
+    /// see `tests/iam-crosscheck`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub context: BTreeMap<String, Vec<String>>,
+}
+
+impl AccessRecord {
+    /// The record without its context: who asked for what, and the answer.
+    fn grant(&self) -> (&str, &str, &str, bool) {
+        (&self.function, &self.action, &self.resource, self.allowed)
+    }
 }
 
 /// Where decisions are recorded: in memory, and appended to a file of JSON
@@ -64,6 +76,7 @@ impl AccessLog {
             action: request.action.clone(),
             resource: canonical(&request.resource, local),
             allowed: decision.allowed(),
+            context: request.context.clone(),
         };
         let new = self
             .seen
@@ -141,9 +154,11 @@ pub fn check(
     records: &[AccessRecord],
     deployment: &Deployment,
 ) -> Result<Vec<Finding>, crate::deployment::DeploymentError> {
+    // One refusal per function, action and resource, whatever its keys.
+    let mut refused = BTreeSet::new();
     let mut findings: BTreeSet<Finding> = records
         .iter()
-        .filter(|r| !r.allowed)
+        .filter(|r| !r.allowed && refused.insert(r.grant()))
         .cloned()
         .map(Finding::Refused)
         .collect();
@@ -218,17 +233,16 @@ pub fn report(record: &Path, translations: &Path) -> Result<Vec<Finding>, Report
     let deployment = Deployment::load(translations, "cognito", canonical_resources())?;
     let findings = check(&records, &deployment)?;
     let functions: BTreeSet<&str> = records.iter().map(|r| r.function.as_str()).collect();
+    let grants: BTreeSet<_> = records.iter().map(AccessRecord::grant).collect();
     println!(
-        "IAM record: {} distinct decisions by {} functions ({} allowed)",
+        "IAM record: {} distinct decisions by {} functions ({} allowed), {} without their keys",
         records.len(),
         functions.len(),
-        records.iter().filter(|r| r.allowed).count()
+        records.iter().filter(|r| r.allowed).count(),
+        grants.len()
     );
-    for record in records.iter().filter(|r| r.allowed) {
-        println!(
-            "  allowed  {:<17} {:<28} {}",
-            record.function, record.action, record.resource
-        );
+    for (function, action, resource, _) in grants.iter().filter(|g| g.3) {
+        println!("  allowed  {function:<17} {action:<28} {resource}");
     }
     if findings.is_empty() {
         println!("every call was allowed and every grant was used");
@@ -279,6 +293,7 @@ mod tests {
             action: action.to_owned(),
             resource: canonical_resources().table_arn(),
             allowed,
+            context: BTreeMap::new(),
         }
     }
 
@@ -310,6 +325,29 @@ mod tests {
                 .to_string()
                 .contains("get-user was refused dynamodb:PutItem")
         );
+    }
+
+    #[test]
+    fn a_call_refused_with_several_keys_is_reported_once_and_its_keys_are_recorded() {
+        let with_key = |key: &str| AccessRecord {
+            context: BTreeMap::from([("dynamodb:LeadingKeys".to_owned(), vec![key.to_owned()])]),
+            ..record("dynamodb:PutItem", false)
+        };
+        let records = [
+            record("dynamodb:GetItem", true),
+            record("dynamodb:Query", true),
+            with_key("USER#1"),
+            with_key("USER#2"),
+        ];
+        let findings = check(&records, &deployment()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        let line = serde_json::to_string(&records[2]).unwrap_or_default();
+        assert!(
+            line.contains(r#""context":{"dynamodb:LeadingKeys":["USER#1"]}"#),
+            "{line}"
+        );
+        let back: AccessRecord = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back, records[2], "a record reads back as written");
     }
 
     #[test]

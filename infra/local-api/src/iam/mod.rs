@@ -6,10 +6,12 @@
 //! Only what the stack's policies use is implemented (`Action`, `Resource`
 //! with `*`/`?` wildcards, and the `dynamodb:LeadingKeys` condition key with
 //! the `ForAllValues:`/`ForAnyValue:` `StringEquals`/`StringLike`
-//! operators). A policy using anything else fails to load rather than
-//! being evaluated wrongly.
+//! operators, without policy variables). A policy using anything else
+//! fails to load rather than being evaluated wrongly. An independent
+//! evaluator is held against this one in `tests/iam-crosscheck`.
 
 pub mod coverage;
+pub mod crosscheck;
 pub mod dynamodb;
 pub mod proxy;
 
@@ -104,6 +106,12 @@ fn strings(value: &Value) -> Option<Vec<String>> {
     }
 }
 
+/// Whether `text` holds a policy variable (`${aws:username}`), which IAM
+/// substitutes and the local evaluator would compare literally.
+fn has_variable(text: &str) -> bool {
+    text.contains("${")
+}
+
 impl Policy {
     /// Parses a policy document whose intrinsics are already resolved.
     pub fn parse(name: &str, document: &Value) -> Result<Self, PolicyError> {
@@ -138,6 +146,9 @@ impl Policy {
                 .ok_or_else(|| unsupported(format!("Action in {statement}")))?;
             let resources = strings(&statement["Resource"])
                 .ok_or_else(|| unsupported(format!("Resource in {statement}")))?;
+            if let Some(variable) = resources.iter().find(|r| has_variable(r)) {
+                return Err(unsupported(format!("the policy variable in {variable}")));
+            }
             let mut conditions = Vec::new();
             if let Some(operators) = statement["Condition"].as_object() {
                 for (operator, tests) in operators {
@@ -155,12 +166,16 @@ impl Policy {
                         if !CONDITION_KEYS.contains(&key.as_str()) {
                             return Err(unsupported(format!("condition key {key}")));
                         }
+                        let values = strings(values)
+                            .ok_or_else(|| unsupported(format!("condition values {values}")))?;
+                        if let Some(variable) = values.iter().find(|v| has_variable(v)) {
+                            return Err(unsupported(format!("the policy variable in {variable}")));
+                        }
                         conditions.push(Condition {
                             for_all,
                             like,
                             key: key.clone(),
-                            values: strings(values)
-                                .ok_or_else(|| unsupported(format!("condition values {values}")))?,
+                            values,
                         });
                     }
                 }
@@ -185,8 +200,13 @@ impl Statement {
     /// Whether the statement's action and resource cover the request
     /// (conditions aside).
     pub fn covers(&self, action: &str, resource: &str) -> bool {
-        self.actions.iter().any(|a| matches(a, action, false))
-            && self.resources.iter().any(|r| matches(r, resource, true))
+        self.actions
+            .iter()
+            .any(|a| matches(a, action, Glob::Action))
+            && self
+                .resources
+                .iter()
+                .any(|r| matches(r, resource, Glob::Resource))
     }
 
     fn applies(&self, request: &Authorization) -> bool {
@@ -204,7 +224,7 @@ impl Condition {
         let matches_one = |value: &String| {
             self.values.iter().any(|pattern| {
                 if self.like {
-                    matches(pattern, value, true)
+                    matches(pattern, value, Glob::Value)
                 } else {
                     pattern == value
                 }
@@ -239,41 +259,62 @@ pub fn decide<'a>(
     }
 }
 
+/// What a wildcard pattern is matched against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Glob {
+    /// An action: case-insensitive.
+    Action,
+    /// A resource ARN: case-sensitive, and wildcards stay within the
+    /// ARN's colon-separated segments, except a `*` that ends its segment,
+    /// which "can expand to match beyond the colon boundaries" (IAM User
+    /// Guide, "IAM JSON policy elements: Resource", "Using wildcards in
+    /// resource ARNs").
+    Resource,
+    /// A condition value (`StringLike`): case-sensitive, no segments.
+    Value,
+}
+
 /// IAM's wildcard match: `*` any run of characters, `?` one character.
-/// Actions compare case-insensitively, resources and values exactly.
-fn matches(pattern: &str, text: &str, case_sensitive: bool) -> bool {
+fn matches(pattern: &str, text: &str, glob: Glob) -> bool {
     let fold = |s: &str| -> Vec<char> {
-        if case_sensitive {
-            s.chars().collect()
-        } else {
+        if glob == Glob::Action {
             s.to_lowercase().chars().collect()
+        } else {
+            s.chars().collect()
         }
     };
     let (pattern, text) = (fold(pattern), fold(text));
-    // Iterative glob matching with backtracking to the last `*`.
-    let (mut p, mut t) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while t < text.len() {
-        match pattern.get(p) {
-            Some('*') => {
-                star = Some((p, t));
-                p += 1;
-            }
-            Some(&c) if c == '?' || c == text[t] => {
-                p += 1;
-                t += 1;
-            }
-            _ => match star {
-                Some((sp, st)) => {
-                    p = sp + 1;
-                    t = st + 1;
-                    star = Some((sp, st + 1));
+    let segmented = glob == Glob::Resource;
+    // matched[j]: the pattern so far matches the first j characters of the
+    // text (dynamic programming, one pattern character a row: patterns
+    // and ARNs are short, and a `*` that cannot cross a colon rules out
+    // the usual greedy backtracking).
+    let mut matched = vec![false; text.len() + 1];
+    matched[0] = true;
+    for (i, &p) in pattern.iter().enumerate() {
+        let mut next = vec![false; text.len() + 1];
+        match p {
+            '*' => {
+                let crosses_colons = !segmented || matches!(pattern.get(i + 1), None | Some(':'));
+                next[0] = matched[0];
+                for j in 1..=text.len() {
+                    next[j] = matched[j] || (next[j - 1] && (crosses_colons || text[j - 1] != ':'));
                 }
-                None => return false,
-            },
+            }
+            '?' => {
+                for j in 1..=text.len() {
+                    next[j] = matched[j - 1] && !(segmented && text[j - 1] == ':');
+                }
+            }
+            c => {
+                for j in 1..=text.len() {
+                    next[j] = matched[j - 1] && text[j - 1] == c;
+                }
+            }
         }
+        matched = next;
     }
-    pattern[p..].iter().all(|&c| c == '*')
+    matched[text.len()]
 }
 
 #[cfg(test)]
@@ -375,6 +416,38 @@ mod tests {
     }
 
     #[test]
+    fn resource_wildcards_stay_in_their_arn_segment_unless_they_end_it() {
+        let cases = [
+            ("arn:aws:dynamodb:*:*:table/users", true),
+            ("arn:aws:dynamodb:*:table/users", true),
+            ("arn:aws:dynamodb:us-*1:000000000000:table/users", true),
+            ("arn:aws:dynamodb:us-*0:table/users", false),
+            ("arn:aws:dynamodb:us-east-1?000000000000:table/users", false),
+            ("arn:aws:dynamodb:us-east-?:000000000000:table/users", true),
+            ("arn:aws:dynamodb:us-east-1:000000000000:*/users", true),
+            ("arn:aws:dynamodb:us-east-1:000000000000:table/u*s", true),
+            ("arn:aws:dynamodb:*", true),
+        ];
+        for (pattern, expected) in cases {
+            let p = policy(allow(&["dynamodb:GetItem"], pattern));
+            assert_eq!(
+                decide([&p], &request("dynamodb:GetItem", TABLE, &[])).allowed(),
+                expected,
+                "{pattern}"
+            );
+        }
+        let stream = format!("{TABLE}/stream/2026-12-02T10:11:12.131");
+        let p = policy(allow(
+            &["dynamodb:GetRecords"],
+            &format!("{TABLE}/stream/*"),
+        ));
+        assert!(
+            decide([&p], &request("dynamodb:GetRecords", &stream, &[])).allowed(),
+            "a final * matches the colons of a stream label"
+        );
+    }
+
+    #[test]
     fn an_explicit_deny_wins_over_any_allow() {
         let allow_all = policy(allow(&["dynamodb:*"], "*"));
         let deny = policy(json!({"Statement": [
@@ -424,6 +497,9 @@ mod tests {
             json!({"Statement": [{"Effect": "Allow", "Action": "a:b", "Resource": "*",
                 "Condition": {"ForAllValues:StringLike": {"dynamodb:Attributes": ["x"]}}}]}),
             json!({"Statement": [{"Effect": "Maybe", "Action": "a:b", "Resource": "*"}]}),
+            json!({"Statement": [{"Effect": "Allow", "Action": "a:b", "Resource": "arn:x:${aws:username}"}]}),
+            json!({"Statement": [{"Effect": "Allow", "Action": "a:b", "Resource": "*",
+                "Condition": {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["USER#${aws:userid}"]}}}]}),
         ] {
             assert!(Policy::parse("p", &document).is_err(), "{document}");
         }
