@@ -12,12 +12,19 @@
 //! reader whose cursor passed version 3 has already seen version 2. After
 //! bounded retries Lambda sends the record to the dead-letter queue.
 //!
+//! A batch keeps the invocation's deadline: it stops [`DEADLINE_MARGIN`]
+//! before it and reports the record in progress and every later one as
+//! failed, so a slow or throttled table makes reported failures that the
+//! mapping retries, never a function timeout (which retries the whole
+//! batch, counts as an error and bisects it). A put cut off mid-call either
+//! happened or did not; its retry writes the event once either way.
+//!
 //! DynamoDB permissions (its role in template.yaml): `PutItem` of the
 //! events, `DescribeEndpoints` at init. The event source mapping reads the
 //! stream and sends failures to the dead-letter queue with the same role,
 //! through the policies SAM attaches for the `DynamoDB` event.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, Utc};
 use common::store::{HistoryStore, StoreError};
@@ -34,12 +41,31 @@ enum RecordError {
     Store(#[from] StoreError),
 }
 
+/// Kept free before the invocation's deadline to return the batch's
+/// failures.
+pub const DEADLINE_MARGIN: Duration = Duration::from_millis(500);
+
+/// The time a batch invoked with `deadline` may take: until the deadline
+/// less [`DEADLINE_MARGIN`] (none when it has passed).
+pub fn budget(deadline: SystemTime) -> Duration {
+    deadline
+        .duration_since(SystemTime::now())
+        .unwrap_or_default()
+        .saturating_sub(DEADLINE_MARGIN)
+}
+
 /// Handles one batch of stream records, in order, up to the first that
-/// fails; that one and all later ones are reported as failed. Its log line
-/// is also the batch's CloudWatch metrics: records processed and failed,
-/// the oldest record's age, and the DynamoDB calls.
-pub async fn handle(store: &dyn HistoryStore, event: StreamEvent) -> DynamoDbEventResponse {
-    let (response, calls) = dynamodb_calls::measure(process_batch(store, &event)).await;
+/// fails or the end of `budget`; that record and all later ones are
+/// reported as failed. Its log line is also the batch's CloudWatch
+/// metrics: records processed and failed, the oldest record's age, and the
+/// DynamoDB calls.
+pub async fn handle(
+    store: &dyn HistoryStore,
+    event: StreamEvent,
+    budget: Duration,
+) -> DynamoDbEventResponse {
+    let stop_at = tokio::time::Instant::now() + budget;
+    let (response, calls) = dynamodb_calls::measure(process_batch(store, &event, stop_at)).await;
     let failed = response.batch_item_failures.len();
     let processed = event.records.len().saturating_sub(failed);
     let emf = metrics::batch(processed, failed, oldest_age(&event, Utc::now()), &calls);
@@ -52,20 +78,31 @@ pub async fn handle(store: &dyn HistoryStore, event: StreamEvent) -> DynamoDbEve
     response
 }
 
-async fn process_batch(store: &dyn HistoryStore, event: &StreamEvent) -> DynamoDbEventResponse {
+async fn process_batch(
+    store: &dyn HistoryStore,
+    event: &StreamEvent,
+    stop_at: tokio::time::Instant,
+) -> DynamoDbEventResponse {
     let mut response = DynamoDbEventResponse::default();
     let mut records = event.records.iter();
     for record in records.by_ref() {
-        if let Err(error) = process(store, record).await {
-            tracing::error!(
-                sequence_number = record.change.sequence_number.as_deref().unwrap_or_default(),
+        let sequence_number = record.change.sequence_number.as_deref().unwrap_or_default();
+        match tokio::time::timeout_at(stop_at, process(store, record)).await {
+            Ok(Ok(())) => continue,
+            Ok(Err(error)) => tracing::error!(
+                sequence_number,
                 event_name = record.event_name,
                 error = %common::error::chain(&error),
                 "stream record failed; it and the rest of the batch will be retried"
-            );
-            response.batch_item_failures.push(failure(record));
-            break;
+            ),
+            Err(_) => tracing::warn!(
+                sequence_number,
+                event_name = record.event_name,
+                "out of time before the invocation's deadline; this record and the rest of the batch will be retried"
+            ),
         }
+        response.batch_item_failures.push(failure(record));
+        break;
     }
     // Not attempted: a later change of the same user must not be stored
     // before the failed one.
@@ -106,6 +143,8 @@ mod tests {
     use super::*;
 
     const BATCH: &str = include_str!("../fixtures/stream-batch.json");
+    /// More time than any batch of these tests takes.
+    const AMPLE: Duration = Duration::from_secs(60);
 
     fn batch() -> StreamEvent {
         serde_json::from_str(BATCH).expect("fixture is a DynamoDB stream event")
@@ -133,7 +172,7 @@ mod tests {
     #[tokio::test]
     async fn a_poison_record_fails_itself_and_every_later_record_of_the_batch() {
         let store = MemoryStore::new();
-        let response = handle(&store, batch()).await;
+        let response = handle(&store, batch(), AMPLE).await;
         let failed: Vec<_> = response
             .batch_item_failures
             .iter()
@@ -171,8 +210,8 @@ mod tests {
     #[tokio::test]
     async fn a_batch_retried_from_its_first_failure_keeps_each_users_order() {
         let store = MemoryStore::new();
-        handle(&store, batch()).await;
-        let response = handle(&store, without_poison()).await;
+        handle(&store, batch(), AMPLE).await;
+        let response = handle(&store, without_poison(), AMPLE).await;
         assert!(response.batch_item_failures.is_empty());
         let id = UserId::parse("01JDQ7Z3K5N6P8R9S0T1V2W3X4").expect("id");
         let history = store
@@ -192,13 +231,90 @@ mod tests {
     #[tokio::test]
     async fn a_record_delivered_twice_records_one_event() {
         let store = MemoryStore::new();
-        handle(&store, without_poison()).await;
-        handle(&store, without_poison()).await;
+        handle(&store, without_poison(), AMPLE).await;
+        handle(&store, without_poison(), AMPLE).await;
         let id = UserId::parse("01JDQ7Z3K5N6P8R9S0T1V2W3X4").expect("id");
         let history = store
             .history(id, PageRequest::first(PageSize::default()))
             .await
             .expect("history");
         assert_eq!(history.items.len(), 3);
+    }
+
+    /// A history store whose puts never finish after the first `served`.
+    #[derive(Debug)]
+    struct Stalling {
+        inner: MemoryStore,
+        served: std::sync::atomic::AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl HistoryStore for Stalling {
+        async fn record(&self, event: &common::domain::HistoryEvent) -> Result<(), StoreError> {
+            if self
+                .served
+                .fetch_sub(1, std::sync::atomic::Ordering::SeqCst)
+                == 0
+            {
+                std::future::pending::<()>().await;
+            }
+            self.inner.record(event).await
+        }
+
+        async fn history(
+            &self,
+            user: UserId,
+            page: PageRequest<common::domain::Version>,
+        ) -> Result<common::store::Page<common::domain::HistoryEvent>, StoreError> {
+            self.inner.history(user, page).await
+        }
+    }
+
+    // Paused time: the budget runs out in virtual time, at once and always
+    // in the same place.
+    #[tokio::test(start_paused = true)]
+    async fn a_stalled_put_ends_the_batch_at_its_budget_with_the_rest_reported_failed() {
+        let store = Stalling {
+            inner: MemoryStore::new(),
+            served: 1.into(),
+        };
+        let event = without_poison();
+        let response = handle(&store, event.clone(), Duration::from_secs(5)).await;
+        let failed: Vec<_> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.clone())
+            .collect();
+        let after_first: Vec<_> = event
+            .records
+            .iter()
+            .skip(1)
+            .map(|r| r.change.sequence_number.clone())
+            .collect();
+        assert_eq!(
+            failed, after_first,
+            "the stalled record and every later one"
+        );
+        let id = UserId::parse("01JDQ7Z3K5N6P8R9S0T1V2W3X4").expect("id");
+        let history = store
+            .history(id, PageRequest::first(PageSize::default()))
+            .await
+            .expect("history");
+        assert_eq!(history.items.len(), 1, "only the record before the stall");
+    }
+
+    #[test]
+    fn the_budget_keeps_the_margin_before_the_deadline() {
+        let deadline = SystemTime::now() + Duration::from_secs(30);
+        let left = budget(deadline);
+        assert!(
+            left <= Duration::from_secs(30) - DEADLINE_MARGIN,
+            "{left:?}"
+        );
+        assert!(left > Duration::from_secs(29), "{left:?}");
+        assert_eq!(
+            budget(SystemTime::now() - Duration::from_secs(1)),
+            Duration::ZERO
+        );
     }
 }

@@ -14,13 +14,16 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 /// Most records handed to the worker at once (Lambda's default batch size).
 const BATCH_SIZE: usize = 100;
+/// How long a batch may take: the deployed worker's timeout (template.yaml)
+/// less the worker's own margin.
+const BATCH_BUDGET: Duration = Duration::from_millis(29_500);
 /// How often DynamoDB Local's stream is polled.
 pub(crate) const POLL_INTERVAL: Duration = Duration::from_millis(200);
 
 async fn deliver(store: &dyn Store, records: Vec<EventRecord>) {
     let mut event = StreamEvent::default();
     event.records = records;
-    let response = history_worker::handle(store, event).await;
+    let response = history_worker::handle(store, event, BATCH_BUDGET).await;
     // Lambda would retry these and finally send them to the dead-letter
     // queue; locally they are logged by the worker and dropped.
     if !response.batch_item_failures.is_empty() {
