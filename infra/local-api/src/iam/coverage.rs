@@ -32,6 +32,11 @@ pub struct AccessRecord {
     pub resource: String,
     /// Whether it was allowed.
     pub allowed: bool,
+    /// Why the proxy refused the request before any policy could decide
+    /// (a body it cannot read as DynamoDB does, an unknown operation, a
+    /// key condition outside the grammar); none for a policy's decision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// Where decisions are recorded: in memory, and appended to a file of JSON
@@ -64,7 +69,32 @@ impl AccessLog {
             action: request.action.clone(),
             resource: canonical(&request.resource, local),
             allowed: decision.allowed(),
+            reason: None,
         };
+        self.insert(record);
+    }
+
+    /// Records a request of `function` the proxy refused unread: `action`
+    /// (`dynamodb:<operation>`, or the target as sent) on `resource` (`*`
+    /// when none could be read), and why.
+    pub fn refuse(
+        &self,
+        function: &str,
+        action: &str,
+        resource: &str,
+        reason: &str,
+        local: &LocalResources,
+    ) {
+        self.insert(AccessRecord {
+            function: function.to_owned(),
+            action: action.to_owned(),
+            resource: canonical(resource, local),
+            allowed: false,
+            reason: Some(reason.to_owned()),
+        });
+    }
+
+    fn insert(&self, record: AccessRecord) {
         let new = self
             .seen
             .lock()
@@ -118,11 +148,18 @@ pub enum Finding {
 impl std::fmt::Display for Finding {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Finding::Refused(r) => write!(
-                f,
-                "{} was refused {} on {}: its role lacks that grant",
-                r.function, r.action, r.resource
-            ),
+            Finding::Refused(r) => match &r.reason {
+                Some(reason) => write!(
+                    f,
+                    "{} was refused {} on {} by the IAM proxy: {reason}",
+                    r.function, r.action, r.resource
+                ),
+                None => write!(
+                    f,
+                    "{} was refused {} on {}: its role lacks that grant",
+                    r.function, r.action, r.resource
+                ),
+            },
             Finding::Unused {
                 function,
                 action,
@@ -279,6 +316,7 @@ mod tests {
             action: action.to_owned(),
             resource: canonical_resources().table_arn(),
             allowed,
+            reason: None,
         }
     }
 

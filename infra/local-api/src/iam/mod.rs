@@ -9,8 +9,11 @@
 //! operators). A policy using anything else fails to load rather than
 //! being evaluated wrongly.
 
+pub mod body;
 pub mod coverage;
 pub mod dynamodb;
+pub mod key_condition;
+pub mod partiql;
 pub mod proxy;
 
 use std::collections::BTreeMap;
@@ -237,6 +240,22 @@ pub fn decide<'a>(
         Some(policy) => Decision::Allowed { policy },
         None => Decision::ImplicitDeny,
     }
+}
+
+/// Whether a statement of `policies` that covers `request`'s action and
+/// resource has a condition: one the proxy cannot evaluate when it could
+/// not read the request's context keys (a PartiQL statement's partition
+/// keys).
+pub fn conditioned<'a>(
+    policies: impl IntoIterator<Item = &'a Policy>,
+    request: &Authorization,
+) -> bool {
+    policies.into_iter().any(|policy| {
+        policy
+            .statements
+            .iter()
+            .any(|s| !s.conditions.is_empty() && s.covers(&request.action, &request.resource))
+    })
 }
 
 /// IAM's wildcard match: `*` any run of characters, `?` one character.
