@@ -351,6 +351,39 @@ mod tests {
     }
 
     #[test]
+    fn a_request_refused_unread_is_recorded_with_its_reason_and_reported() {
+        let log = AccessLog::default();
+        let local = canonical_resources();
+        log.refuse(
+            "get-user",
+            "dynamodb:TransactWriteItems",
+            "*",
+            "bytes after the JSON value",
+            &local,
+        );
+        let records = log.records();
+        assert_eq!(records.len(), 1);
+        assert!(!records[0].allowed);
+        assert_eq!(
+            records[0].reason.as_deref(),
+            Some("bytes after the JSON value")
+        );
+        let line = serde_json::to_string(&records[0]).unwrap_or_default();
+        assert!(line.contains("\"reason\""), "{line}");
+        let findings = check(&records, &deployment()).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            findings.iter().any(|f| f.to_string()
+                == "get-user was refused dynamodb:TransactWriteItems on * by the IAM proxy: bytes after the JSON value"),
+            "{findings:?}"
+        );
+        let decided = serde_json::to_string(&record("dynamodb:GetItem", true)).unwrap_or_default();
+        assert!(
+            !decided.contains("reason"),
+            "a policy's decision has no reason: {decided}"
+        );
+    }
+
+    #[test]
     fn records_name_the_table_canonically() {
         let local = LocalResources {
             table: "users-test-1".to_owned(),

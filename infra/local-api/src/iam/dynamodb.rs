@@ -651,6 +651,240 @@ mod tests {
         );
     }
 
+    fn refusal(operation: &str, body: Value) -> Refusal {
+        match authorizations(operation, &body, &keys(), |_| None) {
+            Ok(auths) => panic!("{operation} {body} was authorised as {auths:?}"),
+            Err(error) => error.kind,
+        }
+    }
+
+    fn leading(operation: &str, body: Value) -> Vec<String> {
+        of(operation, body)[0]
+            .context
+            .get("dynamodb:LeadingKeys")
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn operations_are_matched_exactly_as_dynamodb_spells_them() {
+        assert_eq!(operation(Some("DynamoDB_20120810.GetItem")), Ok("GetItem"));
+        assert_eq!(
+            operation(Some("DynamoDBStreams_20120810.GetRecords")),
+            Ok("GetRecords")
+        );
+        for target in [
+            Some("DynamoDB_20120810.getitem"),
+            Some("DynamoDB_20120810.GETITEM"),
+            Some("dynamodb_20120810.GetItem"),
+            Some("DynamoDB_20111205.GetItem"),
+            Some("DynamoDB_20120810.GetRecords"),
+            Some("DynamoDBStreams_20120810.GetItem"),
+            Some("DynamoDB_20120810.GetItem "),
+            Some("GetItem"),
+            Some("DynamoDB_20120810.Nope"),
+            None,
+        ] {
+            assert_eq!(
+                operation(target).map_err(|e| e.kind),
+                Err(Refusal::UnknownOperation),
+                "{target:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_key_value_dynamodb_local_would_coerce_is_refused() {
+        for key in [
+            json!({"pk": {"S": 123}}),
+            json!({"pk": {"S": true}}),
+            json!({"pk": {"S": "USER#1", "N": "1"}}),
+            json!({"pk": {"SS": ["USER#1"]}}),
+            json!({"pk": "USER#1"}),
+            json!({"sk": {"S": "PROFILE"}}),
+            json!(["USER#1"]),
+        ] {
+            assert_eq!(
+                refusal("GetItem", json!({"TableName": "users", "Key": key})),
+                Refusal::Validation,
+                "{key}"
+            );
+        }
+        assert_eq!(
+            refusal(
+                "GetItem",
+                json!({"TableName": 5, "Key": {"pk": {"S": "USER#1"}}})
+            ),
+            Refusal::Validation,
+            "a table name that is not a string"
+        );
+    }
+
+    #[test]
+    fn transaction_and_batch_items_that_are_not_exactly_one_request_are_refused() {
+        let put = json!({"TableName": "users", "Item": {"pk": {"S": "EMAIL#a"}}});
+        let delete = json!({"TableName": "users", "Key": {"pk": {"S": "USER#1"}}});
+        for body in [
+            json!({"TransactItems": {"Put": put}}),
+            json!({"TransactItems": [{"Put": put, "Delete": delete}]}),
+            json!({"TransactItems": [{}]}),
+            json!({}),
+        ] {
+            assert_eq!(
+                refusal("TransactWriteItems", body.clone()),
+                Refusal::Validation,
+                "{body}"
+            );
+        }
+        for body in [
+            json!({"RequestItems": {"users": {"PutRequest": {"Item": put["Item"]}}}}),
+            json!({"RequestItems": {"users": [{"PutRequest": {"Item": put["Item"]},
+                "DeleteRequest": {"Key": delete["Key"]}}]}}),
+            json!({"RequestItems": {"users": [{}]}}),
+            json!({"RequestItems": []}),
+        ] {
+            assert_eq!(
+                refusal("BatchWriteItem", body.clone()),
+                Refusal::Validation,
+                "{body}"
+            );
+        }
+        assert_eq!(
+            refusal(
+                "BatchGetItem",
+                json!({"RequestItems": {"users": {"Keys": {"pk": {"S": "x"}}}}})
+            ),
+            Refusal::Validation
+        );
+        let batch = of(
+            "BatchWriteItem",
+            json!({"RequestItems": {"users": [
+                {"PutRequest": {"Item": put["Item"]}}, {"DeleteRequest": {"Key": delete["Key"]}}
+            ]}}),
+        );
+        assert_eq!(
+            batch[0].context["dynamodb:LeadingKeys"],
+            ["EMAIL#a", "USER#1"]
+        );
+    }
+
+    #[test]
+    fn a_querys_partition_key_is_read_however_its_condition_is_written() {
+        let values = json!({":p": {"S": "EMAIL#a"}, ":s": {"S": "EVENT#"}});
+        for expression in [
+            "pk = :p",
+            "pk = :p\tAND\tbegins_with(sk, :s)",
+            "pk = :p\nand sk > :s",
+            "(pk = :p) AND (sk >= :s)",
+            "#p = :p",
+        ] {
+            assert_eq!(
+                leading(
+                    "Query",
+                    json!({"TableName": "users", "KeyConditionExpression": expression,
+                        "ExpressionAttributeNames": {"#p": "pk"},
+                        "ExpressionAttributeValues": values})
+                ),
+                ["EMAIL#a"],
+                "{expression:?}"
+            );
+        }
+        assert_eq!(
+            leading(
+                "Query",
+                json!({"TableName": "users", "KeyConditions": {
+                    "pk": {"ComparisonOperator": "EQ", "AttributeValueList": [{"S": "EMAIL#a"}]},
+                    "sk": {"ComparisonOperator": "BEGINS_WITH", "AttributeValueList": [{"S": "E"}]}}})
+            ),
+            ["EMAIL#a"],
+            "the legacy KeyConditions"
+        );
+    }
+
+    #[test]
+    fn a_query_whose_partition_key_cannot_be_read_is_refused() {
+        let values = json!({":p": {"S": "EMAIL#a"}});
+        for body in [
+            json!({"TableName": "users", "KeyConditionExpression": "pk = :p OR pk = :p",
+                "ExpressionAttributeValues": values}),
+            json!({"TableName": "users", "KeyConditionExpression": "sk = :p",
+                "ExpressionAttributeValues": values}),
+            json!({"TableName": "users", "KeyConditionExpression": "pk = :p"}),
+            json!({"TableName": "users"}),
+            json!({"TableName": "users", "KeyConditionExpression": "pk = :p",
+                "ExpressionAttributeValues": values,
+                "KeyConditions": {"pk": {"ComparisonOperator": "EQ", "AttributeValueList": [{"S": "USER#1"}]}}}),
+            json!({"TableName": "users", "KeyConditions": {
+                "pk": {"ComparisonOperator": "eq", "AttributeValueList": [{"S": "USER#1"}]}}}),
+            json!({"TableName": "users", "KeyConditions": {
+                "pk": {"ComparisonOperator": "BEGINS_WITH", "AttributeValueList": [{"S": "USER#"}]}}}),
+            json!({"TableName": "users", "KeyConditions": {
+                "sk": {"ComparisonOperator": "EQ", "AttributeValueList": [{"S": "USER#1"}]}}}),
+            json!({"TableName": "users", "IndexName": "nope", "KeyConditionExpression": "pk = :p",
+                "ExpressionAttributeValues": values}),
+        ] {
+            assert_eq!(
+                refusal("Query", body.clone()),
+                Refusal::Validation,
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn partiql_is_authorised_by_its_verb_on_its_table_or_index() {
+        let auths = of(
+            "ExecuteTransaction",
+            json!({"TransactStatements": [
+                {"Statement": "UPDATE users SET a = 1 WHERE pk = ?"},
+                {"Statement": "DELETE FROM \"users\" WHERE pk = ?"},
+                {"Statement": "INSERT INTO users VALUE {'pk': ?}"}
+            ]}),
+        );
+        let actions: Vec<(&str, &str)> = auths
+            .iter()
+            .map(|a| (a.action.as_str(), a.resource.as_str()))
+            .collect();
+        let table = table_arn("users");
+        assert_eq!(
+            actions,
+            [
+                ("dynamodb:PartiQLUpdate", table.as_str()),
+                ("dynamodb:PartiQLDelete", table.as_str()),
+                ("dynamodb:PartiQLInsert", table.as_str())
+            ]
+        );
+        let select = of(
+            "ExecuteStatement",
+            json!({"Statement": "SELECT * FROM users.byEmail WHERE email = ?"}),
+        );
+        assert_eq!(select[0].action, "dynamodb:PartiQLSelect");
+        assert_eq!(select[0].resource, format!("{table}/index/byEmail"));
+        assert_eq!(
+            refusal(
+                "ExecuteStatement",
+                json!({"Statement": "SELECT * FROM users -- x"})
+            ),
+            Refusal::Validation
+        );
+        assert_eq!(
+            refusal(
+                "BatchExecuteStatement",
+                json!({"Statements": {"Statement": "SELECT * FROM users"}})
+            ),
+            Refusal::Validation
+        );
+    }
+
+    #[test]
+    fn an_operation_the_proxy_cannot_place_is_refused_not_allowed_on_everything() {
+        assert_eq!(
+            refusal("RestoreTableFromBackup", json!({})),
+            Refusal::NotAuthorisable
+        );
+        assert_eq!(refusal("DescribeTable", json!({})), Refusal::Validation);
+    }
+
     #[test]
     fn describe_endpoints_has_no_resource() {
         let auths = of("DescribeEndpoints", json!({}));

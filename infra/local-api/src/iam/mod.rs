@@ -434,6 +434,20 @@ mod tests {
     }
 
     #[test]
+    fn a_statement_with_a_condition_on_the_request_is_found() {
+        let p = policy(json!({"Statement": [
+            {"Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": TABLE},
+            {"Effect": "Allow", "Action": "dynamodb:PartiQLSelect", "Resource": TABLE,
+             "Condition": {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["USER#*"]}}}
+        ]}));
+        assert!(conditioned(
+            [&p],
+            &request("dynamodb:PartiQLSelect", TABLE, &[])
+        ));
+        assert!(!conditioned([&p], &request("dynamodb:GetItem", TABLE, &[])));
+    }
+
+    #[test]
     fn a_policy_the_evaluator_cannot_evaluate_fails_to_load() {
         for document in [
             json!({"Statement": [{"Effect": "Allow", "NotAction": "s3:*", "Resource": "*"}]}),
