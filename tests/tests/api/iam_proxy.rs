@@ -107,11 +107,12 @@ impl Harness {
 
     /// Posts `body` with `target` to `url` as `key` (DynamoDB Local does
     /// not check signatures; the proxy reads the key from the credential).
-    async fn post(&self, url: &str, key: &str, target: &str, body: &[u8]) -> Answer {
-        let response = self
-            .client
-            .post(format!("{url}/"))
-            .header("x-amz-target", target)
+    async fn post(&self, url: &str, key: &str, targets: &[&str], body: &[u8]) -> Answer {
+        let mut request = self.client.post(format!("{url}/"));
+        for target in targets {
+            request = request.header("x-amz-target", *target);
+        }
+        let response = request
             .header("content-type", "application/x-amz-json-1.0")
             .header(
                 "authorization",
@@ -131,18 +132,22 @@ impl Harness {
         }
     }
 
-    async fn through_proxy(&self, key: &str, target: &str, body: &[u8]) -> Answer {
-        self.post(&self.proxy.url(), key, target, body).await
+    async fn through_proxy(&self, key: &str, targets: &[&str], body: &[u8]) -> Answer {
+        self.post(&self.proxy.url(), key, targets, body).await
     }
 
-    async fn direct(&self, target: &str, body: &[u8]) -> Answer {
+    async fn direct_with(&self, targets: &[&str], body: &[u8]) -> Answer {
         self.post(
             &dynamodb_endpoint(),
             local_api::table::LOCAL_ACCESS_KEY,
-            target,
+            targets,
             body,
         )
         .await
+    }
+
+    async fn direct(&self, target: &str, body: &[u8]) -> Answer {
+        self.direct_with(&[target], body).await
     }
 
     /// Every item of the table, sorted.
@@ -189,7 +194,8 @@ enum Expect {
 struct Case {
     what: &'static str,
     key: &'static str,
-    target: &'static str,
+    /// Its `X-Amz-Target` headers (one but in one case).
+    targets: Vec<&'static str>,
     body: Vec<u8>,
     expect: Expect,
     /// Whether DynamoDB Local runs the request when sent to it directly
@@ -259,13 +265,22 @@ fn cases(table: &str, victim: &str) -> Vec<Case> {
     let case = |what, key, target, body: Vec<u8>, expect, direct_runs| Case {
         what,
         key,
-        target,
+        targets: vec![target],
         body,
         expect,
         direct_runs,
     };
     use Expect::{Denied, Passed, Unread};
+    let two_targets = Case {
+        what: "a read with a second X-Amz-Target naming a delete",
+        key: GET_USER,
+        targets: vec!["DynamoDB_20120810.GetItem", "DynamoDB_20120810.DeleteItem"],
+        body: get("USER#1").into_bytes(),
+        expect: Unread("ValidationException"),
+        direct_runs: true,
+    };
     vec![
+        two_targets,
         case("a transaction with bytes after the JSON", GET_USER, "DynamoDB_20120810.TransactWriteItems", trailing, Unread("SerializationException"), true),
         case("a transaction followed by a second JSON value", GET_USER, "DynamoDB_20120810.TransactWriteItems", second, Unread("SerializationException"), true),
         case("a transaction after a byte-order mark", GET_USER, "DynamoDB_20120810.TransactWriteItems", bom, Unread("SerializationException"), true),
@@ -325,7 +340,7 @@ async fn the_proxy_refuses_or_authorises_exactly_what_dynamodb_local_runs_for_ev
         let what = format!("case {n}, {}", case.what);
 
         let proxied = harness
-            .through_proxy(case.key, case.target, &case.body)
+            .through_proxy(case.key, &case.targets, &case.body)
             .await;
         let after_proxy = harness.items().await;
         match case.expect {
@@ -386,7 +401,7 @@ async fn the_proxy_refuses_or_authorises_exactly_what_dynamodb_local_runs_for_ev
                     "{what}: the allowed {action} is not in the IAM record"
                 );
                 // What was authorised: the partition keys the proxy read.
-                let operation = operation(Some(case.target)).expect("a known operation");
+                let operation = operation(Some(case.targets[0])).expect("a known operation");
                 let body: Value = serde_json::from_slice(&case.body).expect("JSON");
                 let authorised: Vec<String> =
                     authorizations(operation, &body, &harness.keys, |_| None)
@@ -414,7 +429,7 @@ async fn the_proxy_refuses_or_authorises_exactly_what_dynamodb_local_runs_for_ev
             }
         }
 
-        let direct = harness.direct(case.target, &case.body).await;
+        let direct = harness.direct_with(&case.targets, &case.body).await;
         if let Expect::Passed(_) = case.expect {
             assert_eq!(direct, proxied, "{what}: the proxy changed the answer");
         }
@@ -431,7 +446,7 @@ async fn the_proxy_refuses_or_authorises_exactly_what_dynamodb_local_runs_for_ev
             // DynamoDB Local names a misspelt service InvalidAction; the
             // proxy answers it as any other unknown operation.
             if let Expect::Unread(error) = case.expect
-                && case.target.starts_with("DynamoDB_20120810.")
+                && case.targets[0].starts_with("DynamoDB_20120810.")
             {
                 assert_eq!(
                     direct.error(),

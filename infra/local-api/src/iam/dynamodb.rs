@@ -314,7 +314,7 @@ pub fn authorizations(
     stream_of: impl Fn(&str) -> Option<String>,
 ) -> Result<Vec<Authorization>, RequestError> {
     let table = |object: &Value| -> Result<String, RequestError> {
-        Ok(table_arn(required_text(object, "TableName")?))
+        table_resource(required_text(object, "TableName")?)
     };
     Ok(match operation {
         "GetItem" | "DeleteItem" | "UpdateItem" => vec![one(
@@ -330,7 +330,7 @@ pub fn authorizations(
         "Query" => {
             let (resource, hash) = match text(body, "IndexName")? {
                 Some(index) => (
-                    format!("{}/index/{index}", table(body)?),
+                    index_resource(&table(body)?, index)?,
                     keys.indexes
                         .get(index)
                         .ok_or_else(|| invalid(format!("no index {index} in the template")))?
@@ -342,7 +342,7 @@ pub fn authorizations(
         }
         "Scan" => {
             let resource = match text(body, "IndexName")? {
-                Some(index) => format!("{}/index/{index}", table(body)?),
+                Some(index) => index_resource(&table(body)?, index)?,
                 None => table(body)?,
             };
             vec![one(operation, resource, Vec::new())]
@@ -398,7 +398,7 @@ pub fn authorizations(
                 }
                 out.push(one(
                     operation,
-                    table_arn(name),
+                    table_resource(name)?,
                     leading.into_iter().collect(),
                 ));
             }
@@ -472,12 +472,42 @@ pub fn authorizations(
 fn statement(object: &Value) -> Result<Authorization, RequestError> {
     let target =
         partiql::target(required_text(object, "Statement")?).map_err(|e| invalid(e.to_string()))?;
-    let table = table_arn(&target.table);
+    let table = table_resource(&target.table)?;
     let resource = match target.index {
-        Some(index) => format!("{table}/index/{index}"),
+        Some(index) => index_resource(&table, &index)?,
         None => table,
     };
     Ok(one(target.action, resource, Vec::new()))
+}
+
+/// Whether `name` is a table or index name as DynamoDB allows them: 3 to
+/// 255 letters, digits, `_`, `-` and `.`.
+fn valid_name(name: &str) -> bool {
+    (3..=255).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+/// The ARN of the table a request names, if the name is a valid one (or
+/// the ARN of a valid one in this account and region): anything else, such
+/// as `users/index/byEmail`, could make a resource no grant meant.
+fn table_resource(name: &str) -> Result<String, RequestError> {
+    let prefix = format!("arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/");
+    if valid_name(name.strip_prefix(&prefix).unwrap_or(name)) {
+        Ok(table_arn(name))
+    } else {
+        Err(invalid(format!("{name:?} is not a table name")))
+    }
+}
+
+/// The ARN of index `index` of the table at `table`.
+fn index_resource(table: &str, index: &str) -> Result<String, RequestError> {
+    if valid_name(index) {
+        Ok(format!("{table}/index/{index}"))
+    } else {
+        Err(invalid(format!("{index:?} is not an index name")))
+    }
 }
 
 /// The ARN of a table named in a request (a name, or already an ARN).
@@ -883,6 +913,39 @@ mod tests {
             Refusal::NotAuthorisable
         );
         assert_eq!(refusal("DescribeTable", json!({})), Refusal::Validation);
+    }
+
+    #[test]
+    fn a_table_or_index_name_dynamodb_would_not_take_is_refused() {
+        for name in [
+            "users/index/byEmail",
+            "ab",
+            "users*",
+            "arn:aws:dynamodb:eu-west-1:1:table/users",
+            "",
+        ] {
+            assert_eq!(
+                refusal(
+                    "GetItem",
+                    json!({"TableName": name, "Key": {"pk": {"S": "USER#1"}}})
+                ),
+                Refusal::Validation,
+                "{name:?}"
+            );
+        }
+        assert_eq!(
+            refusal("Scan", json!({"TableName": "users", "IndexName": "by/x"})),
+            Refusal::Validation
+        );
+        assert_eq!(
+            refusal(
+                "ExecuteStatement",
+                json!({"Statement": "SELECT * FROM \"a/b\""})
+            ),
+            Refusal::Validation
+        );
+        let arn = table_arn("users");
+        assert_eq!(of("Scan", json!({"TableName": arn}))[0].resource, arn);
     }
 
     #[test]

@@ -176,10 +176,22 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
     let Ok(body) = axum::body::to_bytes(body, dynamodb_wire::MAX_BODY).await else {
         return dynamodb_error("ValidationException", "request body too large");
     };
-    let target = parts
-        .headers
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok());
+    let targets = parts.headers.get_all("x-amz-target");
+    let target = targets.iter().next().and_then(|v| v.to_str().ok());
+    if targets.iter().count() > 1 {
+        // DynamoDB Local runs the first; another reader might take the last.
+        let error = RequestError {
+            kind: Refusal::Validation,
+            message: "more than one X-Amz-Target header".to_owned(),
+        };
+        return refuse(
+            &shared,
+            principal,
+            target.unwrap_or("(no X-Amz-Target)"),
+            "*",
+            &error,
+        );
+    }
     let operation = match dynamodb::operation(target) {
         Ok(operation) => operation,
         Err(error) => {
