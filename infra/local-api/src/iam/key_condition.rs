@@ -33,7 +33,7 @@ pub struct ConditionError(pub String);
 pub enum Operand {
     /// An attribute, by its name.
     Attribute(String),
-    /// A value: its type (`S`, `N`, `B`, …) and its JSON.
+    /// A value, as `ExpressionAttributeValues` holds it (`{"S": "…"}`).
     Value(Value),
 }
 

@@ -37,7 +37,7 @@ enum Token {
     Text,
     /// `.`
     Dot,
-    /// Any other punctuation, with its nesting depth change.
+    /// Any other punctuation.
     Other(char),
 }
 

@@ -25,9 +25,10 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
+use super::body::read as read_body;
 use super::coverage::AccessLog;
 use super::dynamodb::{self, KeySchema, Refusal, RequestError, authorizations};
-use super::{Decision, Policy, body, conditioned, decide};
+use super::{Decision, Policy, conditioned, decide};
 use crate::deployment::LocalResources;
 use crate::dynamodb_wire;
 use crate::loopback::LoopbackServer;
@@ -168,13 +169,11 @@ fn refuse(
 async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let Some(principal) = access_key(&parts.headers).and_then(|k| shared.principals.get(k)) else {
+        tracing::warn!("IAM proxy: a request with no function's access key");
         return dynamodb_error(
             "UnrecognizedClientException",
             "The security token included in the request is invalid.",
         );
-    };
-    let Ok(body) = axum::body::to_bytes(body, dynamodb_wire::MAX_BODY).await else {
-        return dynamodb_error("ValidationException", "request body too large");
     };
     let targets = parts.headers.get_all("x-amz-target");
     let target = targets.iter().next().and_then(|v| v.to_str().ok());
@@ -200,7 +199,14 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         }
     };
     let action = format!("dynamodb:{operation}");
-    let parsed = match body::read(&body) {
+    let Ok(body) = axum::body::to_bytes(body, dynamodb_wire::MAX_BODY).await else {
+        let error = RequestError {
+            kind: Refusal::Validation,
+            message: "request body too large".to_owned(),
+        };
+        return refuse(&shared, principal, &action, "*", &error);
+    };
+    let parsed = match read_body(&body) {
         Ok(map) => Value::Object(map),
         Err(error) => {
             let error = RequestError {
