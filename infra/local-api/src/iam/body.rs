@@ -186,6 +186,16 @@ mod tests {
     }
 
     #[test]
+    fn a_body_nested_past_the_readers_limit_is_refused_not_overflowed() {
+        let depth = 10_000;
+        let mut body = b"{\"a\":".to_vec();
+        body.extend(std::iter::repeat_n(b'[', depth));
+        body.extend(std::iter::repeat_n(b']', depth));
+        body.push(b'}');
+        assert!(read(&body).is_err());
+    }
+
+    #[test]
     fn the_same_name_in_different_objects_is_no_duplicate() {
         let map = read(br#"{"A":{"S":"1"},"B":{"S":"2"},"C":[{"S":"3"},{"S":"4"}]}"#)
             .unwrap_or_else(|e| panic!("{e}"));
