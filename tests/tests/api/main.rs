@@ -11,6 +11,7 @@ mod auth;
 mod concurrency;
 mod faults;
 mod http_api;
+mod iam_proxy;
 mod identities;
 mod lambda;
 mod logs;

@@ -37,6 +37,11 @@ pub struct AccessRecord {
     /// see `tests/iam-crosscheck`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub context: BTreeMap<String, Vec<String>>,
+    /// Why the proxy refused the request before any policy could decide
+    /// (a body it cannot read as DynamoDB does, an unknown operation, a
+    /// key condition outside the grammar); none for a policy's decision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 impl AccessRecord {
@@ -77,7 +82,33 @@ impl AccessLog {
             resource: canonical(&request.resource, local),
             allowed: decision.allowed(),
             context: request.context.clone(),
+            reason: None,
         };
+        self.insert(record);
+    }
+
+    /// Records a request of `function` the proxy refused unread: `action`
+    /// (`dynamodb:<operation>`, or the target as sent) on `resource` (`*`
+    /// when none could be read), and why.
+    pub fn refuse(
+        &self,
+        function: &str,
+        action: &str,
+        resource: &str,
+        reason: &str,
+        local: &LocalResources,
+    ) {
+        self.insert(AccessRecord {
+            function: function.to_owned(),
+            action: action.to_owned(),
+            resource: canonical(resource, local),
+            allowed: false,
+            context: BTreeMap::new(),
+            reason: Some(reason.to_owned()),
+        });
+    }
+
+    fn insert(&self, record: AccessRecord) {
         let new = self
             .seen
             .lock()
@@ -131,11 +162,18 @@ pub enum Finding {
 impl std::fmt::Display for Finding {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Finding::Refused(r) => write!(
-                f,
-                "{} was refused {} on {}: its role lacks that grant",
-                r.function, r.action, r.resource
-            ),
+            Finding::Refused(r) => match &r.reason {
+                Some(reason) => write!(
+                    f,
+                    "{} was refused {} on {} by the IAM proxy: {reason}",
+                    r.function, r.action, r.resource
+                ),
+                None => write!(
+                    f,
+                    "{} was refused {} on {}: its role lacks that grant",
+                    r.function, r.action, r.resource
+                ),
+            },
             Finding::Unused {
                 function,
                 action,
@@ -294,6 +332,7 @@ mod tests {
             resource: canonical_resources().table_arn(),
             allowed,
             context: BTreeMap::new(),
+            reason: None,
         }
     }
 
@@ -348,6 +387,39 @@ mod tests {
         );
         let back: AccessRecord = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(back, records[2], "a record reads back as written");
+    }
+
+    #[test]
+    fn a_request_refused_unread_is_recorded_with_its_reason_and_reported() {
+        let log = AccessLog::default();
+        let local = canonical_resources();
+        log.refuse(
+            "get-user",
+            "dynamodb:TransactWriteItems",
+            "*",
+            "bytes after the JSON value",
+            &local,
+        );
+        let records = log.records();
+        assert_eq!(records.len(), 1);
+        assert!(!records[0].allowed);
+        assert_eq!(
+            records[0].reason.as_deref(),
+            Some("bytes after the JSON value")
+        );
+        let line = serde_json::to_string(&records[0]).unwrap_or_default();
+        assert!(line.contains("\"reason\""), "{line}");
+        let findings = check(&records, &deployment()).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            findings.iter().any(|f| f.to_string()
+                == "get-user was refused dynamodb:TransactWriteItems on * by the IAM proxy: bytes after the JSON value"),
+            "{findings:?}"
+        );
+        let decided = serde_json::to_string(&record("dynamodb:GetItem", true)).unwrap_or_default();
+        assert!(
+            !decided.contains("reason"),
+            "a policy's decision has no reason: {decided}"
+        );
     }
 
     #[test]

@@ -141,6 +141,8 @@ pub fn record_cases(record: &Path, translations: &Path) -> Result<Vec<Case>, Rep
             source,
         })?
         .into_iter()
+        // A request the proxy refused unread was never put to the policies.
+        .filter(|record| record.reason.is_none())
         .collect();
     let deployment = Deployment::load(translations, "cognito", canonical_resources())?;
     let mut roles = BTreeMap::new();

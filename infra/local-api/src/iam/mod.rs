@@ -10,9 +10,12 @@
 //! fails to load rather than being evaluated wrongly. An independent
 //! evaluator is held against this one in `tests/iam-crosscheck`.
 
+pub mod body;
 pub mod coverage;
 pub mod crosscheck;
 pub mod dynamodb;
+pub mod key_condition;
+pub mod partiql;
 pub mod proxy;
 
 use std::collections::BTreeMap;
@@ -274,6 +277,22 @@ enum Glob {
     Value,
 }
 
+/// Whether a statement of `policies` that covers `request`'s action and
+/// resource has a condition: one the proxy cannot evaluate when it could
+/// not read the request's context keys (a PartiQL statement's partition
+/// keys).
+pub fn conditioned<'a>(
+    policies: impl IntoIterator<Item = &'a Policy>,
+    request: &Authorization,
+) -> bool {
+    policies.into_iter().any(|policy| {
+        policy
+            .statements
+            .iter()
+            .any(|s| !s.conditions.is_empty() && s.covers(&request.action, &request.resource))
+    })
+}
+
 /// IAM's wildcard match: `*` any run of characters, `?` one character.
 fn matches(pattern: &str, text: &str, glob: Glob) -> bool {
     let fold = |s: &str| -> Vec<char> {
@@ -485,6 +504,20 @@ mod tests {
             !decide([&any], &request("dynamodb:GetItem", TABLE, &[])).allowed(),
             "ForAnyValue needs a value"
         );
+    }
+
+    #[test]
+    fn a_statement_with_a_condition_on_the_request_is_found() {
+        let p = policy(json!({"Statement": [
+            {"Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": TABLE},
+            {"Effect": "Allow", "Action": "dynamodb:PartiQLSelect", "Resource": TABLE,
+             "Condition": {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["USER#*"]}}}
+        ]}));
+        assert!(conditioned(
+            [&p],
+            &request("dynamodb:PartiQLSelect", TABLE, &[])
+        ));
+        assert!(!conditioned([&p], &request("dynamodb:GetItem", TABLE, &[])));
     }
 
     #[test]

@@ -7,6 +7,13 @@
 //! for the access key, which becomes the one the local table lives under
 //! (DynamoDB Local keeps tables per access key and does not check
 //! signatures).
+//!
+//! It fails closed: a request it cannot read exactly as DynamoDB reads it
+//! (an odd body, see [`super::body`]; an operation spelt other than
+//! DynamoDB spells it; a parameter outside what [`super::dynamodb`] reads)
+//! is refused with DynamoDB's error for it (`SerializationException`,
+//! `UnknownOperationException`, `ValidationException`), logged, and
+//! recorded as refused with the reason; it is never passed on.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -18,9 +25,10 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
+use super::body::read as read_body;
 use super::coverage::AccessLog;
-use super::dynamodb::{KeySchema, authorizations};
-use super::{Decision, Policy, decide};
+use super::dynamodb::{self, KeySchema, Refusal, RequestError, authorizations};
+use super::{Decision, Policy, conditioned, decide};
 use crate::deployment::LocalResources;
 use crate::dynamodb_wire;
 use crate::loopback::LoopbackServer;
@@ -126,20 +134,89 @@ fn dynamodb_error(kind: &str, message: &str) -> Response {
     )
 }
 
+/// Refuses a request the proxy could not read as DynamoDB reads it: logs
+/// it, records it (as refused, with the reason) and answers as DynamoDB
+/// answers such a request.
+fn refuse(
+    shared: &Shared,
+    principal: &Principal,
+    action: &str,
+    resource: &str,
+    error: &RequestError,
+) -> Response {
+    tracing::warn!(
+        function = %principal.function,
+        action,
+        resource,
+        reason = %error.message,
+        "IAM proxy refused a request it cannot read as DynamoDB does"
+    );
+    shared.log.refuse(
+        &principal.function,
+        action,
+        resource,
+        &error.message,
+        &shared.local,
+    );
+    dynamodb_wire::error(
+        StatusCode::BAD_REQUEST,
+        error.kind.error_type(),
+        &error.message,
+        Value::Null,
+    )
+}
+
 async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let Some(principal) = access_key(&parts.headers).and_then(|k| shared.principals.get(k)) else {
+        tracing::warn!("IAM proxy: a request with no function's access key");
         return dynamodb_error(
             "UnrecognizedClientException",
             "The security token included in the request is invalid.",
         );
     };
-    let Ok(body) = axum::body::to_bytes(body, dynamodb_wire::MAX_BODY).await else {
-        return dynamodb_error("ValidationException", "request body too large");
+    let targets = parts.headers.get_all("x-amz-target");
+    let target = targets.iter().next().and_then(|v| v.to_str().ok());
+    if targets.iter().count() > 1 {
+        // DynamoDB Local runs the first; another reader might take the last.
+        let error = RequestError {
+            kind: Refusal::Validation,
+            message: "more than one X-Amz-Target header".to_owned(),
+        };
+        return refuse(
+            &shared,
+            principal,
+            target.unwrap_or("(no X-Amz-Target)"),
+            "*",
+            &error,
+        );
+    }
+    let operation = match dynamodb::operation(target) {
+        Ok(operation) => operation,
+        Err(error) => {
+            let action = target.unwrap_or("(no X-Amz-Target)");
+            return refuse(&shared, principal, action, "*", &error);
+        }
     };
-    let operation = dynamodb_wire::operation(&parts.headers);
-    let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let needed = authorizations(&operation, &parsed, &shared.keys, |iterator| {
+    let action = format!("dynamodb:{operation}");
+    let Ok(body) = axum::body::to_bytes(body, dynamodb_wire::MAX_BODY).await else {
+        let error = RequestError {
+            kind: Refusal::Validation,
+            message: "request body too large".to_owned(),
+        };
+        return refuse(&shared, principal, &action, "*", &error);
+    };
+    let parsed = match read_body(&body) {
+        Ok(map) => Value::Object(map),
+        Err(error) => {
+            let error = RequestError {
+                kind: Refusal::Serialization,
+                message: error.0,
+            };
+            return refuse(&shared, principal, &action, "*", &error);
+        }
+    };
+    let needed = authorizations(operation, &parsed, &shared.keys, |iterator| {
         shared
             .iterators
             .lock()
@@ -150,11 +227,29 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
     let needed = match needed {
         Ok(needed) => needed,
         Err(error) => {
-            tracing::warn!(function = %principal.function, operation, %error, "IAM proxy refused an unreadable request");
-            return dynamodb_error("AccessDeniedException", &error.0);
+            let resource = parsed["TableName"]
+                .as_str()
+                .map_or_else(|| "*".to_owned(), dynamodb::table_arn);
+            return refuse(&shared, principal, &action, &resource, &error);
         }
     };
     for authorization in &needed {
+        if dynamodb::is_partiql(operation) && conditioned(&principal.policies, authorization) {
+            let error = RequestError {
+                kind: Refusal::NotAuthorisable,
+                message: format!(
+                    "a policy conditions {} on {}, and the IAM proxy does not read the partition keys of a PartiQL statement",
+                    authorization.action, authorization.resource
+                ),
+            };
+            return refuse(
+                &shared,
+                principal,
+                &authorization.action,
+                &authorization.resource,
+                &error,
+            );
+        }
         let decision = principal.authorize(authorization, &shared.log, &shared.local);
         if !decision.allowed() {
             let why = match decision {
@@ -181,7 +276,7 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
             );
         }
     }
-    forward(&shared, &parts.headers, &operation, &parsed, body).await
+    forward(&shared, &parts.headers, operation, &parsed, body).await
 }
 
 /// Passes the request on under the access key the local table lives
