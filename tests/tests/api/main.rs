@@ -13,6 +13,7 @@ mod faults;
 mod http_api;
 mod identities;
 mod lambda;
+mod linearizability;
 mod logs;
 mod metrics;
 mod openapi;
