@@ -65,12 +65,12 @@ const HISTORY_CATCH_UP: Duration = Duration::from_secs(10);
 /// The name every client of the same-name race writes.
 const SAME_NAME: &str = "Same Name";
 
-/// A version no user ever has: users start a batch at 1..=3 and at most 8
-/// operations follow.
-const NEVER: u64 = 17;
+/// A version no user ever has: users start at 1..=3, race users take at
+/// most 8 versions a batch, others are new each batch.
+const NEVER: u64 = 1000;
 
 /// Users per batch that run the same-name race.
-const RACES: usize = 3;
+const RACES: usize = 4;
 
 /// Pairs of requests per user in the same-name race.
 const PAIRS: usize = 4;
@@ -80,7 +80,7 @@ const PAIRS: usize = 4;
 fn batches(backend: Backend) -> usize {
     match backend {
         Backend::Memory | Backend::DynamoDb => 20,
-        Backend::Lambda => 5,
+        Backend::Lambda => 3,
     }
 }
 
@@ -346,22 +346,80 @@ impl Search<'_> {
     }
 }
 
-/// A smaller history that still has no linearization, and is a proof on
-/// its own: first the shortest prefix ending at a quiet moment (every
-/// operation before it returned before any after it was called, so a
-/// linearization of the whole would order the prefix first and explain
-/// it), then without each operation whose answer changed nothing (see
+/// Every state a linearization of `events` from `initial` ends in.
+fn end_states(initial: &[Model], events: &[Event]) -> HashSet<Vec<Model>> {
+    fn walk(
+        events: &[Event],
+        placed: u64,
+        state: Vec<Model>,
+        seen: &mut HashSet<(u64, Vec<Model>)>,
+        ends: &mut HashSet<Vec<Model>>,
+    ) {
+        if !seen.insert((placed, state.clone())) {
+            return;
+        }
+        let pending: Vec<usize> = (0..events.len())
+            .filter(|i| placed & (1 << i) == 0)
+            .collect();
+        if pending.is_empty() {
+            ends.insert(state);
+            return;
+        }
+        let first_return = pending
+            .iter()
+            .map(|&i| events[i].ret)
+            .min()
+            .unwrap_or_default();
+        for &i in &pending {
+            if events[i].call > first_return {
+                continue;
+            }
+            if let Some(next) = step(&state, &events[i].operation, &events[i].answer) {
+                walk(events, placed | (1 << i), next, seen, ends);
+            }
+        }
+    }
+    let mut ends = HashSet::new();
+    walk(events, 0, initial.to_vec(), &mut HashSet::new(), &mut ends);
+    ends
+}
+
+/// A smaller history that still has no linearization and is a proof on
+/// its own, with the state it starts from. A quiet moment is one where
+/// every operation before it returned before any after it was called: a
+/// linearization of the whole orders what came before first. So: the
+/// shortest prefix up to a quiet moment that has no linearization; then,
+/// from the last quiet moment inside it where the operations before it
+/// can leave only one state, what follows it from that state; then
+/// without each operation whose answer changed nothing (see
 /// `Answer::changes_nothing`) that is not needed.
-fn shrink(initial: &[Model], events: &[Event]) -> Vec<Event> {
+fn shrink(initial: &[Model], events: &[Event]) -> (Vec<Model>, Vec<Event>) {
     let mut by_call = events.to_vec();
     by_call.sort_by_key(|e| e.call);
-    let mut kept = by_call.clone();
+    let mut quiet = Vec::new();
     let mut latest = Duration::ZERO;
     for (i, event) in by_call.iter().enumerate() {
         latest = latest.max(event.ret);
-        let quiet = by_call.get(i + 1).is_none_or(|next| next.call > latest);
-        if quiet && matches!(linearize(initial, &by_call[..=i]), Verdict::Not { .. }) {
-            kept = by_call[..=i].to_vec();
+        if by_call.get(i + 1).is_none_or(|next| next.call > latest) {
+            quiet.push(i + 1);
+        }
+    }
+    let not =
+        |from: &[Model], events: &[Event]| matches!(linearize(from, events), Verdict::Not { .. });
+    let end = quiet
+        .iter()
+        .copied()
+        .find(|&end| not(initial, &by_call[..end]))
+        .unwrap_or(by_call.len());
+    let mut from = initial.to_vec();
+    let mut kept = by_call[..end].to_vec();
+    for &cut in quiet.iter().rev().filter(|&&cut| cut < end) {
+        let ends = end_states(initial, &by_call[..cut]);
+        if let [only] = ends.into_iter().collect::<Vec<_>>().as_slice()
+            && not(only, &by_call[cut..end])
+        {
+            from.clone_from(only);
+            kept = by_call[cut..end].to_vec();
             break;
         }
     }
@@ -370,14 +428,14 @@ fn shrink(initial: &[Model], events: &[Event]) -> Vec<Event> {
         if kept[i].answer.changes_nothing(&kept[i].operation.request) {
             let mut fewer = kept.clone();
             fewer.remove(i);
-            if matches!(linearize(initial, &fewer), Verdict::Not { .. }) {
+            if not(&from, &fewer) {
                 kept = fewer;
                 continue;
             }
         }
         i += 1;
     }
-    kept
+    (from, kept)
 }
 
 fn describe_state(state: &[Model]) -> String {
@@ -449,16 +507,16 @@ fn describe_event(event: &Event) -> String {
 /// history that alone has none, and how far the search got.
 fn explain(label: &str, initial: &[Model], events: &[Event], deepest: &[usize]) -> String {
     let mut text = String::new();
-    let shrunk = shrink(initial, events);
+    let (from, shrunk) = shrink(initial, events);
     let _ = writeln!(
         text,
         "{label}: NO LINEARIZATION EXISTS of these {} operations.\n  \
          from: {}\n  \
-         shrunk to {} operations that alone have no linearization \
-         (a prefix up to a quiet moment, less answers that changed nothing):",
+         shrunk to {} operations that alone have no linearization, from {}:",
         events.len(),
         describe_state(initial),
-        shrunk.len()
+        shrunk.len(),
+        describe_state(&from),
     );
     for event in &shrunk {
         let _ = writeln!(text, "    {}", describe_event(event));
@@ -586,6 +644,7 @@ async fn race(api: &Api, group: &Group, start: Instant) -> Vec<Event> {
                 },
             })
             .collect();
+        start_of_a_millisecond();
         let answered = burst(api, &operations.iter().collect::<Vec<_>>(), start).await;
         current = answered
             .iter()
@@ -595,6 +654,21 @@ async fn race(api: &Api, group: &Group, start: Instant) -> Vec<Event> {
         events.extend(answered);
     }
     events
+}
+
+/// Waits (at most a millisecond, spinning) for the wall clock to begin a
+/// new millisecond.
+fn start_of_a_millisecond() {
+    let sub_millisecond = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .subsec_micros()
+            % 1000
+    };
+    while sub_millisecond() > 50 {
+        std::hint::spin_loop();
+    }
 }
 
 /// Sends `operations` at once: each request built before it is sent, so
@@ -663,11 +737,18 @@ fn condition(rng: &mut fastrand::Rng, version: u64) -> Condition {
 /// The batch's groups: the same-name race on `RACES` users (the reported
 /// `If-Match` defect's shape), a mixed user (names, a fresh address,
 /// reads, a delete) and a pair whose addresses are swapped and taken.
-async fn plan(api: &Api, rng: &mut fastrand::Rng, batch: usize) -> Vec<Group> {
+/// The race users carry on from batch to batch (`racers`, as their last
+/// GET showed them), so that the race costs no set-up.
+async fn plan(
+    api: &Api,
+    rng: &mut fastrand::Rng,
+    batch: usize,
+    racers: &[(String, Model)],
+) -> Vec<Group> {
     let mut groups = Vec::new();
 
-    for race in 0..RACES {
-        let (id, model) = user_at(api, rng, &api.email(&format!("b{batch}-race{race}"))).await;
+    for (id, model) in racers {
+        let (id, model) = (id.clone(), model.clone());
         groups.push(Group {
             label: "same-name race",
             race: true,
@@ -809,6 +890,8 @@ struct Tally {
     statuses: BTreeMap<u16, usize>,
     not_linearizable: Vec<String>,
     table_faults: Vec<String>,
+    /// Time in set-up, requests, final reads and search, history, scans.
+    phases: [Duration; 5],
 }
 
 /// The users after a batch, from a GET of each, one at a time: `None` for
@@ -1034,8 +1117,14 @@ async fn concurrent_batches_are_linearizable_and_leave_the_table_consistent(back
     let began = Instant::now();
     let mut tally = Tally::default();
     let mut finals: HashMap<String, Option<Profile>> = HashMap::new();
+    let mut racers = Vec::new();
+    for race in 0..RACES {
+        racers.push(user_at(&api, &mut rng, &api.email(&format!("race{race}"))).await);
+    }
     for batch in 0..batches(backend) {
-        let groups = plan(&api, &mut rng, batch).await;
+        let phase = Instant::now();
+        let groups = plan(&api, &mut rng, batch, &racers).await;
+        tally.phases[0] += phase.elapsed();
         let start = Instant::now();
         let mut recorded = Vec::new();
         for group in groups.iter().filter(|g| g.race) {
@@ -1044,6 +1133,8 @@ async fn concurrent_batches_are_linearizable_and_leave_the_table_consistent(back
         let mut rest: Vec<&Operation> = groups.iter().flat_map(|g| &g.operations).collect();
         rng.shuffle(&mut rest);
         recorded.extend(burst(&api, &rest, start).await);
+        tally.phases[1] += start.elapsed();
+        let phase = Instant::now();
         for group in &groups {
             let mut events: Vec<Event> = recorded
                 .iter()
@@ -1082,22 +1173,35 @@ async fn concurrent_batches_are_linearizable_and_leave_the_table_consistent(back
                 tally.not_linearizable.push(report);
             }
         }
+        for (id, model) in &mut racers {
+            *model = match &finals[id.as_str()] {
+                Some(profile) => Model::Live(profile.clone()),
+                None => Model::Deleted,
+            };
+        }
         let live: Vec<(String, Option<u64>)> = groups
             .iter()
             .flat_map(|g| &g.ids)
             .map(|id| (id.clone(), finals[id].as_ref().map(|p| p.version)))
             .collect();
+        tally.phases[2] += phase.elapsed();
+        let phase = Instant::now();
         tally.table_faults.extend(history_faults(&api, &live).await);
+        tally.phases[3] += phase.elapsed();
+        let phase = Instant::now();
         if let Some(client) = &dynamodb {
             let faults = table_faults(client, api.table(), &finals).await;
             tally
                 .table_faults
                 .extend(faults.into_iter().map(|f| format!("batch {batch}: {f}")));
         }
+        tally.phases[4] += phase.elapsed();
     }
+    let [setup, requests, search, history, scans] = tally.phases.map(|d| d.as_millis());
     println!(
-        "{backend:?}: {} batches, {} requests (seed {seed}) in {} ms -> {:?}; \
-         {} groups with no linearization, {} table faults",
+        "{backend:?}: {} batches, {} requests (seed {seed}) in {} ms (set-up {setup}, \
+         requests {requests}, final reads and search {search}, history {history}, \
+         scans {scans}) -> {:?}; {} groups with no linearization, {} table faults",
         batches(backend),
         tally.operations,
         began.elapsed().as_millis(),
@@ -1167,7 +1271,7 @@ fn two_overlapping_writes_with_one_if_match_both_admitted_have_no_linearization(
     let Verdict::Not { .. } = linearize(&initial, &history) else {
         panic!("a second 200 for If-Match \"1\" is explained by no order");
     };
-    let shrunk = shrink(&initial, &history);
+    let (_, shrunk) = shrink(&initial, &history);
     assert_eq!(shrunk.len(), 2, "the 412 is not needed to show it");
 }
 
@@ -1221,20 +1325,26 @@ fn a_no_op_patch_may_keep_or_bump_the_version() {
 }
 
 #[test]
-fn a_failure_shrinks_to_the_first_quiet_prefix_that_has_no_linearization() {
+fn a_failure_shrinks_to_the_quiet_stretch_that_has_no_linearization() {
     let initial = [user(1, "Start")];
     let history = [
         rename(1, SAME_NAME, 0, 10, 200, 2),
-        rename(1, SAME_NAME, 1, 11, 200, 2),
+        rename(1, SAME_NAME, 1, 11, 412, 0),
         rename(2, "Later", 20, 30, 200, 3),
-        rename(3, "Later", 21, 31, 412, 0),
+        rename(2, "Later", 21, 31, 200, 3),
+        rename(3, "Last", 40, 50, 200, 4),
     ];
-    let shrunk = shrink(&initial, &history);
+    let (from, shrunk) = shrink(&initial, &history);
     let calls: Vec<Duration> = shrunk.iter().map(|e| e.call).collect();
     assert_eq!(
         calls,
-        [Duration::from_millis(0), Duration::from_millis(1)],
-        "the first pair alone shows it"
+        [Duration::from_millis(20), Duration::from_millis(21)],
+        "the second pair alone shows it"
+    );
+    assert_eq!(
+        from,
+        [user(2, SAME_NAME)],
+        "from where the first pair left it"
     );
 }
 
