@@ -724,7 +724,7 @@ fn version_of(model: &Model) -> u64 {
     }
 }
 
-/// An `If-Match` from the mix the brief asks for: current, stale, one that
+/// An `If-Match` from the mix issue 19 asks for: current, stale, one that
 /// never existed, `*`, none, a weak tag and a list.
 fn condition(rng: &mut fastrand::Rng, version: u64) -> Condition {
     let stale = version.saturating_sub(1).max(1);
@@ -899,8 +899,8 @@ struct Tally {
     phases: [Duration; 5],
 }
 
-/// The users after a batch, from a GET of each, one at a time: `None` for
-/// one that answers 404.
+/// A GET of each of the group's users, one at a time, after the batch:
+/// part of the group's history, and what the table is then held to.
 async fn final_states(api: &Api, group: &Group, start: Instant) -> Vec<Event> {
     let mut events = Vec::new();
     for (user, id) in group.ids.iter().enumerate() {
@@ -1295,7 +1295,7 @@ fn one_admitted_write_and_the_rest_refused_is_linearizable_in_any_overlap() {
 }
 
 #[test]
-fn real_time_order_is_respected() {
+fn a_refusal_that_ended_before_a_write_began_cannot_be_ordered_after_it() {
     // The 412 for "1" ended before the 200 for "1" began: it cannot be
     // placed after it, and before it "1" was current.
     let initial = [user(1, "Start")];
