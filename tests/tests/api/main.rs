@@ -14,6 +14,7 @@ mod http_api;
 mod iam_proxy;
 mod identities;
 mod lambda;
+mod linearizability;
 mod logs;
 mod metrics;
 mod model;
