@@ -440,11 +440,14 @@ fn none_mode_has_no_authorizer_and_no_security_on_any_route() {
 
 #[test]
 fn every_function_gets_the_globals_runtime_memory_timeout_tracing_and_environment() {
-    let globals = &source_template()["Globals"]["Function"];
+    let source = source_template();
+    let globals = &source["Globals"]["Function"];
     for mode in Mode::ALL {
         let translated = mode.translated();
         for function in functions(&translated).values() {
             let properties = &translated["Resources"][function]["Properties"];
+            // A function's own setting (the history worker's Timeout) wins.
+            let own = &source["Resources"][function]["Properties"];
             for setting in [
                 "Runtime",
                 "Architectures",
@@ -453,8 +456,13 @@ fn every_function_gets_the_globals_runtime_memory_timeout_tracing_and_environmen
                 "Timeout",
                 "Environment",
             ] {
+                let expected = if own[setting].is_null() {
+                    &globals[setting]
+                } else {
+                    &own[setting]
+                };
                 assert_eq!(
-                    properties[setting], globals[setting],
+                    &properties[setting], expected,
                     "{mode:?}: {function} {setting}"
                 );
             }
