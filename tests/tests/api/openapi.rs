@@ -185,3 +185,36 @@ fn cors_exposes_every_response_header_openapi_documents_for_scripts() {
         "template.yaml's CorsConfiguration.ExposeHeaders must be openapi.yaml's response headers less the CORS-safelisted and security headers"
     );
 }
+
+/// The `/problems/…` types a text names.
+fn problem_types(text: &str) -> BTreeSet<String> {
+    text.match_indices("/problems/")
+        .map(|(at, _)| {
+            text[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || *c == '-' || *c == '/')
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn readme_s_error_table_lists_every_problem_type_openapi_documents() {
+    let openapi = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi.yaml"))
+        .expect("openapi.yaml is readable");
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .expect("README.md is readable");
+    // The table's rows: `| status | `type` | when |` under "### Errors".
+    let table: String = readme
+        .split("### Errors")
+        .nth(1)
+        .expect("README has an Errors section")
+        .lines()
+        .skip_while(|line| !line.starts_with('|'))
+        .take_while(|line| line.starts_with('|'))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let documented = problem_types(&openapi);
+    assert!(documented.len() >= 10, "{documented:?}");
+    assert_eq!(problem_types(&table), documented);
+}
