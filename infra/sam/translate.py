@@ -17,6 +17,7 @@ Usage: translate.py [--check] [--template FILE] [--out DIR]
 import argparse
 import copy
 import difflib
+import hashlib
 import json
 import os
 import sys
@@ -37,6 +38,8 @@ OUT = Path(__file__).resolve().parent / "translated"
 REGION = "us-east-1"
 PARTITION = "aws"
 REGENERATE = "infra/sam/translate.sh"
+# The SHA-256 of the template a translation came from.
+DIGEST = "template.sha256"
 
 # One output per AuthMode, with the parameter values that mode needs beyond
 # the template's defaults (OIDC's are examples of the right shape).
@@ -244,17 +247,23 @@ def render(template):
     return json.dumps(template, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def write_all(template, out):
+def write_all(template, digest, out):
     out.mkdir(parents=True, exist_ok=True)
     for mode, overrides in MODES.items():
         (out / f"{mode}.json").write_text(render(translate(template, overrides)), encoding="utf-8")
+    # What the twin checks before it runs a translation (local-api's
+    # deployment.rs): the template it came from, byte for byte.
+    (out / DIGEST).write_text(f"{digest}  template.yaml\n", encoding="utf-8")
 
 
 def differences(expected_dir, actual_dir):
     """Unified diffs between the committed files and fresh ones, plus the
     names of files on one side only."""
-    expected = {p.name for p in expected_dir.glob("*.json")} if expected_dir.is_dir() else set()
-    actual = {p.name for p in actual_dir.glob("*.json")}
+    def names(folder):
+        return {p.name for p in folder.glob("*.json")} | ({DIGEST} & {p.name for p in folder.iterdir()})
+
+    expected = names(expected_dir) if expected_dir.is_dir() else set()
+    actual = names(actual_dir)
     lines = []
     for name in sorted(expected | actual):
         old = (expected_dir / name).read_text(encoding="utf-8").splitlines(True) if name in expected else []
@@ -277,13 +286,15 @@ def main():
     args = parser.parse_args()
     os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
 
-    template = yaml_parse(args.template.read_text(encoding="utf-8"))
+    text = args.template.read_bytes()
+    digest = hashlib.sha256(text).hexdigest()
+    template = yaml_parse(text.decode("utf-8"))
     if not args.check:
-        write_all(template, args.out)
+        write_all(template, digest, args.out)
         print(f"wrote {', '.join(f'{m}.json' for m in MODES)} to {shown(args.out)}")
         return 0
     with tempfile.TemporaryDirectory() as fresh:
-        write_all(template, Path(fresh))
+        write_all(template, digest, Path(fresh))
         diff = differences(args.out, Path(fresh))
     if not diff:
         print(f"{shown(args.out)} matches {shown(args.template)} (modes {', '.join(MODES)})")

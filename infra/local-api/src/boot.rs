@@ -51,9 +51,9 @@ pub async fn run(
     endpoint: &str,
     command: Vec<String>,
     timeout: Duration,
-    template: &Path,
+    template_path: &Path,
 ) -> Result<String, BootError> {
-    let template = Template::load(template).map_err(StartError::from)?;
+    let template = Template::load(template_path).map_err(StartError::from)?;
     let name = format!("boot-{}", ulid::Ulid::new().to_string().to_lowercase());
     let client = table::local_client(endpoint).await;
     table::create_if_missing(&client, &name, &template.table)
@@ -65,8 +65,13 @@ pub async fn run(
             .map_err(StartError::from)?,
         table: name,
     };
-    let deployment = Deployment::load(&crate::deployment::default_translation_dir(), "none", local)
-        .map_err(LambdaError::from)?;
+    let deployment = Deployment::load(
+        &crate::deployment::default_translation_dir(),
+        template_path,
+        "none",
+        local,
+    )
+    .map_err(LambdaError::from)?;
     let spec = deployment
         .functions()
         .map_err(LambdaError::from)?

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 use crate::iam::{Policy, PolicyError};
 
@@ -42,6 +43,17 @@ pub enum DeploymentError {
         path: String,
         /// Why.
         source: serde_json::Error,
+    },
+    /// The translation was made from another version of the template.
+    #[error(
+        "{dir} is the translation of another version of {template}: regenerate it with \
+         infra/sam/translate.sh (needs python3), so the twin runs what the template says"
+    )]
+    Stale {
+        /// The translations' folder.
+        dir: String,
+        /// The template read.
+        template: String,
     },
     /// Something the local twin relies on is missing or not supported.
     #[error("translated template: {0}")]
@@ -188,9 +200,45 @@ pub struct StreamMapping {
 /// publishes them (they cannot be read offline).
 const AWS_MANAGED_POLICIES: &str = include_str!("../../sam/aws-managed-policies.json");
 
+/// The file in the translations' folder holding the SHA-256 of the template
+/// they were made from (`infra/sam/translate.py` writes it).
+const TEMPLATE_DIGEST: &str = "template.sha256";
+
+/// Refuses translations in `dir` made from another version of `template`.
+fn check_current(dir: &Path, template: &Path) -> Result<(), DeploymentError> {
+    let path = dir.join(TEMPLATE_DIGEST);
+    let recorded = std::fs::read_to_string(&path).map_err(|source| DeploymentError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let text = std::fs::read(template).map_err(|source| DeploymentError::Read {
+        path: template.display().to_string(),
+        source,
+    })?;
+    let actual: String = Sha256::digest(&text)
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    if recorded.split_whitespace().next() == Some(actual.as_str()) {
+        Ok(())
+    } else {
+        Err(DeploymentError::Stale {
+            dir: dir.display().to_string(),
+            template: template.display().to_string(),
+        })
+    }
+}
+
 impl Deployment {
-    /// Reads `<dir>/<mode>.json` for `local`.
-    pub fn load(dir: &Path, mode: &str, local: LocalResources) -> Result<Self, DeploymentError> {
+    /// Reads `<dir>/<mode>.json` for `local`, once the translations are
+    /// known to come from `template` as it is now.
+    pub fn load(
+        dir: &Path,
+        template: &Path,
+        mode: &str,
+        local: LocalResources,
+    ) -> Result<Self, DeploymentError> {
+        check_current(dir, template)?;
         let path = dir.join(format!("{mode}.json"));
         let text = std::fs::read_to_string(&path).map_err(|source| DeploymentError::Read {
             path: path.display().to_string(),
@@ -643,6 +691,37 @@ mod tests {
             json!({"Fn::ImportValue": "x"}),
         ] {
             assert!(d.resolve(&value).is_err(), "{value}");
+        }
+    }
+
+    #[test]
+    fn a_translation_of_another_template_is_refused_naming_the_command_that_renews_it() {
+        let local = || LocalResources {
+            table: "users".to_owned(),
+            stream_arn: None,
+        };
+        let committed = default_translation_dir();
+        let template = crate::default_template_path();
+        assert!(
+            Deployment::load(&committed, &template, "none", local()).is_ok(),
+            "the committed translation is current"
+        );
+        let dir = std::env::temp_dir().join(format!("translated-{}", ulid::Ulid::new()));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        for name in ["none.json", TEMPLATE_DIGEST] {
+            std::fs::copy(committed.join(name), dir.join(name)).unwrap_or_else(|e| panic!("{e}"));
+        }
+        let edited = dir.join("template.yaml");
+        let mut text = std::fs::read_to_string(&template).unwrap_or_else(|e| panic!("{e}"));
+        text.push_str("# one more line\n");
+        std::fs::write(&edited, text).unwrap_or_else(|e| panic!("{e}"));
+        let refused = Deployment::load(&dir, &edited, "none", local());
+        let _ = std::fs::remove_dir_all(&dir);
+        match refused {
+            Err(error @ DeploymentError::Stale { .. }) => {
+                assert!(error.to_string().contains("infra/sam/translate.sh"), "{error}");
+            }
+            other => panic!("a stale translation must be refused: {other:?}"),
         }
     }
 }

@@ -110,12 +110,12 @@ impl LocalApi {
     /// own process under its role instead of in-process (DynamoDB only).
     pub async fn bind_with(
         address: SocketAddr,
-        template: &std::path::Path,
+        template_path: &std::path::Path,
         store: &StoreChoice,
         auth: Option<AuthConfig>,
         lambda: Option<LambdaOptions>,
     ) -> Result<Self, StartError> {
-        let template = Template::load(template)?;
+        let template = Template::load(template_path)?;
         let mut functions = None;
         let backend = match (store, lambda) {
             (StoreChoice::Memory, Some(_)) => return Err(StartError::LambdaNeedsDynamoDb),
@@ -139,8 +139,9 @@ impl LocalApi {
                             stream_arn,
                         };
                         let mode = if auth.is_some() { "cognito" } else { "none" };
-                        let deployment = Deployment::load(&options.translations, mode, local)
-                            .map_err(LambdaError::from)?;
+                        let deployment =
+                            Deployment::load(&options.translations, template_path, mode, local)
+                                .map_err(LambdaError::from)?;
                         let started = Functions::start(
                             &options,
                             &deployment,

@@ -62,6 +62,7 @@ impl Harness {
         };
         let deployment = Deployment::load(
             &local_api::deployment::default_translation_dir(),
+            &local_api::default_template_path(),
             "none",
             local.clone(),
         )

@@ -268,7 +268,12 @@ pub fn report(record: &Path, translations: &Path) -> Result<Vec<Finding>, Report
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let deployment = Deployment::load(translations, "cognito", canonical_resources())?;
+    let deployment = Deployment::load(
+        translations,
+        &crate::default_template_path(),
+        "cognito",
+        canonical_resources(),
+    )?;
     let findings = check(&records, &deployment)?;
     let functions: BTreeSet<&str> = records.iter().map(|r| r.function.as_str()).collect();
     let grants: BTreeSet<_> = records.iter().map(AccessRecord::grant).collect();

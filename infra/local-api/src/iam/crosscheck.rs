@@ -144,7 +144,12 @@ pub fn record_cases(record: &Path, translations: &Path) -> Result<Vec<Case>, Rep
         // A request the proxy refused unread was never put to the policies.
         .filter(|record| record.reason.is_none())
         .collect();
-    let deployment = Deployment::load(translations, "cognito", canonical_resources())?;
+    let deployment = Deployment::load(
+        translations,
+        &crate::default_template_path(),
+        "cognito",
+        canonical_resources(),
+    )?;
     let mut roles = BTreeMap::new();
     for function in deployment.functions()? {
         let policies = deployment
