@@ -51,7 +51,8 @@ const OUR_CRATES: [&str; 8] = [
 ];
 
 /// Installs the JSON log subscriber on stdout, with [`filter`]. The level comes from
-/// `RUST_LOG`, else from Lambda's `AWS_LAMBDA_LOG_LEVEL`, else `info`.
+/// `RUST_LOG`, else `LOG_LEVEL` (template.yaml sets it from `LogLevel`),
+/// else Lambda's `AWS_LAMBDA_LOG_LEVEL`, else `info`.
 /// Calling it again is harmless.
 pub fn init() {
     init_with_writer(std::io::stdout);
@@ -62,7 +63,7 @@ pub fn init_with_writer<W>(writer: W)
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
-    let level = ["RUST_LOG", "AWS_LAMBDA_LOG_LEVEL"]
+    let level = ["RUST_LOG", "LOG_LEVEL", "AWS_LAMBDA_LOG_LEVEL"]
         .iter()
         .find_map(|name| std::env::var(name).ok()?.trim().parse::<LevelFilter>().ok())
         .unwrap_or(LevelFilter::INFO);
@@ -81,11 +82,14 @@ where
 /// `level` for our crates, and at most `info` for every dependency: at
 /// `debug` and `trace` the Lambda runtime logs raw events (the
 /// `Authorization` header, bodies, claims) and the AWS SDK logs request
-/// bodies (email addresses, names), so those levels are never theirs.
+/// bodies (email addresses, names), so those levels are never theirs. The
+/// lines that carry metrics ([`crate::metrics::LOG_TARGET`]) are kept at
+/// every level.
 pub fn filter(level: LevelFilter) -> Targets {
     Targets::new()
         .with_default(level.min(LevelFilter::INFO))
         .with_targets(OUR_CRATES.map(|krate| (krate, level)))
+        .with_target(crate::metrics::LOG_TARGET, level.max(LevelFilter::INFO))
 }
 
 fn is_invocation(metadata: &Metadata<'_>) -> bool {
@@ -273,6 +277,11 @@ mod tests {
 
     /// The lines `log` writes with the functions' layers at `level`.
     fn capture(level: &str, log: impl FnOnce()) -> Vec<Value> {
+        capture_filtered(level.parse::<Targets>().expect("a valid level"), log)
+    }
+
+    /// The lines `log` writes with the functions' layers behind `targets`.
+    fn capture_filtered(targets: Targets, log: impl FnOnce()) -> Vec<Value> {
         let lines = crate::captured_log::CapturedLog::default();
         let subscriber = tracing_subscriber::registry()
             .with(InvocationIds.with_filter(filter_fn(is_invocation)))
@@ -280,12 +289,7 @@ mod tests {
                 tracing_subscriber::fmt::layer()
                     .event_format(JsonLine)
                     .with_writer(lines.clone())
-                    .with_filter(
-                        level
-                            .parse::<Targets>()
-                            .expect("a valid level")
-                            .or(filter_fn(is_invocation)),
-                    ),
+                    .with_filter(targets.or(filter_fn(is_invocation))),
             );
         tracing::subscriber::with_default(subscriber, log);
         lines
@@ -365,5 +369,37 @@ mod tests {
         assert_eq!(lines[0]["emf"], "{not json");
         assert_eq!(lines[1]["message"], "empty");
         assert!(lines[1].get("emf").is_none());
+    }
+
+    #[test]
+    fn the_lines_that_carry_metrics_are_kept_at_every_level() {
+        for level in [
+            LevelFilter::ERROR,
+            LevelFilter::WARN,
+            LevelFilter::INFO,
+            LevelFilter::DEBUG,
+            LevelFilter::TRACE,
+        ] {
+            let lines = capture_filtered(filter(level), || {
+                tracing::info!(target: crate::metrics::LOG_TARGET, "request");
+                tracing::info!("history event");
+                tracing::warn!("slow");
+            });
+            let kept: Vec<&str> = lines
+                .iter()
+                .filter_map(|line| line["message"].as_str())
+                .collect();
+            assert!(kept.contains(&"request"), "{level}: {kept:?}");
+            assert_eq!(
+                kept.contains(&"history event"),
+                level >= LevelFilter::INFO,
+                "{level}: {kept:?}"
+            );
+            assert_eq!(
+                kept.contains(&"slow"),
+                level >= LevelFilter::WARN,
+                "{level}: {kept:?}"
+            );
+        }
     }
 }

@@ -70,6 +70,7 @@ pub async fn handle(
     let processed = event.records.len().saturating_sub(failed);
     let emf = metrics::batch(processed, failed, oldest_age(&event, Utc::now()), &calls);
     tracing::info!(
+        target: metrics::LOG_TARGET,
         records = event.records.len(),
         failed,
         emf = emf.to_json().as_str(),

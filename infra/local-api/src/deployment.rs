@@ -719,7 +719,10 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         match refused {
             Err(error @ DeploymentError::Stale { .. }) => {
-                assert!(error.to_string().contains("infra/sam/translate.sh"), "{error}");
+                assert!(
+                    error.to_string().contains("infra/sam/translate.sh"),
+                    "{error}"
+                );
             }
             other => panic!("a stale translation must be refused: {other:?}"),
         }

@@ -56,6 +56,7 @@ where
     let latency = started.elapsed();
     let emf = metrics::request(route, response.status(), latency, &calls);
     tracing::info!(
+        target: metrics::LOG_TARGET,
         request_id,
         method = %request.method(),
         route,

@@ -26,6 +26,11 @@ pub use specification::emf_violations;
 
 /// Environment variable naming the CloudWatch namespace.
 pub const NAMESPACE_VAR: &str = "METRICS_NAMESPACE";
+/// The target of the log lines that carry metrics (each request's, each
+/// stream batch's): kept at every log level (see
+/// [`crate::telemetry::filter`]), so `LogLevel` WARN quiets the logs
+/// without silencing the metrics.
+pub const LOG_TARGET: &str = "users_api::metrics";
 /// The namespace when [`NAMESPACE_VAR`] is unset (local runs).
 pub const DEFAULT_NAMESPACE: &str = "UsersApi";
 /// The function dimension's value outside Lambda.

@@ -11,6 +11,7 @@ use axum::body::Bytes;
 use tokio::io::{AsyncBufReadExt as _, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 
+use super::log_level::{self, Level};
 use crate::runtime_api::{InvokeError, Outcome, RuntimeApi};
 
 /// How to start a function's process.
@@ -28,8 +29,8 @@ pub struct Launch {
     pub env: Vec<(String, String)>,
     /// How long init may take (Lambda's limit is 10 s).
     pub init_timeout: Duration,
-    /// Where its output goes: appended to this file, or else forwarded to
-    /// the log line by line.
+    /// Where its output goes: appended to this file as it is, or else
+    /// forwarded to the log line by line, filtered by level as Lambda does.
     pub output: Option<PathBuf>,
 }
 
@@ -97,11 +98,12 @@ impl Launch {
         let mut process = command
             .spawn()
             .map_err(|e| init(format!("cannot start {program}: {e}")))?;
+        let threshold = log_level::threshold(&self.env);
         if let Some(out) = process.stdout.take() {
-            tokio::spawn(forward(self.name.clone(), out));
+            tokio::spawn(forward(self.name.clone(), out, threshold));
         }
         if let Some(err) = process.stderr.take() {
-            tokio::spawn(forward(self.name.clone(), err));
+            tokio::spawn(forward(self.name.clone(), err, threshold));
         }
         let deadline = spawned + self.init_timeout;
         loop {
@@ -155,10 +157,13 @@ impl Instance {
 }
 
 /// Forwards a process's output to the log, one line at a time, under the
-/// function's name (lines are the function's own JSON log lines).
-async fn forward(name: String, stream: impl AsyncRead + Unpin) {
+/// function's name (lines are the function's own JSON log lines), less
+/// those Lambda's log-level filtering drops.
+async fn forward(name: String, stream: impl AsyncRead + Unpin, threshold: Option<Level>) {
     let mut lines = BufReader::new(stream).lines();
     while let Ok(Some(line)) = lines.next_line().await {
-        eprintln!("[{name}] {line}");
+        if log_level::kept(&line, threshold) {
+            eprintln!("[{name}] {line}");
+        }
     }
 }

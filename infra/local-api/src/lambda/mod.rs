@@ -6,6 +6,7 @@
 
 pub mod esm;
 pub mod instance;
+mod log_level;
 pub mod pool;
 
 use std::collections::{BTreeMap, HashMap};
