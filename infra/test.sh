@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace against a real DynamoDB Local: installs it
 # (infra/dynamodb-local), starts it on a free loopback port, builds the
-# function binaries (the HTTP suite also runs with each function as its own
+# function binaries as `sam build` builds them (the functions alone, with
+# their own features; the HTTP suite also runs with each function as its own
 # process under its IAM role: local-api --lambda), runs `cargo test
 # --workspace` with DYNAMODB_ENDPOINT pointing at it, then holds the IAM
 # decisions of that run against the roles (a refused call or a grant no test
@@ -47,6 +48,31 @@ fi
 
 export DYNAMODB_ENDPOINT="http://127.0.0.1:$port"
 cd "$root"
+# The functions' binaries as `sam build` builds them: the default members
+# alone, so their features are not unified with the local API's and the
+# tests' (which would link a second TLS stack into every function). Kept
+# apart, because the workspace build below replaces target/debug's copies.
+cargo build --bins
+functions="${CARGO_TARGET_DIR:-$root/target}/lambda-functions"
+mkdir -p "$functions"
+for binary in $(cargo metadata --no-deps --format-version 1 | python3 -c '
+import json, sys
+meta = json.load(sys.stdin)
+members = set(meta["workspace_default_members"])
+for package in meta["packages"]:
+    if package["id"] in members:
+        for target in package["targets"]:
+            if "bin" in target["kind"]:
+                print(target["name"])'); do
+  cp "${CARGO_TARGET_DIR:-$root/target}/debug/$binary" "$functions/"
+  # The deployed functions use rustls on ring alone (common's HTTPS client);
+  # aws-lc-rs in one means the features were unified with the workspace's.
+  if grep -aq aws_lc "$functions/$binary"; then
+    echo "error: $functions/$binary links aws-lc-rs: not what sam build ships" >&2
+    exit 1
+  fi
+done
+export LOCAL_API_FUNCTIONS_DIR="$functions"
 cargo build --workspace --bins
 if [ "$#" -gt 0 ]; then
   cargo test --workspace "$@"

@@ -51,13 +51,18 @@ pub(crate) enum Backend {
     Lambda,
 }
 
-/// `--lambda` mode's options for tests: the binaries `cargo build --bins`
-/// made (infra/test.sh builds them first), and the IAM record the run's
-/// least-privilege check reads (`LOCAL_API_IAM_RECORD`, set by infra/test.sh).
+/// `--lambda` mode's options for tests: the functions' binaries as `sam
+/// build` builds them (the functions alone, with their own features: the
+/// folder in `LOCAL_API_FUNCTIONS_DIR`, where infra/test.sh puts them; else
+/// what `cargo build --bins` left in the target folder), and the IAM record
+/// the run's least-privilege check reads (`LOCAL_API_IAM_RECORD`, set by
+/// infra/test.sh).
 pub(crate) fn lambda_options() -> LambdaOptions {
+    let defaults = LambdaOptions::default();
     LambdaOptions {
+        dir: std::env::var_os("LOCAL_API_FUNCTIONS_DIR").map_or(defaults.dir.clone(), Into::into),
         iam_record: std::env::var_os("LOCAL_API_IAM_RECORD").map(Into::into),
-        ..LambdaOptions::default()
+        ..defaults
     }
 }
 
