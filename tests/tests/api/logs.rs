@@ -35,6 +35,11 @@ fn json_lines(captured: &CapturedLog, filter: Targets) -> impl tracing::Subscrib
 async fn logged_under(filter: Targets) -> String {
     let captured = CapturedLog::default();
     let _default = tracing::subscriber::set_default(json_lines(&captured, filter));
+    // Callsites are shared by the whole test binary: one first hit on
+    // another thread while this subscriber was being registered may have
+    // cached an interest that leaves it out. Asking every callsite again
+    // makes this test see what it logs, whatever ran beside it.
+    tracing::callsite::rebuild_interest_cache();
     let store = dynamo_store().await;
     let auth = format!("Bearer {TOKEN}");
     let signed =
@@ -88,6 +93,7 @@ async fn nothing_personal_or_secret_is_logged_at_trace() {
 fn log_a_request_body_under(filter: Targets) -> String {
     let captured = CapturedLog::default();
     tracing::subscriber::with_default(json_lines(&captured, filter), || {
+        tracing::callsite::rebuild_interest_cache();
         tracing::trace!(
             target: "aws_smithy_runtime::client::orchestrator",
             authorization = %format!("Bearer {TOKEN}"),
