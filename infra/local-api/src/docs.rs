@@ -56,8 +56,11 @@ pub fn router() -> Router {
 }
 
 /// `text` (an OpenAPI document) with this local API as its first server and
-/// a bearer token field in place of the OAuth2 scheme.
-fn local_document(text: &str) -> Result<String, serde_norway::Error> {
+/// a bearer token field in place of the OAuth2 scheme, written as JSON
+/// (which is YAML too): a YAML writer leaves `2024-11-30T12:00:00.000Z`
+/// unquoted, and a YAML 1.1 reader (PyYAML, for one) then reads that
+/// string example as a date; in JSON every string is quoted.
+fn local_document(text: &str) -> Result<String, DocumentError> {
     let mut document: Value = serde_norway::from_str(text)?;
     if let Some(document) = document.as_mapping_mut() {
         let mut servers = vec![server("/", "this local API")];
@@ -74,7 +77,16 @@ fn local_document(text: &str) -> Result<String, serde_norway::Error> {
             schemes.insert(SECURITY_SCHEME.into(), bearer_scheme());
         }
     }
-    serde_norway::to_string(&document)
+    Ok(serde_json::to_string_pretty(&document)?)
+}
+
+/// Why `openapi.yaml` could not be adapted.
+#[derive(Debug, thiserror::Error)]
+enum DocumentError {
+    #[error("not YAML: {0}")]
+    Yaml(#[from] serde_norway::Error),
+    #[error("not expressible as JSON: {0}")]
+    Json(#[from] serde_json::Error),
 }
 
 fn server(url: &str, description: &str) -> Value {
@@ -136,6 +148,17 @@ mod tests {
         assert_eq!(
             original["components"]["schemas"],
             adapted["components"]["schemas"]
+        );
+    }
+
+    #[test]
+    fn the_served_document_keeps_string_examples_strings_for_yaml_1_1_readers() {
+        let text = local_document(OPENAPI_YAML).expect("adapts");
+        let document: serde_json::Value = serde_json::from_str(&text).expect("the result is JSON");
+        let example = &document["components"]["schemas"]["Timestamp"]["examples"][0];
+        assert!(
+            example.as_str().is_some_and(|t| t.starts_with("20")),
+            "a quoted timestamp string: {example}"
         );
     }
 }
