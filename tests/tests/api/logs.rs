@@ -30,15 +30,24 @@ fn json_lines(captured: &CapturedLog, filter: Targets) -> impl tracing::Subscrib
         .with(filter)
 }
 
+/// Keeps a second subscriber registered for the binary's lifetime. With
+/// one registered, tracing-core takes a new callsite's interest from the
+/// default of the thread that first hits it alone: one first hit on another
+/// test's thread (no subscriber there) is cached as never, and this test's
+/// subscriber would miss its events. With two, every callsite asks each
+/// live subscriber; the interest cache is then rebuilt for the callsites
+/// registered before.
+fn keep_every_subscriber_asked() {
+    static SECOND: std::sync::OnceLock<tracing::Dispatch> = std::sync::OnceLock::new();
+    SECOND.get_or_init(|| tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default()));
+}
+
 /// Runs create, get, change and delete on DynamoDB Local under `filter`
 /// and returns what was logged.
 async fn logged_under(filter: Targets) -> String {
     let captured = CapturedLog::default();
+    keep_every_subscriber_asked();
     let _default = tracing::subscriber::set_default(json_lines(&captured, filter));
-    // Callsites are shared by the whole test binary: one first hit on
-    // another thread while this subscriber was being registered may have
-    // cached an interest that leaves it out. Asking every callsite again
-    // makes this test see what it logs, whatever ran beside it.
     tracing::callsite::rebuild_interest_cache();
     let store = dynamo_store().await;
     let auth = format!("Bearer {TOKEN}");
@@ -92,6 +101,7 @@ async fn nothing_personal_or_secret_is_logged_at_trace() {
 /// token, the email address and the name.
 fn log_a_request_body_under(filter: Targets) -> String {
     let captured = CapturedLog::default();
+    keep_every_subscriber_asked();
     tracing::subscriber::with_default(json_lines(&captured, filter), || {
         tracing::callsite::rebuild_interest_cache();
         tracing::trace!(
