@@ -34,6 +34,8 @@ struct Rig {
     http: reqwest::Client,
     table: String,
     direct: aws_sdk_dynamodb::Client,
+    /// In `--lambda` mode, the running functions.
+    functions: Option<std::sync::Arc<local_api::lambda::Functions>>,
 }
 
 impl Rig {
@@ -62,6 +64,7 @@ impl Rig {
         .await
         .expect("local API starts");
         let base = format!("http://{}", api.local_addr().expect("bound"));
+        let functions = api.functions();
         tokio::spawn(api.serve(std::future::pending()));
         Self {
             proxy,
@@ -69,6 +72,7 @@ impl Rig {
             http: reqwest::Client::new(),
             table,
             direct: local_api::table::local_client(&dynamodb_endpoint()).await,
+            functions,
         }
     }
 
@@ -543,6 +547,73 @@ async fn in_lambda_mode_a_stall_is_our_503_and_a_lost_answer_one_user() {
     assert_eq!(
         written_once(&rig, Route::Create, "", "lost@faults.example.com", &body).await,
         None
+    );
+    assert_eq!(rig.inconsistencies().await, Vec::<String>::new());
+}
+
+/// The history worker's binary under a stalled `PutItem`: each stalled
+/// record is reported failed within the invocation (the put's own budget
+/// ends it, and the worker would stop before its deadline), the mapping
+/// retries it, nothing is dead-lettered, and once the table answers again
+/// the user's history is complete and in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_lambda_mode_a_stalled_history_put_is_retried_until_the_history_is_complete() {
+    let rig = Rig::start_with(Some(crate::support::lambda_options())).await;
+    // Only the worker writes with PutItem: creates are transactions, name
+    // changes UpdateItem.
+    rig.proxy
+        .inject(Rule::always(Some("PutItem"), Fault::Stall));
+    let id = rig.user("worker@faults.example.com").await;
+    for name in ["Ada L", "Ada M"] {
+        let renamed = rig
+            .request(Method::PATCH, &format!("/users/{id}"))
+            .json(&json!({ "name": name }))
+            .send()
+            .await
+            .expect("PATCH");
+        assert_eq!(renamed.status(), 200);
+    }
+    // Longer than one put's 4 s budget: at least one attempt is stalled.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    rig.proxy.clear();
+    let started = Instant::now();
+    let history = loop {
+        let page: Value = rig
+            .request(Method::GET, &format!("/users/{id}/events"))
+            .send()
+            .await
+            .expect("GET events")
+            .json()
+            .await
+            .unwrap_or_default();
+        let events: Vec<(String, u64)> = page["items"]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .map(|e| {
+                        (
+                            e["type"].as_str().unwrap_or_default().to_owned(),
+                            e["version"].as_u64().unwrap_or_default(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        if events.len() >= 3 || started.elapsed() > Duration::from_secs(60) {
+            break events;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let expected: Vec<(String, u64)> = [("created", 1), ("updated", 2), ("updated", 3)]
+        .map(|(kind, version)| (kind.to_owned(), version))
+        .into();
+    assert_eq!(history, expected, "complete and in version order");
+    let functions = rig.functions.as_ref().expect("--lambda mode");
+    assert_eq!(
+        functions.dead_letters.all(),
+        Vec::<Value>::new(),
+        "nothing dead-lettered"
     );
     assert_eq!(rig.inconsistencies().await, Vec::<String>::new());
 }
