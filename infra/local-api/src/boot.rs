@@ -11,11 +11,12 @@ use std::time::Duration;
 
 use crate::deployment::{Deployment, LocalResources};
 use crate::iam::coverage::AccessLog;
+use crate::iam::dynamodb::KeySchema;
 use crate::iam::proxy::{IamProxy, Principal};
 use crate::lambda::instance::Launch;
 use crate::lambda::{LambdaError, access_key, environment};
 use crate::template::Template;
-use crate::{StartError, key_schema, table};
+use crate::{StartError, table};
 
 /// Why the function did not boot and answer.
 #[derive(Debug, thiserror::Error)]
@@ -88,7 +89,7 @@ pub async fn run(
         endpoint,
         table::LOCAL_ACCESS_KEY,
         HashMap::from([(access_key(&spec), principal)]),
-        key_schema(&template.table),
+        KeySchema::of(&template.table),
         deployment.local().clone(),
         Arc::new(AccessLog::default()),
     )

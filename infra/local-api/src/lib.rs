@@ -35,7 +35,7 @@ use crate::deployment::{Deployment, LocalResources};
 use crate::iam::dynamodb::KeySchema;
 use crate::lambda::{Functions, LambdaError, LambdaOptions};
 use crate::server::Backend;
-use crate::template::{TableDefinition, Template};
+use crate::template::Template;
 
 /// The template beside the workspace this binary was built from.
 pub fn default_template_path() -> PathBuf {
@@ -147,7 +147,7 @@ impl LocalApi {
                             &deployment,
                             endpoint,
                             table::LOCAL_ACCESS_KEY,
-                            key_schema(&template.table),
+                            KeySchema::of(&template.table),
                         )
                         .await?;
                         let backend = Backend::Lambda(started.pools.clone());
@@ -202,24 +202,5 @@ impl LocalApi {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         server::serve(self.listener, self.router, shutdown).await
-    }
-}
-
-/// The partition key attributes `dynamodb:LeadingKeys` refers to.
-pub(crate) fn key_schema(table: &TableDefinition) -> KeySchema {
-    let hash = |elements: &[template::KeyElement]| {
-        elements
-            .iter()
-            .find(|e| e.key_type == "HASH")
-            .map(|e| e.attribute_name.clone())
-            .unwrap_or_default()
-    };
-    KeySchema {
-        table: hash(&table.key_schema),
-        indexes: table
-            .global_secondary_indexes
-            .iter()
-            .map(|i| (i.index_name.clone(), hash(&i.key_schema)))
-            .collect(),
     }
 }

@@ -256,16 +256,18 @@ pub enum ReportError {
     Deployment(#[from] crate::deployment::DeploymentError),
 }
 
-/// Checks the record at `record` against the roles of the translation in
-/// `translations`, printing what it finds; returns the findings.
-pub fn report(record: &Path, translations: &Path) -> Result<Vec<Finding>, ReportError> {
-    let records: Vec<AccessRecord> = read_records(record)
+/// The distinct decisions of the IAM record at `record`, and the
+/// deployment of the translation in `translations` whose roles they are
+/// held against (with the canonical `TABLE` and `STREAM` they name).
+pub(crate) fn record_and_roles(
+    record: &Path,
+    translations: &Path,
+) -> Result<(BTreeSet<AccessRecord>, Deployment), ReportError> {
+    let records = read_records(record)
         .map_err(|source| ReportError::Record {
             path: record.display().to_string(),
             source,
         })?
-        .into_iter()
-        .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
     let deployment = Deployment::load(
@@ -274,6 +276,14 @@ pub fn report(record: &Path, translations: &Path) -> Result<Vec<Finding>, Report
         "cognito",
         canonical_resources(),
     )?;
+    Ok((records, deployment))
+}
+
+/// Checks the record at `record` against the roles of the translation in
+/// `translations`, printing what it finds; returns the findings.
+pub fn report(record: &Path, translations: &Path) -> Result<Vec<Finding>, ReportError> {
+    let (records, deployment) = record_and_roles(record, translations)?;
+    let records: Vec<AccessRecord> = records.into_iter().collect();
     let findings = check(&records, &deployment)?;
     let functions: BTreeSet<&str> = records.iter().map(|r| r.function.as_str()).collect();
     let grants: BTreeSet<_> = records.iter().map(AccessRecord::grant).collect();

@@ -9,15 +9,14 @@
 //! decision per request, or the reason the policies do not load (the
 //! evaluator refuses what it does not implement).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::coverage::{AccessRecord, ReportError, canonical_resources, read_records};
+use super::coverage::{ReportError, record_and_roles};
 use super::{Authorization, Decision, Policy, decide};
-use crate::deployment::Deployment;
 
 /// One case: a role's policies and what is asked of them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -135,21 +134,9 @@ pub fn parse_cases(text: &str) -> Result<Vec<Case>, CaseError> {
 /// `translations` defines it (with the canonical table and stream names
 /// the record uses).
 pub fn record_cases(record: &Path, translations: &Path) -> Result<Vec<Case>, ReportError> {
-    let records: BTreeSet<AccessRecord> = read_records(record)
-        .map_err(|source| ReportError::Record {
-            path: record.display().to_string(),
-            source,
-        })?
-        .into_iter()
-        // A request the proxy refused unread was never put to the policies.
-        .filter(|record| record.reason.is_none())
-        .collect();
-    let deployment = Deployment::load(
-        translations,
-        &crate::default_template_path(),
-        "cognito",
-        canonical_resources(),
-    )?;
+    let (mut records, deployment) = record_and_roles(record, translations)?;
+    // A request the proxy refused unread was never put to the policies.
+    records.retain(|record| record.reason.is_none());
     let mut roles = BTreeMap::new();
     for function in deployment.functions()? {
         let policies = deployment
@@ -189,6 +176,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::iam::coverage::canonical_resources;
 
     const TABLE: &str = "arn:aws:dynamodb:us-east-1:000000000000:table/TABLE";
 
