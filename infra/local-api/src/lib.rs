@@ -17,6 +17,7 @@ pub mod iam;
 pub mod json_lines;
 pub mod lambda;
 pub mod loopback;
+pub mod replay;
 pub mod runtime_api;
 pub mod server;
 pub mod table;
@@ -176,7 +177,11 @@ impl LocalApi {
             Some(config) => Some(Arc::new(Authorizer::load(config).await?)),
             None => None,
         };
-        let router = server::router(&template.routes, &backend, authorizer)?.merge(docs::router());
+        let mut router =
+            server::router(&template.routes, &backend, authorizer)?.merge(docs::router());
+        if let Some(functions) = &functions {
+            router = router.merge(functions.invocable.clone().router());
+        }
         let listener = TcpListener::bind(address).await?;
         Ok(Self {
             listener,

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use clap::{Args as ClapArgs, Parser, Subcommand};
 use local_api::auth::{AuthConfig, DevToken, JwksSource};
 use local_api::lambda::LambdaOptions;
-use local_api::{LocalApi, StoreChoice, boot, iam};
+use local_api::{LocalApi, StoreChoice, boot, iam, replay};
 
 /// Serves the users API locally, with the routes of template.yaml.
 #[derive(Debug, Parser)]
@@ -34,6 +34,37 @@ enum Command {
     /// and a binary) under the local Runtime API with its Lambda
     /// environment, sends it one event and checks it answers.
     Boot(BootArgs),
+    /// Replays the history worker's dead letters: reads each one's stream
+    /// records back (while the stream retains them, 24 hours) and invokes
+    /// the worker with them as Lambda would. Exits 1 if any is left.
+    ReplayDeadLetters(ReplayArgs),
+}
+
+#[derive(Debug, ClapArgs)]
+#[command(group = clap::ArgGroup::new("letters").required(true))]
+struct ReplayArgs {
+    /// The dead-letter queue's URL (the stack's HistoryDeadLetterQueueUrl):
+    /// each message replayed is deleted.
+    #[arg(long, group = "letters")]
+    queue_url: Option<String>,
+    /// A file of dead letters, as local-api --dead-letter-file writes it.
+    #[arg(long, group = "letters")]
+    dead_letter_file: Option<PathBuf>,
+    /// The function to invoke (name or ARN); default: the one each letter
+    /// names.
+    #[arg(long)]
+    function: Option<String>,
+    /// Read the stream from this DynamoDB Local instead of AWS.
+    #[arg(long, env = "DYNAMODB_ENDPOINT")]
+    dynamodb_endpoint: Option<String>,
+    /// Invoke the worker of this local API (started with --lambda) instead
+    /// of AWS's.
+    #[arg(long)]
+    lambda_endpoint: Option<String>,
+    /// Where the translated templates are (the mapping's filters and batch
+    /// size are read there).
+    #[arg(long, default_value_os_t = local_api::deployment::default_translation_dir())]
+    translations: PathBuf,
 }
 
 #[derive(Debug, ClapArgs)]
@@ -174,6 +205,33 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             )
             .await?;
             println!("{answer}");
+            return Ok(());
+        }
+        Some(Command::ReplayDeadLetters(args)) => {
+            let endpoints = replay::Endpoints {
+                dynamodb: args.dynamodb_endpoint,
+                lambda: args.lambda_endpoint,
+            };
+            let replayer = replay::Replayer::connect(
+                &endpoints,
+                &args.translations,
+                &local_api::default_template_path(),
+                args.function,
+            )
+            .await?;
+            let source = match (args.queue_url, args.dead_letter_file) {
+                (Some(url), _) => replay::Source::Queue {
+                    sqs: aws_sdk_sqs::Client::new(
+                        &aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await,
+                    ),
+                    url,
+                },
+                (None, Some(path)) => replay::Source::File(path),
+                (None, None) => unreachable!("clap requires one"),
+            };
+            if replayer.run(&source).await? > 0 {
+                std::process::exit(1);
+            }
             return Ok(());
         }
         None => {}

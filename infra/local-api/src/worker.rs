@@ -169,6 +169,15 @@ impl StreamReader {
     }
 }
 
+/// The record as a stream event source mapping delivers it: [`event_record`]
+/// with the stream's ARN and region, which Lambda adds.
+pub fn mapped_record(record: Record, stream_arn: &str, region: &str) -> EventRecord {
+    let mut record = event_record(record);
+    record.event_source_arn = Some(stream_arn.to_owned());
+    record.aws_region = region.to_owned();
+    record
+}
+
 /// The Lambda event record for a record read from the Streams API.
 pub fn event_record(record: Record) -> EventRecord {
     let change = record

@@ -93,6 +93,40 @@ impl Rig {
         body["id"].as_str().expect("id").to_owned()
     }
 
+    /// The user's history as (type, version) pairs, once it holds `count`
+    /// events or after 60 s.
+    async fn history_of(&self, id: &str, count: usize) -> Vec<(String, u64)> {
+        let started = Instant::now();
+        loop {
+            let page: Value = self
+                .request(Method::GET, &format!("/users/{id}/events"))
+                .send()
+                .await
+                .expect("GET events")
+                .json()
+                .await
+                .unwrap_or_default();
+            let events: Vec<(String, u64)> = page["items"]
+                .as_array()
+                .map(|items| {
+                    items
+                        .iter()
+                        .map(|e| {
+                            (
+                                e["type"].as_str().unwrap_or_default().to_owned(),
+                                e["version"].as_u64().unwrap_or_default(),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            if events.len() >= count || started.elapsed() > Duration::from_secs(60) {
+                return events;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     /// Every item of the table, read directly (not through the proxy).
     async fn items(&self) -> Vec<HashMap<String, AttributeValue>> {
         let mut items = Vec::new();
@@ -576,35 +610,7 @@ async fn in_lambda_mode_a_stalled_history_put_is_retried_until_the_history_is_co
     // Longer than one put's 4 s budget: at least one attempt is stalled.
     tokio::time::sleep(Duration::from_secs(6)).await;
     rig.proxy.clear();
-    let started = Instant::now();
-    let history = loop {
-        let page: Value = rig
-            .request(Method::GET, &format!("/users/{id}/events"))
-            .send()
-            .await
-            .expect("GET events")
-            .json()
-            .await
-            .unwrap_or_default();
-        let events: Vec<(String, u64)> = page["items"]
-            .as_array()
-            .map(|items| {
-                items
-                    .iter()
-                    .map(|e| {
-                        (
-                            e["type"].as_str().unwrap_or_default().to_owned(),
-                            e["version"].as_u64().unwrap_or_default(),
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        if events.len() >= 3 || started.elapsed() > Duration::from_secs(60) {
-            break events;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let history = rig.history_of(&id, 3).await;
     let expected: Vec<(String, u64)> = [("created", 1), ("updated", 2), ("updated", 3)]
         .map(|(kind, version)| (kind.to_owned(), version))
         .into();
@@ -615,6 +621,103 @@ async fn in_lambda_mode_a_stalled_history_put_is_retried_until_the_history_is_co
         Vec::<Value>::new(),
         "nothing dead-lettered"
     );
+    assert_eq!(rig.inconsistencies().await, Vec::<String>::new());
+}
+
+/// A dead letter replayed end to end through `--lambda`: while every
+/// history `PutItem` is refused (a grant removed from the worker's role),
+/// the worker reports the records failed, the mapping retries them and
+/// then sends their coordinates to the on-failure destination. With the
+/// cause fixed, `replay-dead-letters` reads the records back from the
+/// stream and invokes the worker through the local Invoke API: the history
+/// is complete, and a second replay duplicates nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_lambda_mode_a_dead_letter_replayed_after_the_fix_completes_the_history() {
+    let rig = Rig::start_with(Some(crate::support::lambda_options())).await;
+    rig.proxy.inject(Rule::always(
+        Some("PutItem"),
+        Fault::Error {
+            status: 400,
+            kind: "AccessDeniedException".to_owned(),
+        },
+    ));
+    let id = rig.user("replay@faults.example.com").await;
+    let renamed = rig
+        .request(Method::PATCH, &format!("/users/{id}"))
+        .json(&json!({ "name": "Ada L" }))
+        .send()
+        .await
+        .expect("PATCH");
+    assert_eq!(renamed.status(), 200);
+    let functions = rig.functions.as_ref().expect("--lambda mode");
+    let started = Instant::now();
+    let letters = loop {
+        let letters = functions.dead_letters.all();
+        let records: u64 = letters
+            .iter()
+            .map(|l| l["DDBStreamBatchInfo"]["batchSize"].as_u64().unwrap_or(0))
+            .sum();
+        if records >= 2 {
+            break letters;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the two records not dead-lettered after 60 s: {letters:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    rig.proxy.clear();
+    assert_eq!(rig.history_of(&id, 0).await.len(), 0, "no history yet");
+
+    let file = std::env::temp_dir().join(format!("dead-letters-{}.jsonl", ulid::Ulid::new()));
+    let lines: Vec<String> = letters.iter().map(Value::to_string).collect();
+    std::fs::write(&file, lines.join("\n")).expect("dead-letter file");
+    let replayer = local_api::replay::Replayer::connect(
+        &local_api::replay::Endpoints {
+            dynamodb: Some(dynamodb_endpoint()),
+            lambda: Some(rig.base.clone()),
+        },
+        &local_api::deployment::default_translation_dir(),
+        &local_api::default_template_path(),
+        None,
+    )
+    .await
+    .expect("replayer");
+    let source = local_api::replay::Source::File(file.clone());
+    assert_eq!(
+        replayer.run(&source).await.expect("replay"),
+        0,
+        "every letter replayed"
+    );
+    let expected: Vec<(String, u64)> = [("created", 1), ("updated", 2)]
+        .map(|(kind, version)| (kind.to_owned(), version))
+        .into();
+    assert_eq!(rig.history_of(&id, 2).await, expected);
+    // The worker has answered by then: whatever it wrote is there.
+    assert_eq!(replayer.run(&source).await.expect("replay again"), 0);
+    assert_eq!(rig.history_of(&id, 0).await, expected, "nothing duplicated");
+
+    // A shard the stream no longer has: past retention (DynamoDB Local
+    // keeps every record, so a trimmed range cannot be made here).
+    let mut gone = local_api::replay::Letter::parse(&letters[0]).expect("a letter");
+    gone.shard = "shardId-00000000000000000000-00000000".to_owned();
+    let outcome = replayer.replay(&gone).await;
+    assert!(
+        matches!(
+            outcome,
+            Err(local_api::replay::ReplayError::PastRetention { .. })
+        ),
+        "{gone:?}: {outcome:?}"
+    );
+    // A sequence number the shard never had is refused, not replayed.
+    let mut invalid = local_api::replay::Letter::parse(&letters[0]).expect("a letter");
+    invalid.first = "0".repeat(21);
+    let outcome = replayer.replay(&invalid).await;
+    assert!(
+        matches!(outcome, Err(local_api::replay::ReplayError::Stream(_))),
+        "{invalid:?}: {outcome:?}"
+    );
+    std::fs::remove_file(file).ok();
     assert_eq!(rig.inconsistencies().await, Vec::<String>::new());
 }
 

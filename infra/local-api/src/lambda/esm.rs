@@ -23,7 +23,7 @@ use crate::iam::Authorization;
 use crate::iam::coverage::AccessLog;
 use crate::iam::proxy::Principal;
 use crate::json_lines::JsonLines;
-use crate::worker::{POLL_INTERVAL, StreamReader, event_record};
+use crate::worker::{POLL_INTERVAL, StreamReader, mapped_record};
 
 /// A filter pattern the local mapping cannot evaluate faithfully.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +58,14 @@ pub fn matches(pattern: &Value, record: &Value) -> bool {
             }
         })
     })
+}
+
+impl StreamMapping {
+    /// Whether the mapping's filters keep `record` (an event record as JSON;
+    /// with no filters, every record is kept).
+    pub fn keeps(&self, record: &Value) -> bool {
+        self.filters.is_empty() || self.filters.iter().any(|f| matches(f, record))
+    }
 }
 
 /// Where records the worker gave up on go: Lambda's on-failure record for a
@@ -176,14 +184,11 @@ impl Mapping {
         stream_arn: &str,
         shard: &str,
     ) -> Option<Pending> {
-        let mut record = event_record(record);
-        record.event_source_arn = Some(stream_arn.to_owned());
-        record.aws_region = crate::deployment::REGION.to_owned();
+        let record = mapped_record(record, stream_arn, crate::deployment::REGION);
         let sequence_number = record.change.sequence_number.clone()?;
         let arrived = SystemTime::from(record.change.approximate_creation_date_time);
         let record = serde_json::to_value(&record).ok()?;
-        let filters = &self.settings.filters;
-        (filters.is_empty() || filters.iter().any(|f| matches(f, &record))).then(|| Pending {
+        self.settings.keeps(&record).then(|| Pending {
             record,
             sequence_number,
             arrived,

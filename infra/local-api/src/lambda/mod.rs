@@ -6,6 +6,7 @@
 
 pub mod esm;
 pub mod instance;
+pub mod invoke;
 mod log_level;
 pub mod pool;
 
@@ -97,6 +98,8 @@ pub struct Functions {
     pub access: Arc<AccessLog>,
     /// The stream's on-failure destination.
     pub dead_letters: Arc<DeadLetters>,
+    /// The functions as Lambda's `Invoke` API finds them.
+    pub invocable: invoke::Invocable,
     _proxy: IamProxy,
     mappings: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -212,6 +215,7 @@ impl Functions {
         )
         .await?;
         let mut pools = BTreeMap::new();
+        let mut invocable = invoke::Invocable::default();
         for function in &functions {
             let binary = options.dir.join(&function.binary);
             if !binary.is_file() {
@@ -229,14 +233,13 @@ impl Functions {
                 init_timeout: INIT_TIMEOUT,
                 output: None,
             };
-            pools.insert(
-                function.binary.clone(),
-                Arc::new(FunctionPool::new(
-                    launch,
-                    function.timeout,
-                    options.instances,
-                )),
-            );
+            let pool = Arc::new(FunctionPool::new(
+                launch,
+                function.timeout,
+                options.instances,
+            ));
+            invocable.add(function, &pool);
+            pools.insert(function.binary.clone(), pool);
         }
         let mut mappings = Vec::new();
         for settings in deployment.stream_mappings()? {
@@ -286,6 +289,7 @@ impl Functions {
             pools,
             access,
             dead_letters,
+            invocable,
             _proxy: proxy,
             mappings,
         })
