@@ -773,14 +773,18 @@ mod tests {
         assert_eq!(d.invoked_function("WorkerAliaslive").ok(), Some("Worker"));
         assert_eq!(d.invoked_function("Worker").ok(), Some("Worker"));
         assert_eq!(
-            d.resolve(&json!({"Ref": "WorkerAliaslive"})).ok().as_deref(),
+            d.resolve(&json!({"Ref": "WorkerAliaslive"}))
+                .ok()
+                .as_deref(),
             Some("arn:aws:lambda:us-east-1:000000000000:function:local-Worker:live")
         );
         assert_eq!(
             d.resolve(&json!({"Fn::Sub": "functions/${WorkerAliaslive}/invocations"}))
                 .ok()
                 .as_deref(),
-            Some("functions/arn:aws:lambda:us-east-1:000000000000:function:local-Worker:live/invocations")
+            Some(
+                "functions/arn:aws:lambda:us-east-1:000000000000:function:local-Worker:live/invocations"
+            )
         );
         assert_eq!(
             d.resolve(&json!({"Fn::GetAtt": ["WorkerVersion0123456789", "Version"]}))
@@ -790,7 +794,11 @@ mod tests {
         );
         let mappings = d.stream_mappings().unwrap_or_else(|e| panic!("{e}"));
         let invoked: Vec<&str> = mappings.iter().map(|m| m.function.as_str()).collect();
-        assert_eq!(invoked, ["Worker"], "the mapping on the alias invokes the function");
+        assert_eq!(
+            invoked,
+            ["Worker"],
+            "the mapping on the alias invokes the function"
+        );
     }
 
     #[test]

@@ -85,23 +85,43 @@ const DEFAULT_DEPLOYMENT_CONFIG: &str = "CodeDeployDefault.LambdaCanary10Percent
 const ROLLBACK_ALARMS: [(&str, &[&str]); 7] = [
     (
         "create-user",
-        &["CreateUserErrorsAlarm", "CreateUserLatencyAlarm", "ApiServerErrorRateAlarm"],
+        &[
+            "CreateUserErrorsAlarm",
+            "CreateUserLatencyAlarm",
+            "ApiServerErrorRateAlarm",
+        ],
     ),
     (
         "get-user",
-        &["GetUserErrorsAlarm", "GetUserLatencyAlarm", "ApiServerErrorRateAlarm"],
+        &[
+            "GetUserErrorsAlarm",
+            "GetUserLatencyAlarm",
+            "ApiServerErrorRateAlarm",
+        ],
     ),
     (
         "list-users",
-        &["ListUsersErrorsAlarm", "ListUsersLatencyAlarm", "ApiServerErrorRateAlarm"],
+        &[
+            "ListUsersErrorsAlarm",
+            "ListUsersLatencyAlarm",
+            "ApiServerErrorRateAlarm",
+        ],
     ),
     (
         "update-user",
-        &["UpdateUserErrorsAlarm", "UpdateUserLatencyAlarm", "ApiServerErrorRateAlarm"],
+        &[
+            "UpdateUserErrorsAlarm",
+            "UpdateUserLatencyAlarm",
+            "ApiServerErrorRateAlarm",
+        ],
     ),
     (
         "delete-user",
-        &["DeleteUserErrorsAlarm", "DeleteUserLatencyAlarm", "ApiServerErrorRateAlarm"],
+        &[
+            "DeleteUserErrorsAlarm",
+            "DeleteUserLatencyAlarm",
+            "ApiServerErrorRateAlarm",
+        ],
     ),
     (
         "list-user-events",
@@ -448,8 +468,14 @@ fn every_function_is_published_as_a_version_behind_its_live_alias() {
         let translated = mode.translated();
         let functions = functions(&translated);
         assert_eq!(
-            functions.keys().map(String::as_str).collect::<BTreeSet<_>>(),
-            ROLLBACK_ALARMS.iter().map(|(binary, _)| *binary).collect(),
+            functions
+                .keys()
+                .map(String::as_str)
+                .collect::<BTreeSet<_>>(),
+            ROLLBACK_ALARMS
+                .iter()
+                .map(|(binary, _)| *binary)
+                .collect::<BTreeSet<_>>(),
             "{mode:?}: every function has its rollback alarms listed here"
         );
         for (binary, function) in &functions {
@@ -461,7 +487,10 @@ fn every_function_is_published_as_a_version_behind_its_live_alias() {
                 panic!("{mode:?}: {binary} has one version, not {versions:?}");
             };
             // A retained version is what CodeDeploy rolls back to.
-            assert_eq!(version["DeletionPolicy"], "Retain", "{mode:?}: {version_id}");
+            assert_eq!(
+                version["DeletionPolicy"], "Retain",
+                "{mode:?}: {version_id}"
+            );
             let alias_id = alias_of(&translated, function);
             let alias = &translated["Resources"][&alias_id]["Properties"];
             assert_eq!(alias["Name"], ALIAS, "{mode:?}: {alias_id}");
@@ -491,7 +520,9 @@ fn watched_seconds(deployment_type: &str) -> u64 {
         return number(minutes.trim_end_matches("Minutes")) * 60;
     }
     if let Some(rest) = deployment_type.strip_prefix("Linear") {
-        let (percent, every) = rest.split_once("PercentEvery").expect("LinearNPercentEveryM");
+        let (percent, every) = rest
+            .split_once("PercentEvery")
+            .expect("LinearNPercentEveryM");
         let minutes = number(every.trim_end_matches("Minutes").trim_end_matches("Minute"));
         return (100 / number(percent) - 1) * minutes * 60;
     }
@@ -525,7 +556,10 @@ fn each_function_deploys_through_codedeploy_rolled_back_by_its_own_alarms() {
     let source = source_template();
     let deployment_type = &source["Parameters"]["DeploymentType"];
     assert_eq!(
-        format!("CodeDeployDefault.Lambda{}", deployment_type["Default"].as_str().unwrap_or_default()),
+        format!(
+            "CodeDeployDefault.Lambda{}",
+            deployment_type["Default"].as_str().unwrap_or_default()
+        ),
         DEFAULT_DEPLOYMENT_CONFIG
     );
     for mode in Mode::ALL {
@@ -534,10 +568,15 @@ fn each_function_deploys_through_codedeploy_rolled_back_by_its_own_alarms() {
         let [(application, app)] = applications.iter().collect::<Vec<_>>()[..] else {
             panic!("{mode:?}: one CodeDeploy application, not {applications:?}");
         };
+        let application = *application;
         assert_eq!(app["Properties"]["ComputePlatform"], "Lambda");
         let functions = functions(&translated);
         let groups = of_type(&translated, "AWS::CodeDeploy::DeploymentGroup");
-        assert_eq!(groups.len(), functions.len(), "{mode:?}: one deployment group per function");
+        assert_eq!(
+            groups.len(),
+            functions.len(),
+            "{mode:?}: one deployment group per function"
+        );
         for (binary, expected) in ROLLBACK_ALARMS {
             let function = &functions[binary];
             let alias_id = alias_of(&translated, function);
@@ -562,12 +601,19 @@ fn each_function_deploys_through_codedeploy_rolled_back_by_its_own_alarms() {
                     .is_some_and(|e| e.contains(&json!("DEPLOYMENT_STOP_ON_ALARM"))),
                 "{mode:?}: {group_id} rolls back when an alarm stops it"
             );
-            assert_eq!(group["AlarmConfiguration"]["Enabled"], true, "{mode:?}: {group_id}");
+            assert_eq!(
+                group["AlarmConfiguration"]["Enabled"], true,
+                "{mode:?}: {group_id}"
+            );
             let alarms: Vec<&str> = group["AlarmConfiguration"]["Alarms"]
                 .as_array()
                 .into_iter()
                 .flatten()
-                .map(|a| a["Name"]["Ref"].as_str().unwrap_or_else(|| panic!("{a} is an alarm of the stack")))
+                .map(|a| {
+                    a["Name"]["Ref"]
+                        .as_str()
+                        .unwrap_or_else(|| panic!("{a} is an alarm of the stack"))
+                })
                 .collect();
             assert_eq!(alarms, expected, "{mode:?}: {binary}'s rollback alarms");
             let service_role = &group["ServiceRoleArn"]["Fn::GetAtt"];
@@ -595,8 +641,14 @@ fn each_function_deploys_through_codedeploy_rolled_back_by_its_own_alarms() {
                     watched.contains(function.as_str()) || watched.contains("HttpApi"),
                     "{mode:?}: {alarm_id} watches {function} or the API, not {watched:?}"
                 );
-                let allowed = deployment_type["AllowedValues"].as_array().expect("AllowedValues");
-                for allowed in allowed.iter().filter_map(Value::as_str).filter(|t| *t != "AllAtOnce") {
+                let allowed = deployment_type["AllowedValues"]
+                    .as_array()
+                    .expect("AllowedValues");
+                for allowed in allowed
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .filter(|t| *t != "AllAtOnce")
+                {
                     assert!(
                         seconds_to_alarm(alarm) <= watched_seconds(allowed),
                         "{alarm_id} needs {} s to fire, more than {allowed} watches ({} s)",
@@ -1095,7 +1147,10 @@ fn the_deployer_policy_passes_each_role_only_to_its_service_and_attaches_its_aws
     let statements = allow_statements(&policy, "deployer-policy.json");
     let granted: BTreeSet<&str> = statements.iter().flat_map(actions).collect();
     for action in GRADUAL_DEPLOY_ACTIONS {
-        assert!(granted.contains(action), "{DEPLOYER_POLICY} allows {action}");
+        assert!(
+            granted.contains(action),
+            "{DEPLOYER_POLICY} allows {action}"
+        );
     }
     let passed_to: BTreeSet<&str> = statements
         .iter()
@@ -1162,7 +1217,7 @@ fn the_deployer_policy_passes_each_role_only_to_its_service_and_attaches_its_aws
     );
     assert_eq!(
         passed_to,
-        services.iter().map(String::as_str).collect(),
+        services.iter().map(String::as_str).collect::<BTreeSet<_>>(),
         "{DEPLOYER_POLICY} passes roles to no other service"
     );
 }
