@@ -62,5 +62,5 @@ PY
 echo "no variable set: every parameter at its template default"
 check '{}' '{}'
 echo "variables set: their values, an empty one at its default"
-check '{"AUTH_MODE":"none","CORS_ALLOWED_ORIGINS":"https://a.example,https://b.example","ALARM_EMAIL":"","LATENCY_P99_THRESHOLD_MS":"250","STACK_NAME":"not-a-parameter"}' \
-  '{"AuthMode":"none","CorsAllowedOrigins":"https://a.example,https://b.example","LatencyP99ThresholdMs":"250"}'
+check '{"AUTH_MODE":"none","CORS_ALLOWED_ORIGINS":"https://a.example,https://b.example","ALARM_EMAIL":"","LATENCY_P99_THRESHOLD_MS":"250","DEPLOYMENT_TYPE":"AllAtOnce","STACK_NAME":"not-a-parameter"}' \
+  '{"AuthMode":"none","CorsAllowedOrigins":"https://a.example,https://b.example","LatencyP99ThresholdMs":"250","DeploymentType":"AllAtOnce"}'

@@ -5,6 +5,15 @@
 # CloudFormation. Only code changes; configuration, permissions and routes
 # stay as the stack made them (change those with `sam deploy`).
 #
+# API Gateway and the stream invoke each function's `live` alias
+# (template.yaml, AutoPublishAlias), not $LATEST, which is what `cargo
+# lambda deploy` updates. So each upload is then published as a version
+# and the alias moved to it at once: no canary, no rollback alarm, no
+# CodeDeploy (README, "Deploy"). It refuses while an alias is mid-shift
+# (a CodeDeploy deployment in progress). The stack still records its own
+# version: the next `sam deploy` that changes the function shifts from
+# that one, and one that does not leaves the alias where this put it.
+#
 # Usage: infra/deploy/update-code.sh [--region REGION] [--profile PROFILE] STACK [BINARY...]
 #
 # Function names come from the stack's outputs named <Binary>FunctionName
@@ -87,6 +96,24 @@ done
 # was found); saying so lets the expansions below stay plain under set -u.
 [ ${#binaries[@]} -gt 0 ] || { echo "error: stack $stack selects no function" >&2; exit 1; }
 
+# template.yaml's AutoPublishAlias.
+alias="live"
+i=0
+while [ "$i" -lt ${#binaries[@]} ]; do
+  function="${functions[$i]}"
+  i=$((i + 1))
+  # cargo lambda deploy creates a function (and a role) when the name does
+  # not exist; only ever update the stack's own.
+  aws lambda get-function-configuration ${aws_args[@]+"${aws_args[@]}"} --function-name "$function" \
+    --query FunctionName --output text >/dev/null
+  weights="$(aws lambda get-alias ${aws_args[@]+"${aws_args[@]}"} --function-name "$function" --name "$alias" \
+    --query 'RoutingConfig.AdditionalVersionWeights' --output text)"
+  if [ -n "$weights" ] && [ "$weights" != "None" ]; then
+    echo "error: $function's alias $alias is shifting between versions ($weights): a CodeDeploy deployment is in progress (aws deploy list-deployments)" >&2
+    exit 1
+  fi
+done
+
 # The same selection as `sam build` (--bin, no --package), so both paths
 # resolve the same features and share one build cache.
 bin_args=()
@@ -99,10 +126,12 @@ while [ "$i" -lt ${#binaries[@]} ]; do
   binary="${binaries[$i]}"
   function="${functions[$i]}"
   i=$((i + 1))
-  # cargo lambda deploy creates a function (and a role) when the name does
-  # not exist; only ever update the stack's own.
-  aws lambda get-function-configuration ${aws_args[@]+"${aws_args[@]}"} --function-name "$function" \
-    --query FunctionName --output text >/dev/null
   echo "--- $binary -> $function" >&2
   (cd "$root" && cargo lambda deploy ${aws_args[@]+"${aws_args[@]}"} --binary-name "$binary" "$function")
+  aws lambda wait function-updated ${aws_args[@]+"${aws_args[@]}"} --function-name "$function"
+  version="$(aws lambda publish-version ${aws_args[@]+"${aws_args[@]}"} --function-name "$function" \
+    --description "infra/deploy/update-code.sh" --query Version --output text)"
+  aws lambda update-alias ${aws_args[@]+"${aws_args[@]}"} --function-name "$function" --name "$alias" \
+    --function-version "$version" --query FunctionVersion --output text >/dev/null
+  echo "--- $function:$alias -> version $version" >&2
 done

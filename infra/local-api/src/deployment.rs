@@ -8,6 +8,16 @@
 //! CloudFormation intrinsics (`Ref`, `Fn::GetAtt`, `Fn::Sub`, `Fn::Join`)
 //! are resolved against the local stand-ins: the local table, its stream,
 //! and made-up but well-formed ARNs for everything else.
+//!
+//! Versions and aliases: SAM publishes each function as an
+//! `AWS::Lambda::Version` behind an `AWS::Lambda::Alias` (`AutoPublishAlias`),
+//! and the stream mapping and API Gateway invoke the alias. Locally there is
+//! one version of each function, the binary just built, so an alias stands
+//! for its function: invoking it runs the function's code, with the
+//! function's settings and role, as invoking the function does. The
+//! CodeDeploy resources that shift the alias between versions on AWS (the
+//! application, one deployment group per function, and their service role,
+//! a role no function runs as) are not read.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -420,6 +430,7 @@ impl Deployment {
             let function = p["FunctionName"]["Ref"]
                 .as_str()
                 .ok_or_else(|| content(format!("{id}: FunctionName is not a Ref")))?;
+            let function = self.invoked_function(function)?;
             let mut filters = Vec::new();
             for filter in p["FilterCriteria"]["Filters"]
                 .as_array()
@@ -467,6 +478,44 @@ impl Deployment {
 
     fn function_name(&self, id: &str) -> String {
         format!("{STACK}-{id}")
+    }
+
+    /// The logical id of the function that invoking `id` runs: `id` itself
+    /// for an `AWS::Lambda::Function`, the function an `AWS::Lambda::Alias`
+    /// belongs to (`FunctionName: {Ref: ...}`) for an alias. Locally an
+    /// alias runs its function's one version (the module's header says why).
+    pub fn invoked_function<'a>(&'a self, id: &'a str) -> Result<&'a str, DeploymentError> {
+        let resource = self
+            .resources
+            .get(id)
+            .ok_or_else(|| content(format!("{id} is no resource of the stack")))?;
+        match resource["Type"].as_str().unwrap_or_default() {
+            "AWS::Lambda::Function" => Ok(id),
+            "AWS::Lambda::Alias" => {
+                let function = resource["Properties"]["FunctionName"]["Ref"]
+                    .as_str()
+                    .ok_or_else(|| content(format!("{id}: FunctionName is not a Ref")))?;
+                match self.resources.get(function).map(|r| &r["Type"]) {
+                    Some(kind) if kind == "AWS::Lambda::Function" => Ok(function),
+                    _ => Err(content(format!(
+                        "{id} is the alias of {function}, which is no function of the stack"
+                    ))),
+                }
+            }
+            kind => Err(content(format!("{id} ({kind}) is no function or alias"))),
+        }
+    }
+
+    /// The alias `id`'s ARN: its function's, with `:<Name>` appended.
+    fn alias_arn(&self, id: &str) -> Result<String, DeploymentError> {
+        let function = self.invoked_function(id)?;
+        let name = self.resources[id]["Properties"]["Name"]
+            .as_str()
+            .ok_or_else(|| content(format!("{id}: an alias without a Name")))?;
+        Ok(format!(
+            "arn:aws:lambda:{REGION}:{ACCOUNT}:function:{}:{name}",
+            self.function_name(function)
+        ))
     }
 
     /// A policy document with every intrinsic in it resolved.
@@ -555,6 +604,8 @@ impl Deployment {
                 "https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{STACK}-{name}"
             )),
             "AWS::Lambda::Function" => Ok(self.function_name(name)),
+            // CloudFormation's Ref of an alias is its ARN.
+            "AWS::Lambda::Alias" => self.alias_arn(name),
             "AWS::IAM::ManagedPolicy" => Ok(self.managed_policy_arn(name)),
             "AWS::SNS::Topic" => Ok(format!("arn:aws:sns:{REGION}:{ACCOUNT}:{STACK}-{name}")),
             kind => Ok(format!("{STACK}-{name}-{}", kind.replace("::", "-"))),
@@ -582,6 +633,8 @@ impl Deployment {
                 "arn:aws:lambda:{REGION}:{ACCOUNT}:function:{}",
                 self.function_name(id)
             )),
+            // The one local version of every function.
+            ("AWS::Lambda::Version", "Version") => Ok("1".to_owned()),
             _ => Err(content(format!(
                 "the local twin cannot resolve {id}.{attribute} ({kind})"
             ))),
@@ -679,6 +732,80 @@ mod tests {
         ];
         for (value, expected) in cases {
             assert_eq!(d.resolve(&value).ok().as_deref(), Some(expected), "{value}");
+        }
+    }
+
+    /// What SAM makes of a function with `AutoPublishAlias: live` and a
+    /// stream event (names as in `infra/sam/translated/*.json`).
+    fn aliased() -> Deployment {
+        let document = json!({
+            "Resources": {
+                "UsersTable": {"Type": "AWS::DynamoDB::Table", "Properties": {}},
+                "Worker": {"Type": "AWS::Lambda::Function", "Properties": {}},
+                "WorkerVersion0123456789": {"Type": "AWS::Lambda::Version",
+                    "Properties": {"FunctionName": {"Ref": "Worker"}}},
+                "WorkerAliaslive": {"Type": "AWS::Lambda::Alias", "Properties": {
+                    "FunctionName": {"Ref": "Worker"},
+                    "FunctionVersion": {"Fn::GetAtt": ["WorkerVersion0123456789", "Version"]},
+                    "Name": "live"}},
+                "StrayAlias": {"Type": "AWS::Lambda::Alias", "Properties": {
+                    "FunctionName": {"Ref": "UsersTable"}, "Name": "live"}},
+                "WorkerStream": {"Type": "AWS::Lambda::EventSourceMapping", "Properties": {
+                    "FunctionName": {"Ref": "WorkerAliaslive"},
+                    "EventSourceArn": {"Fn::GetAtt": ["UsersTable", "StreamArn"]}}},
+                "ServerlessDeploymentApplication": {"Type": "AWS::CodeDeploy::Application",
+                    "Properties": {"ComputePlatform": "Lambda"}}
+            }
+        });
+        Deployment::from_document(
+            &document,
+            LocalResources {
+                table: "users".to_owned(),
+                stream_arn: Some("arn:stream".to_owned()),
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn an_alias_runs_its_function_and_refers_to_itself_by_the_alias_arn() {
+        let d = aliased();
+        assert_eq!(d.invoked_function("WorkerAliaslive").ok(), Some("Worker"));
+        assert_eq!(d.invoked_function("Worker").ok(), Some("Worker"));
+        assert_eq!(
+            d.resolve(&json!({"Ref": "WorkerAliaslive"}))
+                .ok()
+                .as_deref(),
+            Some("arn:aws:lambda:us-east-1:000000000000:function:local-Worker:live")
+        );
+        assert_eq!(
+            d.resolve(&json!({"Fn::Sub": "functions/${WorkerAliaslive}/invocations"}))
+                .ok()
+                .as_deref(),
+            Some(
+                "functions/arn:aws:lambda:us-east-1:000000000000:function:local-Worker:live/invocations"
+            )
+        );
+        assert_eq!(
+            d.resolve(&json!({"Fn::GetAtt": ["WorkerVersion0123456789", "Version"]}))
+                .ok()
+                .as_deref(),
+            Some("1")
+        );
+        let mappings = d.stream_mappings().unwrap_or_else(|e| panic!("{e}"));
+        let invoked: Vec<&str> = mappings.iter().map(|m| m.function.as_str()).collect();
+        assert_eq!(
+            invoked,
+            ["Worker"],
+            "the mapping on the alias invokes the function"
+        );
+    }
+
+    #[test]
+    fn an_alias_of_no_function_and_a_mapping_on_no_function_are_errors() {
+        let d = aliased();
+        for id in ["StrayAlias", "UsersTable", "Nothing"] {
+            assert!(d.invoked_function(id).is_err(), "{id}");
         }
     }
 

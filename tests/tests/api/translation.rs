@@ -4,7 +4,10 @@
 //! template). The routes come from `template.yaml` itself; the rest of what
 //! is checked is what SAM generates: the HTTP API's OpenAPI body and its
 //! authorizer, the function roles with the managed policies SAM attaches,
-//! the stream's event source mapping, and the outputs. Last, that
+//! the stream's event source mapping, the gradual deploys (each function
+//! published as a version behind its `live` alias, which everything
+//! invokes, and a CodeDeploy deployment group per function with its
+//! rollback alarms), and the outputs. Last, that
 //! `infra/deploy/deployer-policy.json` allows creating every resource type
 //! the stack has.
 
@@ -64,6 +67,77 @@ const STREAM_SETTINGS: [&str; 8] = [
     "MaximumRetryAttempts",
     "MaximumRecordAgeInSeconds",
 ];
+
+/// The alias every function is published behind (`AutoPublishAlias` in
+/// template.yaml's Globals), which API Gateway and the stream invoke.
+const ALIAS: &str = "live";
+
+/// The deployment type of the template's default (`DeploymentType`), as
+/// CodeDeploy names it.
+const DEFAULT_DEPLOYMENT_CONFIG: &str = "CodeDeployDefault.LambdaCanary10Percent10Minutes";
+
+/// The alarms that roll back each function's deploy, by binary: an API
+/// function's errors, its route's p99 latency and the API's 5xx rate; the
+/// worker's errors. Throttles are left out on purpose (the account's
+/// concurrency, not the new code), and so are the worker's dead-letter and
+/// iterator-age alarms (they stay in ALARM until someone acts, and would
+/// roll back the fix).
+const ROLLBACK_ALARMS: [(&str, &[&str]); 7] = [
+    (
+        "create-user",
+        &[
+            "CreateUserErrorsAlarm",
+            "CreateUserLatencyAlarm",
+            "ApiServerErrorRateAlarm",
+        ],
+    ),
+    (
+        "get-user",
+        &[
+            "GetUserErrorsAlarm",
+            "GetUserLatencyAlarm",
+            "ApiServerErrorRateAlarm",
+        ],
+    ),
+    (
+        "list-users",
+        &[
+            "ListUsersErrorsAlarm",
+            "ListUsersLatencyAlarm",
+            "ApiServerErrorRateAlarm",
+        ],
+    ),
+    (
+        "update-user",
+        &[
+            "UpdateUserErrorsAlarm",
+            "UpdateUserLatencyAlarm",
+            "ApiServerErrorRateAlarm",
+        ],
+    ),
+    (
+        "delete-user",
+        &[
+            "DeleteUserErrorsAlarm",
+            "DeleteUserLatencyAlarm",
+            "ApiServerErrorRateAlarm",
+        ],
+    ),
+    (
+        "list-user-events",
+        &[
+            "ListUserEventsErrorsAlarm",
+            "ListUserEventsLatencyAlarm",
+            "ApiServerErrorRateAlarm",
+        ],
+    ),
+    ("history-worker", &["HistoryWorkerErrorsAlarm"]),
+];
+
+/// How long after the metrics' period ends an alarm may take to see it:
+/// Lambda's own metrics and those extracted from log lines arrive within a
+/// minute or two.
+const METRIC_DELAY_SECONDS: u64 = 120;
 
 fn template() -> Template {
     Template::load(&local_api::default_template_path()).expect("template.yaml parses")
@@ -289,6 +363,32 @@ fn role_of<'t>(template: &'t Value, function_id: &str) -> (&'t str, &'t Value) {
     (id, &template["Resources"][id])
 }
 
+/// The logical id of the one `AWS::Lambda::Alias` of a function.
+fn alias_of(template: &Value, function_id: &str) -> String {
+    let aliases: Vec<&str> = of_type(template, "AWS::Lambda::Alias")
+        .into_iter()
+        .filter(|(_, alias)| alias["Properties"]["FunctionName"] == json!({ "Ref": function_id }))
+        .map(|(id, _)| id)
+        .collect();
+    match aliases.as_slice() {
+        [id] => (*id).to_owned(),
+        other => panic!("{function_id} has one alias, not {other:?}"),
+    }
+}
+
+/// The function a reference invokes: the function an alias belongs to, or
+/// the function itself.
+fn function_behind<'t>(template: &'t Value, id: &'t str) -> &'t str {
+    let resource = &template["Resources"][id];
+    match resource["Type"].as_str() {
+        Some("AWS::Lambda::Function") => id,
+        Some("AWS::Lambda::Alias") => resource["Properties"]["FunctionName"]["Ref"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{id} names its function by Ref")),
+        other => panic!("{id} is a {other:?}, no function or alias"),
+    }
+}
+
 /// Logical ids of the functions a DynamoDB stream invokes.
 fn stream_functions(template: &Value) -> BTreeSet<String> {
     of_type(template, "AWS::Lambda::EventSourceMapping")
@@ -301,10 +401,10 @@ fn stream_functions(template: &Value) -> BTreeSet<String> {
                 .any(|id| template["Resources"][id]["Type"] == "AWS::DynamoDB::Table")
         })
         .map(|mapping| {
-            mapping["Properties"]["FunctionName"]["Ref"]
+            let invoked = mapping["Properties"]["FunctionName"]["Ref"]
                 .as_str()
-                .expect("a mapping names its function by Ref")
-                .to_owned()
+                .expect("a mapping names its function by Ref");
+            function_behind(template, invoked).to_owned()
         })
         .collect()
 }
@@ -321,20 +421,23 @@ fn every_route_of_the_template_invokes_its_own_function_in_every_auth_mode() {
         assert_eq!(generated, expected, "{mode:?}: the HTTP API's routes");
         for route in &routes {
             let function = &functions[&route.function];
+            // The alias, so that CodeDeploy's weights decide which version
+            // serves; the function's own ARN would run $LATEST.
+            let alias = alias_of(&translated, function);
             let integration = &operation(&translated, route)["x-amazon-apigateway-integration"];
             assert_eq!(integration["type"], "aws_proxy", "{mode:?} {}", route.key());
             assert_eq!(integration["payloadFormatVersion"], "2.0");
             let uri = integration["uri"]["Fn::Sub"].as_str().unwrap_or_default();
             assert!(
-                uri.ends_with(&format!("/functions/${{{function}.Arn}}/invocations")),
-                "{mode:?}: {} invokes {function}, not {uri:?}",
+                uri.ends_with(&format!("/functions/${{{alias}}}/invocations")),
+                "{mode:?}: {} invokes {function}'s alias {alias}, not {uri:?}",
                 route.key()
             );
             let permitted = of_type(&translated, "AWS::Lambda::Permission")
                 .values()
                 .any(|p| {
                     let p = &p["Properties"];
-                    p["FunctionName"]["Ref"] == function.as_str()
+                    p["FunctionName"]["Ref"] == alias.as_str()
                         && p["Principal"] == "apigateway.amazonaws.com"
                         && p["SourceArn"]["Fn::Sub"][0]
                             .as_str()
@@ -342,9 +445,218 @@ fn every_route_of_the_template_invokes_its_own_function_in_every_auth_mode() {
                 });
             assert!(
                 permitted,
-                "{mode:?}: API Gateway may invoke {function} for {}",
+                "{mode:?}: API Gateway may invoke {alias} for {}",
                 route.key()
             );
+        }
+        // No permission is left on a function itself or on $LATEST.
+        for (id, permission) in of_type(&translated, "AWS::Lambda::Permission") {
+            let target = permission["Properties"]["FunctionName"]["Ref"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{mode:?}: {id} names its target by Ref"));
+            assert_eq!(
+                translated["Resources"][target]["Type"], "AWS::Lambda::Alias",
+                "{mode:?}: {id} lets API Gateway invoke an alias, not {target}"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_function_is_published_as_a_version_behind_its_live_alias() {
+    for mode in Mode::ALL {
+        let translated = mode.translated();
+        let functions = functions(&translated);
+        assert_eq!(
+            functions
+                .keys()
+                .map(String::as_str)
+                .collect::<BTreeSet<_>>(),
+            ROLLBACK_ALARMS
+                .iter()
+                .map(|(binary, _)| *binary)
+                .collect::<BTreeSet<_>>(),
+            "{mode:?}: every function has its rollback alarms listed here"
+        );
+        for (binary, function) in &functions {
+            let versions: Vec<(&str, &Value)> = of_type(&translated, "AWS::Lambda::Version")
+                .into_iter()
+                .filter(|(_, v)| v["Properties"]["FunctionName"] == json!({ "Ref": function }))
+                .collect();
+            let [(version_id, version)] = versions.as_slice() else {
+                panic!("{mode:?}: {binary} has one version, not {versions:?}");
+            };
+            // A retained version is what CodeDeploy rolls back to.
+            assert_eq!(
+                version["DeletionPolicy"], "Retain",
+                "{mode:?}: {version_id}"
+            );
+            let alias_id = alias_of(&translated, function);
+            let alias = &translated["Resources"][&alias_id]["Properties"];
+            assert_eq!(alias["Name"], ALIAS, "{mode:?}: {alias_id}");
+            assert_eq!(
+                alias["FunctionVersion"],
+                json!({ "Fn::GetAtt": [version_id, "Version"] }),
+                "{mode:?}: {alias_id} points at {version_id}"
+            );
+        }
+    }
+}
+
+/// The seconds a deployment type keeps the old version serving part of the
+/// traffic, during which CodeDeploy watches the alarms: the canary's bake
+/// (`Canary10Percent10Minutes`: 600), or a linear shift's steps until the
+/// last (`Linear10PercentEvery1Minute`: 9 steps of 60). `AllAtOnce`: none.
+fn watched_seconds(deployment_type: &str) -> u64 {
+    let number = |text: &str| -> u64 {
+        text.parse()
+            .unwrap_or_else(|_| panic!("{deployment_type}: {text:?} is a number"))
+    };
+    if deployment_type == "AllAtOnce" {
+        return 0;
+    }
+    if let Some(rest) = deployment_type.strip_prefix("Canary") {
+        let (_, minutes) = rest.split_once("Percent").expect("CanaryNPercentMMinutes");
+        return number(minutes.trim_end_matches("Minutes")) * 60;
+    }
+    if let Some(rest) = deployment_type.strip_prefix("Linear") {
+        let (percent, every) = rest
+            .split_once("PercentEvery")
+            .expect("LinearNPercentEveryM");
+        let minutes = number(every.trim_end_matches("Minutes").trim_end_matches("Minute"));
+        return (100 / number(percent) - 1) * minutes * 60;
+    }
+    panic!("{deployment_type} is no deployment type of CodeDeploy's for Lambda")
+}
+
+/// The seconds an alarm needs from the first breaching minute to ALARM:
+/// `DatapointsToAlarm` (else `EvaluationPeriods`) periods, plus the
+/// metrics' delay.
+fn seconds_to_alarm(alarm: &Value) -> u64 {
+    let properties = &alarm["Properties"];
+    let period = properties["Period"].as_u64().unwrap_or_else(|| {
+        // A metric-math alarm: the period of its metrics.
+        properties["Metrics"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m["MetricStat"]["Period"].as_u64())
+            .max()
+            .expect("an alarm has a Period or metrics with one")
+    });
+    let datapoints = properties["DatapointsToAlarm"]
+        .as_u64()
+        .or_else(|| properties["EvaluationPeriods"].as_u64())
+        .expect("an alarm has EvaluationPeriods");
+    period * datapoints + METRIC_DELAY_SECONDS
+}
+
+#[test]
+fn each_function_deploys_through_codedeploy_rolled_back_by_its_own_alarms() {
+    let source = source_template();
+    let deployment_type = &source["Parameters"]["DeploymentType"];
+    assert_eq!(
+        format!(
+            "CodeDeployDefault.Lambda{}",
+            deployment_type["Default"].as_str().unwrap_or_default()
+        ),
+        DEFAULT_DEPLOYMENT_CONFIG
+    );
+    for mode in Mode::ALL {
+        let translated = mode.translated();
+        let applications = of_type(&translated, "AWS::CodeDeploy::Application");
+        let [(application, app)] = applications.iter().collect::<Vec<_>>()[..] else {
+            panic!("{mode:?}: one CodeDeploy application, not {applications:?}");
+        };
+        let application = *application;
+        assert_eq!(app["Properties"]["ComputePlatform"], "Lambda");
+        let functions = functions(&translated);
+        let groups = of_type(&translated, "AWS::CodeDeploy::DeploymentGroup");
+        assert_eq!(
+            groups.len(),
+            functions.len(),
+            "{mode:?}: one deployment group per function"
+        );
+        for (binary, expected) in ROLLBACK_ALARMS {
+            let function = &functions[binary];
+            let alias_id = alias_of(&translated, function);
+            let alias = &translated["Resources"][&alias_id];
+            let update = &alias["UpdatePolicy"]["CodeDeployLambdaAliasUpdate"];
+            assert_eq!(update["ApplicationName"], json!({ "Ref": application }));
+            let group_id = update["DeploymentGroupName"]["Ref"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{mode:?}: {alias_id} is moved by a deployment group"));
+            let group = &groups[group_id]["Properties"];
+            assert_eq!(group["ApplicationName"], json!({ "Ref": application }));
+            assert_eq!(
+                group["DeploymentConfigName"],
+                json!({ "Fn::Sub": ["CodeDeployDefault.Lambda${ConfigName}", { "ConfigName": deployment_type["Default"] }] }),
+                "{mode:?}: {group_id}"
+            );
+            let rollback = &group["AutoRollbackConfiguration"];
+            assert_eq!(rollback["Enabled"], true, "{mode:?}: {group_id}");
+            assert!(
+                rollback["Events"]
+                    .as_array()
+                    .is_some_and(|e| e.contains(&json!("DEPLOYMENT_STOP_ON_ALARM"))),
+                "{mode:?}: {group_id} rolls back when an alarm stops it"
+            );
+            assert_eq!(
+                group["AlarmConfiguration"]["Enabled"], true,
+                "{mode:?}: {group_id}"
+            );
+            let alarms: Vec<&str> = group["AlarmConfiguration"]["Alarms"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|a| {
+                    a["Name"]["Ref"]
+                        .as_str()
+                        .unwrap_or_else(|| panic!("{a} is an alarm of the stack"))
+                })
+                .collect();
+            assert_eq!(alarms, expected, "{mode:?}: {binary}'s rollback alarms");
+            let service_role = &group["ServiceRoleArn"]["Fn::GetAtt"];
+            assert_eq!(service_role[1], "Arn", "{mode:?}: {group_id}");
+            let role = &translated["Resources"][service_role[0].as_str().unwrap_or_default()];
+            assert_eq!(
+                role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"],
+                json!({ "Service": ["codedeploy.amazonaws.com"] }),
+                "{mode:?}: {group_id} runs as a role CodeDeploy assumes"
+            );
+            assert_eq!(
+                role["Properties"]["ManagedPolicyArns"],
+                json!(["arn:aws:iam::aws:policy/service-role/AWSCodeDeployRoleForLambda"]),
+                "{mode:?}: {group_id}'s role may shift aliases and read the alarms"
+            );
+            for alarm_id in alarms {
+                let alarm = &translated["Resources"][alarm_id];
+                assert_eq!(alarm["Type"], "AWS::CloudWatch::Alarm", "{alarm_id}");
+                // The alarm watches this function (or the whole API), so
+                // its metric sees the new version's calls.
+                let mut watched = BTreeSet::new();
+                references(&alarm["Properties"]["Dimensions"], &mut watched);
+                references(&alarm["Properties"]["Metrics"], &mut watched);
+                assert!(
+                    watched.contains(function.as_str()) || watched.contains("HttpApi"),
+                    "{mode:?}: {alarm_id} watches {function} or the API, not {watched:?}"
+                );
+                let allowed = deployment_type["AllowedValues"]
+                    .as_array()
+                    .expect("AllowedValues");
+                for allowed in allowed
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .filter(|t| *t != "AllAtOnce")
+                {
+                    assert!(
+                        seconds_to_alarm(alarm) <= watched_seconds(allowed),
+                        "{alarm_id} needs {} s to fire, more than {allowed} watches ({} s)",
+                        seconds_to_alarm(alarm),
+                        watched_seconds(allowed)
+                    );
+                }
+            }
         }
     }
 }
@@ -619,10 +931,10 @@ fn sam_grants_a_stream_worker_sqs_send_message_on_its_on_failure_queue() {
             if destination.is_null() {
                 continue;
             }
-            let function = mapping["Properties"]["FunctionName"]["Ref"]
+            let invoked = mapping["Properties"]["FunctionName"]["Ref"]
                 .as_str()
                 .expect("a mapping names its function by Ref");
-            let (role_id, role) = role_of(&translated, function);
+            let (role_id, role) = role_of(&translated, function_behind(&translated, invoked));
             let policy = role["Properties"]["Policies"]
                 .as_array()
                 .and_then(|ps| {
@@ -661,7 +973,14 @@ fn each_stream_event_becomes_a_mapping_with_the_templates_settings() {
                     "{mode:?}: {function}.{name}"
                 );
                 let mapped = &mapping["Properties"];
-                assert_eq!(mapped["FunctionName"], json!({ "Ref": function }));
+                // The alias: the stream's batches go to the versions
+                // CodeDeploy weighs, not to $LATEST.
+                let alias = alias_of(&translated, function);
+                assert_eq!(
+                    mapped["FunctionName"],
+                    json!({ "Ref": alias }),
+                    "{mode:?}: {function}.{name} invokes {alias}"
+                );
                 assert_eq!(mapped["EventSourceArn"], written["Stream"]);
                 for setting in STREAM_SETTINGS {
                     assert_eq!(
@@ -748,11 +1067,19 @@ fn outputs_name_the_api_and_every_function_and_cognito_only_in_cognito_mode() {
 
 /// The action CloudFormation creates each resource type with, on the
 /// deployer's credentials.
-const CREATE_ACTIONS: [(&str, &str); 18] = [
+const CREATE_ACTIONS: [(&str, &str); 22] = [
     ("AWS::ApiGatewayV2::Api", "apigateway:POST"),
     ("AWS::ApiGatewayV2::Stage", "apigateway:POST"),
     ("AWS::CloudWatch::Alarm", "cloudwatch:PutMetricAlarm"),
     ("AWS::CloudWatch::Dashboard", "cloudwatch:PutDashboard"),
+    (
+        "AWS::CodeDeploy::Application",
+        "codedeploy:CreateApplication",
+    ),
+    (
+        "AWS::CodeDeploy::DeploymentGroup",
+        "codedeploy:CreateDeploymentGroup",
+    ),
     ("AWS::Cognito::UserPool", "cognito-idp:CreateUserPool"),
     (
         "AWS::Cognito::UserPoolClient",
@@ -773,22 +1100,133 @@ const CREATE_ACTIONS: [(&str, &str); 18] = [
         "AWS::Lambda::EventSourceMapping",
         "lambda:CreateEventSourceMapping",
     ),
+    ("AWS::Lambda::Alias", "lambda:CreateAlias"),
     ("AWS::Lambda::Function", "lambda:CreateFunction"),
     ("AWS::Lambda::Permission", "lambda:AddPermission"),
+    ("AWS::Lambda::Version", "lambda:PublishVersion"),
     ("AWS::Logs::LogGroup", "logs:CreateLogGroup"),
     ("AWS::SNS::Subscription", "sns:Subscribe"),
     ("AWS::SNS::Topic", "sns:CreateTopic"),
     ("AWS::SQS::Queue", "sqs:CreateQueue"),
 ];
 
+const DEPLOYER_POLICY: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../infra/deploy/deployer-policy.json"
+);
+
+fn deployer_policy() -> Value {
+    let text = std::fs::read_to_string(DEPLOYER_POLICY).expect("deployer-policy.json is readable");
+    serde_json::from_str(&text).expect("deployer-policy.json is JSON")
+}
+
+/// A statement's actions, one or a list.
+fn actions(statement: &Value) -> Vec<&str> {
+    match &statement["Action"] {
+        Value::Array(actions) => actions.iter().filter_map(Value::as_str).collect(),
+        one => one.as_str().into_iter().collect(),
+    }
+}
+
+/// What CloudFormation does on the deployer's credentials beyond creating
+/// resources, once the aliases are moved by CodeDeploy
+/// (`UpdatePolicy.CodeDeployLambdaAliasUpdate`): start and follow a
+/// deployment, read its configuration, and move the alias.
+const GRADUAL_DEPLOY_ACTIONS: [&str; 6] = [
+    "codedeploy:CreateDeployment",
+    "codedeploy:GetDeployment",
+    "codedeploy:GetDeploymentConfig",
+    "lambda:GetAlias",
+    "lambda:UpdateAlias",
+    "lambda:PublishVersion",
+];
+
+#[test]
+fn the_deployer_policy_passes_each_role_only_to_its_service_and_attaches_its_aws_policies() {
+    let policy = deployer_policy();
+    let statements = allow_statements(&policy, "deployer-policy.json");
+    let granted: BTreeSet<&str> = statements.iter().flat_map(actions).collect();
+    for action in GRADUAL_DEPLOY_ACTIONS {
+        assert!(
+            granted.contains(action),
+            "{DEPLOYER_POLICY} allows {action}"
+        );
+    }
+    let passed_to: BTreeSet<&str> = statements
+        .iter()
+        .filter(|s| actions(s).contains(&"iam:PassRole"))
+        .map(|s| {
+            s["Condition"]["StringEquals"]["iam:PassedToService"]
+                .as_str()
+                .unwrap_or_else(|| panic!("PassRole names the one service it passes to: {s}"))
+        })
+        .collect();
+    let attachable: BTreeSet<&str> = statements
+        .iter()
+        .filter(|s| actions(s).contains(&"iam:AttachRolePolicy"))
+        .flat_map(|s| {
+            s["Condition"]["ArnLike"]["iam:PolicyARN"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+        })
+        .collect();
+    let mut services = BTreeSet::new();
+    for mode in Mode::ALL {
+        let translated = mode.translated();
+        // Every role of the stack, the function roles and the CodeDeploy
+        // service role SAM adds with the deployment groups.
+        for (id, role) in of_type(&translated, "AWS::IAM::Role") {
+            let properties = &role["Properties"];
+            for statement in properties["AssumeRolePolicyDocument"]["Statement"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                for service in statement["Principal"]["Service"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                {
+                    services.insert(service.to_owned());
+                    assert!(
+                        passed_to.contains(service),
+                        "{mode:?}: {id} is assumed by {service}: {DEPLOYER_POLICY} must pass it there"
+                    );
+                }
+            }
+            for arn in properties["ManagedPolicyArns"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|arn| is_aws_managed(arn))
+                .filter_map(Value::as_str)
+            {
+                assert!(
+                    attachable.contains(arn),
+                    "{mode:?}: {id} has {arn}: {DEPLOYER_POLICY} must let the deployer attach it"
+                );
+            }
+        }
+    }
+    assert!(
+        services.contains("codedeploy.amazonaws.com"),
+        "the stack has the CodeDeploy service role"
+    );
+    assert_eq!(
+        passed_to,
+        services.iter().map(String::as_str).collect::<BTreeSet<_>>(),
+        "{DEPLOYER_POLICY} passes roles to no other service"
+    );
+}
+
 #[test]
 fn the_deployer_policy_allows_creating_every_resource_type_of_the_stack() {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../infra/deploy/deployer-policy.json"
-    );
+    let path = DEPLOYER_POLICY;
     let text = std::fs::read_to_string(path).expect("deployer-policy.json is readable");
-    let policy: Value = serde_json::from_str(&text).expect("deployer-policy.json is JSON");
+    let policy = deployer_policy();
     assert_eq!(policy["Version"], "2012-10-17");
     let allowed: BTreeSet<&str> = allow_statements(&policy, "deployer-policy.json")
         .iter()
