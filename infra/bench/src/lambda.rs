@@ -114,6 +114,7 @@ pub(crate) fn launch(
         env: lambda.chain(env.iter().cloned()).collect(),
         init_timeout: INIT_TIMEOUT,
         output: Some(logs.join(format!("{name}.log"))),
+        kept_lines: None,
     }
 }
 

@@ -104,6 +104,7 @@ pub async fn run(
         dir,
         init_timeout: timeout,
         output: None,
+        kept_lines: None,
     };
     let failed = |failure: String| BootError::Failed {
         function: function.to_owned(),

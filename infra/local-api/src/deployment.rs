@@ -106,6 +106,9 @@ impl LocalResources {
 pub struct Deployment {
     resources: serde_json::Map<String, Value>,
     parameters: serde_json::Map<String, Value>,
+    conditions: serde_json::Map<String, Value>,
+    /// Parameter values given instead of the defaults.
+    overrides: BTreeMap<String, String>,
     local: LocalResources,
 }
 
@@ -274,8 +277,77 @@ impl Deployment {
         Ok(Self {
             resources: section("Resources"),
             parameters: section("Parameters"),
+            conditions: section("Conditions"),
+            overrides: BTreeMap::new(),
             local,
         })
+    }
+
+    /// The deployment with `overrides` as parameter values, as `sam deploy
+    /// --parameter-overrides` gives them. Refused when a parameter is not
+    /// the template's, a value is not among its `AllowedValues`, or a value
+    /// changes a condition: the translation resolved every `Fn::If` with
+    /// the defaults, so such a value would deploy something else than the
+    /// translation says.
+    pub fn with_parameters(
+        mut self,
+        overrides: &BTreeMap<String, String>,
+    ) -> Result<Self, DeploymentError> {
+        for (name, value) in overrides {
+            let parameter = self
+                .parameters
+                .get(name)
+                .ok_or_else(|| content(format!("the template has no parameter {name}")))?;
+            if let Some(allowed) = parameter["AllowedValues"].as_array()
+                && !allowed
+                    .iter()
+                    .any(|a| self.resolve(a).is_ok_and(|a| a == *value))
+            {
+                return Err(content(format!(
+                    "{name}={value} is not one of its AllowedValues"
+                )));
+            }
+        }
+        let before: Vec<(String, Option<bool>)> = self
+            .conditions
+            .keys()
+            .map(|name| (name.clone(), self.condition(name)))
+            .collect();
+        self.overrides = overrides.clone();
+        for (name, was) in before {
+            if self.condition(&name) != was {
+                return Err(content(format!(
+                    "these parameter values change condition {name}, which the translation resolved with the defaults; the twin runs only values that leave every condition as it is"
+                )));
+            }
+        }
+        Ok(self)
+    }
+
+    /// A condition's value, or `None` if it depends on more than
+    /// parameters.
+    fn condition(&self, name: &str) -> Option<bool> {
+        self.truth(self.conditions.get(name)?)
+    }
+
+    fn truth(&self, expression: &Value) -> Option<bool> {
+        let (function, argument) = expression.as_object()?.iter().next()?;
+        let items = || argument.as_array().into_iter().flatten();
+        match function.as_str() {
+            "Fn::Equals" => match argument.as_array()?.as_slice() {
+                [a, b] => Some(self.resolve(a).ok()? == self.resolve(b).ok()?),
+                _ => None,
+            },
+            "Fn::Or" => items()
+                .map(|e| self.truth(e))
+                .try_fold(false, |any, t| Some(any || t?)),
+            "Fn::And" => items()
+                .map(|e| self.truth(e))
+                .try_fold(true, |all, t| Some(all && t?)),
+            "Fn::Not" => Some(!self.truth(argument.as_array()?.first()?)?),
+            "Condition" => self.condition(argument.as_str()?),
+            _ => None,
+        }
     }
 
     /// The local resources it resolves against.
@@ -582,6 +654,9 @@ impl Deployment {
             "AWS::URLSuffix" => return Ok("amazonaws.com".to_owned()),
             _ => {}
         }
+        if let Some(value) = self.overrides.get(name) {
+            return Ok(value.clone());
+        }
         if let Some(parameter) = self.parameters.get(name) {
             return match &parameter["Default"] {
                 Value::Null => Err(content(format!("parameter {name} has no default"))),
@@ -819,6 +894,39 @@ mod tests {
         ] {
             assert!(d.resolve(&value).is_err(), "{value}");
         }
+    }
+
+    #[test]
+    fn parameter_values_apply_only_when_they_leave_every_condition_as_translated() {
+        let deployment = || {
+            let local = LocalResources {
+                table: "users".to_owned(),
+                stream_arn: None,
+            };
+            Deployment::load(
+                &default_translation_dir(),
+                &crate::default_template_path(),
+                "none",
+                local,
+            )
+            .expect("the committed translation")
+        };
+        let with = |name: &str, value: &str| {
+            deployment().with_parameters(&BTreeMap::from([(name.to_owned(), value.to_owned())]))
+        };
+        let level = |d: &Deployment| d.resolve(&json!({"Ref": "LogLevel"})).expect("LogLevel");
+        for kept in ["INFO", "WARN", "ERROR"] {
+            let d = with("LogLevel", kept).expect(kept);
+            assert_eq!(level(&d), kept);
+        }
+        // LogsBelowInfo turns ApplicationLogLevel to the level itself, which
+        // the committed translation resolved at INFO.
+        for changed in ["TRACE", "DEBUG"] {
+            let refused = with("LogLevel", changed).expect_err(changed).to_string();
+            assert!(refused.contains("LogsBelowInfo"), "{refused}");
+        }
+        assert!(with("LogLevel", "LOUD").is_err(), "not an allowed value");
+        assert!(with("NoSuchParameter", "1").is_err());
     }
 
     #[test]

@@ -142,6 +142,7 @@ impl LocalApi {
                         let mode = if auth.is_some() { "cognito" } else { "none" };
                         let deployment =
                             Deployment::load(&options.translations, template_path, mode, local)
+                                .and_then(|d| d.with_parameters(&options.parameters))
                                 .map_err(LambdaError::from)?;
                         let started = Functions::start(
                             &options,

@@ -144,6 +144,14 @@ struct ServeArgs {
     /// Append the stream's dead letters to this file (JSON lines), with --lambda.
     #[arg(long, env = "LOCAL_API_DEAD_LETTERS")]
     dead_letter_file: Option<PathBuf>,
+    /// Append the functions' log lines Lambda keeps to this file (JSON
+    /// lines, as CloudWatch Logs holds them), with --lambda.
+    #[arg(long, env = "LOCAL_API_LOG_FILE")]
+    log_file: Option<PathBuf>,
+    /// A template parameter's value (NAME=VALUE, repeatable), with
+    /// --lambda; refused if it changes a condition the translation resolved.
+    #[arg(long = "parameter", value_parser = parameter, requires = "lambda")]
+    parameters: Vec<(String, String)>,
 }
 
 #[derive(Debug, ClapArgs)]
@@ -271,6 +279,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         instances: args.lambda_instances,
         iam_record: args.iam_record,
         dead_letter_file: args.dead_letter_file,
+        log_file: args.log_file,
+        parameters: args.parameters.into_iter().collect(),
         ..LambdaOptions::default()
     });
     let api = LocalApi::bind_with(
@@ -300,4 +310,11 @@ fn print_lines(items: &[impl serde::Serialize]) -> Result<(), Box<dyn std::error
     }
     out.flush()?;
     Ok(())
+}
+
+/// A `NAME=VALUE` pair.
+fn parameter(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .ok_or_else(|| format!("{text}: expected NAME=VALUE"))
 }

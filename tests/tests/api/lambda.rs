@@ -383,3 +383,69 @@ async fn a_call_the_role_does_not_allow_gets_dynamodbs_access_denied() {
         ]
     );
 }
+
+/// Metrics at every `LogLevel` the translation holds for (`INFO`, `WARN`,
+/// `ERROR`; `TRACE` and `DEBUG` turn `ApplicationLogLevel` down with them,
+/// a condition the committed translation resolved at `INFO`): each request
+/// still writes its one EMF line and the worker its batch line, in what
+/// Lambda keeps of the functions' output, while the functions' other INFO
+/// lines go at `WARN` and above.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_log_level_keeps_every_request_s_metrics() {
+    for level in ["INFO", "WARN", "ERROR"] {
+        let file = std::env::temp_dir().join(format!("function-logs-{}.jsonl", ulid::Ulid::new()));
+        let options = LambdaOptions {
+            log_file: Some(file.clone()),
+            parameters: [("LogLevel".to_owned(), level.to_owned())].into(),
+            ..lambda_options()
+        };
+        let api = Api::local_with(Backend::Lambda, None, options).await;
+        let user = api.created(&api.email("levels"), "Ada").await;
+        let path = format!("/users/{}", user["id"].as_str().expect("id"));
+        assert_eq!(api.get_json(&path).await.0, 200);
+        let started = Instant::now();
+        let lines: Vec<Value> = loop {
+            let lines: Vec<Value> = std::fs::read_to_string(&file)
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect();
+            let requests = lines.iter().filter(|l| l["Requests"] == 1).count();
+            let batches = lines
+                .iter()
+                .filter(|l| l["RecordsProcessed"].as_u64() >= Some(1))
+                .count();
+            if requests >= 2 && batches >= 1 {
+                break lines;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "{level}: {requests} request metrics and {batches} batch metrics after 20 s"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        let emf = |route: &str| {
+            lines
+                .iter()
+                .filter(|l| l["Route"] == route && l["_aws"]["CloudWatchMetrics"].is_array())
+                .count()
+        };
+        assert_eq!(emf("POST /users"), 1, "{level}: {lines:?}");
+        assert_eq!(emf("GET /users/{id}"), 1, "{level}: {lines:?}");
+        let history_lines = lines
+            .iter()
+            .filter(|l| l["message"] == "history event")
+            .count();
+        assert_eq!(
+            history_lines,
+            usize::from(level == "INFO"),
+            "{level}: the worker's INFO line kept only at INFO"
+        );
+        println!(
+            "LogLevel {level}: {} lines kept, {} with metrics",
+            lines.len(),
+            lines.iter().filter(|l| l["_aws"].is_object()).count()
+        );
+        let _ = std::fs::remove_file(file);
+    }
+}

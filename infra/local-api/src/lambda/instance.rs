@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
@@ -12,6 +13,7 @@ use tokio::io::{AsyncBufReadExt as _, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 
 use super::log_level::{self, Level};
+use crate::json_lines::JsonLines;
 use crate::runtime_api::{InvokeError, Outcome, RuntimeApi};
 
 /// How to start a function's process.
@@ -32,6 +34,9 @@ pub struct Launch {
     /// Where its output goes: appended to this file as it is, or else
     /// forwarded to the log line by line, filtered by level as Lambda does.
     pub output: Option<PathBuf>,
+    /// When output is forwarded, each line Lambda keeps is also appended
+    /// here (what CloudWatch Logs would hold).
+    pub kept_lines: Option<Arc<JsonLines>>,
 }
 
 /// Why a process could not serve.
@@ -100,10 +105,20 @@ impl Launch {
             .map_err(|e| init(format!("cannot start {program}: {e}")))?;
         let threshold = log_level::threshold(&self.env);
         if let Some(out) = process.stdout.take() {
-            tokio::spawn(forward(self.name.clone(), out, threshold));
+            tokio::spawn(forward(
+                self.name.clone(),
+                out,
+                threshold,
+                self.kept_lines.clone(),
+            ));
         }
         if let Some(err) = process.stderr.take() {
-            tokio::spawn(forward(self.name.clone(), err, threshold));
+            tokio::spawn(forward(
+                self.name.clone(),
+                err,
+                threshold,
+                self.kept_lines.clone(),
+            ));
         }
         let deadline = spawned + self.init_timeout;
         loop {
@@ -159,11 +174,21 @@ impl Instance {
 /// Forwards a process's output to the log, one line at a time, under the
 /// function's name (lines are the function's own JSON log lines), less
 /// those Lambda's log-level filtering drops.
-async fn forward(name: String, stream: impl AsyncRead + Unpin, threshold: Option<Level>) {
+async fn forward(
+    name: String,
+    stream: impl AsyncRead + Unpin,
+    threshold: Option<Level>,
+    kept_lines: Option<Arc<JsonLines>>,
+) {
     let mut lines = BufReader::new(stream).lines();
     while let Ok(Some(line)) = lines.next_line().await {
         if log_level::kept(&line, threshold) {
             eprintln!("[{name}] {line}");
+            if let Some(record) = &kept_lines {
+                record.append(
+                    &serde_json::from_str::<serde_json::Value>(&line).unwrap_or(line.into()),
+                );
+            }
         }
     }
 }

@@ -148,6 +148,7 @@ mod tests {
                 env: Vec::new(),
                 init_timeout: std::time::Duration::from_secs(1),
                 output: None,
+                kept_lines: None,
             },
             std::time::Duration::from_secs(1),
             1,

@@ -19,6 +19,7 @@ use crate::deployment::{Deployment, DeploymentError, FunctionSpec, REGION};
 use crate::iam::coverage::AccessLog;
 use crate::iam::dynamodb::KeySchema;
 use crate::iam::proxy::{IamProxy, Principal};
+use crate::json_lines::JsonLines;
 use crate::worker::StreamReader;
 use esm::{DeadLetters, Mapping};
 use instance::Launch;
@@ -40,6 +41,12 @@ pub struct LambdaOptions {
     pub iam_record: Option<PathBuf>,
     /// A file to append the stream's dead letters to (JSON lines).
     pub dead_letter_file: Option<PathBuf>,
+    /// A file to append every log line Lambda keeps of the functions'
+    /// output to (JSON lines, as CloudWatch Logs would hold them).
+    pub log_file: Option<PathBuf>,
+    /// Template parameter values instead of the defaults (only those the
+    /// translation holds for: see [`Deployment::with_parameters`]).
+    pub parameters: BTreeMap<String, String>,
 }
 
 impl LambdaOptions {
@@ -61,6 +68,8 @@ impl Default for LambdaOptions {
             instances: 4,
             iam_record: None,
             dead_letter_file: None,
+            log_file: None,
+            parameters: BTreeMap::new(),
         }
     }
 }
@@ -214,6 +223,10 @@ impl Functions {
             Arc::clone(&access),
         )
         .await?;
+        let kept_lines = match &options.log_file {
+            Some(path) => Some(Arc::new(JsonLines::open(Some(path))?)),
+            None => None,
+        };
         let mut pools = BTreeMap::new();
         let mut invocable = invoke::Invocable::default();
         for function in &functions {
@@ -232,6 +245,7 @@ impl Functions {
                 env: environment(function, &options.dir, &proxy.url()),
                 init_timeout: INIT_TIMEOUT,
                 output: None,
+                kept_lines: kept_lines.clone(),
             };
             let pool = Arc::new(FunctionPool::new(
                 launch,
