@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace against a real DynamoDB Local: installs it
-# (infra/dynamodb-local), starts it on a free loopback port, builds the
+# (infra/dynamodb-local) and an SQS emulator (infra/sqs-local, for the
+# dead-letter replay), starts them on free loopback ports, builds the
 # function binaries as `sam build` builds them (the functions alone, with
 # their own features; the HTTP suite also runs with each function as its own
 # process under its IAM role: local-api --lambda), runs `cargo test
@@ -22,9 +23,14 @@ fi
 
 "$root/infra/dynamodb-local/run.sh" "$port" >"$log" 2>&1 &
 ddb_pid=$!
+# The SQS emulator (moto) for the dead-letter replay's queue.
+sqs_port="$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
+sqs_log="$(mktemp -t sqs-local.XXXXXX.log)"
+"$root/infra/sqs-local/run.sh" "$sqs_port" >"$sqs_log" 2>&1 &
+sqs_pid=$!
 stop() {
-  kill "$ddb_pid" 2>/dev/null || true
-  wait "$ddb_pid" 2>/dev/null || true
+  kill "$ddb_pid" "$sqs_pid" 2>/dev/null || true
+  wait "$ddb_pid" "$sqs_pid" 2>/dev/null || true
 }
 trap stop EXIT
 
@@ -47,6 +53,25 @@ if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
 fi
 
 export DYNAMODB_ENDPOINT="http://127.0.0.1:$port"
+
+echo "starting the SQS emulator on 127.0.0.1:$sqs_port..." >&2
+for _ in $(seq 1 240); do
+  if ! kill -0 "$sqs_pid" 2>/dev/null; then
+    echo "error: the SQS emulator did not start:" >&2
+    cat "$sqs_log" >&2
+    exit 1
+  fi
+  if (exec 3<>"/dev/tcp/127.0.0.1/$sqs_port") 2>/dev/null; then
+    break
+  fi
+  sleep 0.5
+done
+if ! (exec 3<>"/dev/tcp/127.0.0.1/$sqs_port") 2>/dev/null; then
+  echo "error: the SQS emulator did not answer on port $sqs_port within 120 s:" >&2
+  cat "$sqs_log" >&2
+  exit 1
+fi
+export SQS_ENDPOINT="http://127.0.0.1:$sqs_port"
 cd "$root"
 # The functions' binaries as `sam build` builds them: the default members
 # alone, so their features are not unified with the local API's and the

@@ -628,9 +628,11 @@ async fn in_lambda_mode_a_stalled_history_put_is_retried_until_the_history_is_co
 /// history `PutItem` is refused (a grant removed from the worker's role),
 /// the worker reports the records failed, the mapping retries them and
 /// then sends their coordinates to the on-failure destination. With the
-/// cause fixed, `replay-dead-letters` reads the records back from the
-/// stream and invokes the worker through the local Invoke API: the history
-/// is complete, and a second replay duplicates nothing.
+/// cause fixed, `replay-dead-letters` takes the letters from an SQS queue
+/// (moto's emulation), reads the records back from the stream and invokes
+/// the worker through the local Invoke API: the history is complete, the
+/// replayed messages are deleted and the one past retention is kept; a
+/// second replay, from a dead-letter file, duplicates nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_lambda_mode_a_dead_letter_replayed_after_the_fix_completes_the_history() {
     let rig = Rig::start_with(Some(crate::support::lambda_options())).await;
@@ -669,9 +671,6 @@ async fn in_lambda_mode_a_dead_letter_replayed_after_the_fix_completes_the_histo
     rig.proxy.clear();
     assert_eq!(rig.history_of(&id, 0).await.len(), 0, "no history yet");
 
-    let file = std::env::temp_dir().join(format!("dead-letters-{}.jsonl", ulid::Ulid::new()));
-    let lines: Vec<String> = letters.iter().map(Value::to_string).collect();
-    std::fs::write(&file, lines.join("\n")).expect("dead-letter file");
     let replayer = local_api::replay::Replayer::connect(
         &local_api::replay::Endpoints {
             dynamodb: Some(dynamodb_endpoint()),
@@ -683,24 +682,89 @@ async fn in_lambda_mode_a_dead_letter_replayed_after_the_fix_completes_the_histo
     )
     .await
     .expect("replayer");
-    let source = local_api::replay::Source::File(file.clone());
-    assert_eq!(
-        replayer.run(&source).await.expect("replay"),
-        0,
-        "every letter replayed"
-    );
     let expected: Vec<(String, u64)> = [("created", 1), ("updated", 2)]
         .map(|(kind, version)| (kind.to_owned(), version))
         .into();
+
+    // From the queue, as Lambda's on-failure destination holds them (the
+    // letter as the message body), with one letter past retention that
+    // must stay in the queue.
+    let sqs = aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::config::Builder::new()
+            .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+            .endpoint_url(crate::support::sqs_endpoint())
+            .region(aws_sdk_sqs::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+                "local", "local", None, None, "test",
+            ))
+            .build(),
+    );
+    let url = sqs
+        .create_queue()
+        .queue_name(format!("dead-letters-{}", ulid::Ulid::new()))
+        .send()
+        .await
+        .expect("queue")
+        .queue_url
+        .expect("queue URL");
+    let mut gone = letters[0].clone();
+    gone["DDBStreamBatchInfo"]["shardId"] = json!("shardId-00000000000000000000-00000000");
+    for letter in letters.iter().chain([&gone]) {
+        sqs.send_message()
+            .queue_url(&url)
+            .message_body(letter.to_string())
+            .send()
+            .await
+            .expect("send");
+    }
+    let queue = local_api::replay::Source::Queue {
+        sqs: sqs.clone(),
+        url: url.clone(),
+    };
+    assert_eq!(
+        replayer.run(&queue).await.expect("replay"),
+        1,
+        "only the letter past retention is left"
+    );
     assert_eq!(rig.history_of(&id, 2).await, expected);
-    // The worker has answered by then: whatever it wrote is there.
-    assert_eq!(replayer.run(&source).await.expect("replay again"), 0);
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
+        .send()
+        .await
+        .expect("attributes")
+        .attributes
+        .unwrap_or_default();
+    let count = |name: aws_sdk_sqs::types::QueueAttributeName| {
+        attributes
+            .get(&name)
+            .and_then(|n| n.parse::<u32>().ok())
+            .unwrap_or(u32::MAX)
+    };
+    assert_eq!(
+        count(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+            + count(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+        1,
+        "the replayed messages deleted, the other kept: {attributes:?}"
+    );
+
+    // Again from a file, as the twin writes them: nothing duplicated (the
+    // worker has answered by then, so whatever it wrote is there).
+    let file = std::env::temp_dir().join(format!("dead-letters-{}.jsonl", ulid::Ulid::new()));
+    let lines: Vec<String> = letters.iter().map(Value::to_string).collect();
+    std::fs::write(&file, lines.join("\n")).expect("dead-letter file");
+    let source = local_api::replay::Source::File(file.clone());
+    assert_eq!(
+        replayer.run(&source).await.expect("replay again"),
+        0,
+        "every letter replayed"
+    );
     assert_eq!(rig.history_of(&id, 0).await, expected, "nothing duplicated");
 
     // A shard the stream no longer has: past retention (DynamoDB Local
     // keeps every record, so a trimmed range cannot be made here).
-    let mut gone = local_api::replay::Letter::parse(&letters[0]).expect("a letter");
-    gone.shard = "shardId-00000000000000000000-00000000".to_owned();
+    let gone = local_api::replay::Letter::parse(&gone).expect("a letter");
     let outcome = replayer.replay(&gone).await;
     assert!(
         matches!(

@@ -13,6 +13,16 @@ use serde_json::Value;
 
 /// DynamoDB Local's URL, from `DYNAMODB_ENDPOINT` (set by `infra/test.sh`).
 /// A test that needs DynamoDB fails, never skips, when it is not set.
+/// The SQS emulator `./infra/test.sh` starts (moto, infra/sqs-local).
+pub(crate) fn sqs_endpoint() -> String {
+    std::env::var("SQS_ENDPOINT").unwrap_or_else(|_| {
+        panic!(
+            "SQS_ENDPOINT is not set: run the tests with ./infra/test.sh, \
+             which starts the SQS emulator (infra/sqs-local/run.sh), or point SQS_ENDPOINT at one"
+        )
+    })
+}
+
 pub(crate) fn dynamodb_endpoint() -> String {
     std::env::var("DYNAMODB_ENDPOINT").unwrap_or_else(|_| {
         panic!(
