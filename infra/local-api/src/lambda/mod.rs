@@ -227,10 +227,13 @@ impl Functions {
             Some(path) => Some(Arc::new(JsonLines::open(Some(path))?)),
             None => None,
         };
+        // Absolute: each process starts in it, so a relative path to the
+        // binary would no longer lead there.
+        let dir = std::path::absolute(&options.dir)?;
         let mut pools = BTreeMap::new();
         let mut invocable = invoke::Invocable::default();
         for function in &functions {
-            let binary = options.dir.join(&function.binary);
+            let binary = dir.join(&function.binary);
             if !binary.is_file() {
                 return Err(LambdaError::MissingBinary {
                     binary: binary.display().to_string(),
@@ -241,8 +244,8 @@ impl Functions {
                 name: function.binary.clone(),
                 arn: function.arn(),
                 command: vec![binary.display().to_string()],
-                dir: options.dir.clone(),
-                env: environment(function, &options.dir, &proxy.url()),
+                dir: dir.clone(),
+                env: environment(function, &dir, &proxy.url()),
                 init_timeout: INIT_TIMEOUT,
                 output: None,
                 kept_lines: kept_lines.clone(),
