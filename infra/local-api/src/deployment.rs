@@ -766,8 +766,13 @@ mod tests {
                     "LogGroupName": {"Fn::Sub": "/aws/lambda/${AWS::StackName}/get-user"}}}
             }
         });
+        with_local_table(&document)
+    }
+
+    /// `document` as deployed against the local table `users` and its stream.
+    fn with_local_table(document: &Value) -> Deployment {
         Deployment::from_document(
-            &document,
+            document,
             LocalResources {
                 table: "users".to_owned(),
                 stream_arn: Some("arn:stream".to_owned()),
@@ -832,14 +837,7 @@ mod tests {
                     "Properties": {"ComputePlatform": "Lambda"}}
             }
         });
-        Deployment::from_document(
-            &document,
-            LocalResources {
-                table: "users".to_owned(),
-                stream_arn: Some("arn:stream".to_owned()),
-            },
-        )
-        .unwrap_or_else(|e| panic!("{e}"))
+        with_local_table(&document)
     }
 
     #[test]
