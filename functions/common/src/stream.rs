@@ -50,7 +50,7 @@ pub fn history_event(record: &EventRecord) -> Result<Option<HistoryEvent>, Inval
                 kind: ChangeKind::Updated,
                 version: after.version,
                 changed_fields: UserField::ALL
-                    .into_iter()
+                    .iter()
                     .filter(|field| field.value(&before) != field.value(&after))
                     .map(|field| field.name().to_owned())
                     .collect(),

@@ -119,7 +119,7 @@ impl TryFrom<Map<String, Value>> for UserChanges {
         let email = fields.optional(UserField::Email, Email::parse);
         let name = fields.optional(UserField::Name, UserName::parse);
         if body.is_empty() {
-            let names: Vec<&str> = UserField::ALL.map(UserField::name).into();
+            let names: Vec<&str> = UserField::ALL.iter().map(|f| f.name()).collect();
             let message = format!("must contain at least one of {}", names.join(", "));
             fields.errors.push(FieldError::new("body", message));
         }

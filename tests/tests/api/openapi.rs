@@ -218,3 +218,48 @@ fn readme_s_error_table_lists_every_problem_type_openapi_documents() {
     assert!(documented.len() >= 10, "{documented:?}");
     assert_eq!(problem_types(&table), documented);
 }
+
+/// The user's fields as the document lists them, against the one list in
+/// the code (`UserField::ALL`): the create and patch bodies take exactly
+/// them, a user carries each, and a history event's `changedFields` names
+/// exactly them.
+#[test]
+fn openapi_names_exactly_the_user_fields_the_code_knows() {
+    let document = openapi();
+    let schema = |name: &str| &document["components"]["schemas"][name];
+    let keys = |value: &Value| -> BTreeSet<String> {
+        value
+            .as_mapping()
+            .map(|m| {
+                m.keys()
+                    .filter_map(|k| k.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let fields: BTreeSet<String> = common::domain::UserField::ALL
+        .iter()
+        .map(|f| f.name().to_owned())
+        .collect();
+    assert_eq!(keys(&schema("NewUser")["properties"]), fields, "NewUser");
+    assert_eq!(
+        keys(&schema("UserPatch")["properties"]),
+        fields,
+        "UserPatch"
+    );
+    let user = keys(&schema("User")["properties"]);
+    assert!(
+        user.is_superset(&fields),
+        "User lacks some of {fields:?}: {user:?}"
+    );
+    let changed: BTreeSet<String> = schema("HistoryEvent")["properties"]["changedFields"]["items"]
+        ["enum"]
+        .as_sequence()
+        .map(|s| {
+            s.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(changed, fields, "HistoryEvent.changedFields");
+}

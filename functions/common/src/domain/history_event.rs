@@ -60,7 +60,10 @@ impl HistoryEvent {
             user_id: user.id,
             kind: ChangeKind::Created,
             version: user.version,
-            changed_fields: UserField::ALL.map(|field| field.name().to_owned()).into(),
+            changed_fields: UserField::ALL
+                .iter()
+                .map(|field| field.name().to_owned())
+                .collect(),
             occurred_at: user.updated_at,
             actor: user.changed_by.clone(),
         }
