@@ -9,6 +9,7 @@
 
 mod auth;
 mod concurrency;
+mod doc_links;
 mod faults;
 mod http_api;
 mod iam_proxy;
