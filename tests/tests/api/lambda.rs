@@ -24,14 +24,14 @@ use crate::support::{
 
 /// A folder of links to the function binaries where one function is a
 /// script instead; removed when dropped.
-struct Binaries {
-    options: LambdaOptions,
+pub(crate) struct Binaries {
+    pub(crate) options: LambdaOptions,
 }
 
 impl Binaries {
     /// The binaries with `function` replaced by `script`, in which `REAL`
     /// stands for the real binary and `DIR` for this folder.
-    fn with(function: &str, script: &str) -> Self {
+    pub(crate) fn with(function: &str, script: &str) -> Self {
         let options = lambda_options();
         let dir = std::env::temp_dir().join(format!("local-api-{}", ulid::Ulid::new()));
         std::fs::create_dir_all(&dir).expect("temporary folder");
