@@ -55,6 +55,12 @@ impl FunctionPool {
             .clone()
     }
 
+    /// How many instances are idle: warm, and done with their last
+    /// invocation (extensions included).
+    pub fn idle(&self) -> usize {
+        lock(&self.idle).len()
+    }
+
     /// Invokes the function with `event` on an idle instance, or a new one.
     pub async fn invoke(&self, event: Bytes) -> Result<Outcome, Failure> {
         let Ok(Ok(permit)) = tokio::time::timeout(
