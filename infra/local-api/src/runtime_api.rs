@@ -15,6 +15,10 @@
 //! runtime posts it (the caller gets it then); the invocation itself lasts
 //! until every extension subscribed to `INVOKE` has sent `next` again
 //! ([`RuntimeApi::settle`]), all of it within the function's timeout.
+//! One simplification: the runtime's own part ends with its response,
+//! where Lambda ends it with the runtime's next `next`; `lambda_runtime`
+//! sends that right after posting, and work a runtime did between the two
+//! would go untimed here.
 
 mod extensions;
 
