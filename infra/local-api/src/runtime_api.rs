@@ -220,13 +220,14 @@ impl RuntimeApi {
     pub async fn settle(&self, deadline: tokio::time::Instant) -> Result<Duration, InvokeError> {
         loop {
             let changed = self.shared.changed.notified();
+            // The timeline before the extensions, as `init_done` locks them.
+            let responded = lock(&self.shared.timeline).responded;
             {
                 let extensions = lock(&self.shared.extensions);
                 if let Some(error) = &extensions.error {
                     return Err(InvokeError::Extension(error.clone()));
                 }
                 if let Some(last) = extensions.ready_since() {
-                    let responded = lock(&self.shared.timeline).responded;
                     return Ok(match (last, responded) {
                         (Some(last), Some(responded)) => last.saturating_duration_since(responded),
                         _ => Duration::ZERO,
