@@ -96,11 +96,14 @@ pub async fn run(
     .await
     .map_err(StartError::from)?;
     let dir = std::env::current_dir().map_err(StartError::from)?;
+    let traces = crate::otlp::TraceReceiver::start(None)
+        .await
+        .map_err(StartError::from)?;
     let launch = Launch {
         name: spec.binary.clone(),
         arn: spec.arn(),
         command,
-        env: environment(&spec, &dir, &proxy.url()),
+        env: environment(&spec, &dir, &proxy.url(), &traces.endpoint()),
         dir,
         init_timeout: timeout,
         output: None,

@@ -17,6 +17,7 @@ pub mod iam;
 pub mod json_lines;
 pub mod lambda;
 pub mod loopback;
+pub mod otlp;
 pub mod replay;
 pub mod runtime_api;
 pub mod server;

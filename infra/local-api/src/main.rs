@@ -148,6 +148,10 @@ struct ServeArgs {
     /// lines, as CloudWatch Logs holds them), with --lambda.
     #[arg(long, env = "LOCAL_API_LOG_FILE")]
     log_file: Option<PathBuf>,
+    /// Append every span the functions export over OTLP to this file (one
+    /// OTLP JSON line a span, with its resource), with --lambda.
+    #[arg(long, env = "LOCAL_API_TRACES_FILE")]
+    traces_file: Option<PathBuf>,
     /// A template parameter's value (NAME=VALUE, repeatable), with
     /// --lambda; refused if it changes a condition the translation resolved.
     #[arg(long = "parameter", value_parser = parameter, requires = "lambda")]
@@ -280,6 +284,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         iam_record: args.iam_record,
         dead_letter_file: args.dead_letter_file,
         log_file: args.log_file,
+        traces_file: args.traces_file,
         parameters: args.parameters.into_iter().collect(),
         ..LambdaOptions::default()
     });

@@ -342,7 +342,10 @@ async fn invoke_lambda(pool: &FunctionPool, event: &ApiGatewayV2httpRequest) -> 
         Err(failure) => {
             let (status, message) = match failure {
                 Failure::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable"),
-                Failure::Init(_) | Failure::Crashed(_) | Failure::TimedOut(_) => {
+                Failure::Init(_)
+                | Failure::Crashed(_)
+                | Failure::TimedOut(_)
+                | Failure::Extension(_) => {
                     (StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
                 }
             };

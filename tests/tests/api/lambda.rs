@@ -24,14 +24,14 @@ use crate::support::{
 
 /// A folder of links to the function binaries where one function is a
 /// script instead; removed when dropped.
-struct Binaries {
-    options: LambdaOptions,
+pub(crate) struct Binaries {
+    pub(crate) options: LambdaOptions,
 }
 
 impl Binaries {
     /// The binaries with `function` replaced by `script`, in which `REAL`
     /// stands for the real binary and `DIR` for this folder.
-    fn with(function: &str, script: &str) -> Self {
+    pub(crate) fn with(function: &str, script: &str) -> Self {
         let options = lambda_options();
         let dir = std::env::temp_dir().join(format!("local-api-{}", ulid::Ulid::new()));
         std::fs::create_dir_all(&dir).expect("temporary folder");
@@ -74,6 +74,22 @@ read -r _ <&3
 {then}
 "#
     )
+}
+
+/// Waits until `function` has `count` idle instances: an instance whose
+/// extensions still work on an invocation after its response is busy, as
+/// on Lambda, and a request meanwhile would start another.
+async fn until_idle(api: &Api, function: &str, count: usize) {
+    let pool = &api.functions().pools[function];
+    let started = Instant::now();
+    while pool.idle() < count {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{function}: {} idle instances after 10 s, not {count}",
+            pool.idle()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 async fn get_status(api: &Api) -> (u16, Value) {
@@ -147,6 +163,7 @@ async fn a_crashed_function_answers_like_api_gateway_and_the_next_request_gets_a
     assert_eq!((status, body.to_string()), (500, GATEWAY_500.to_owned()));
     let (status, _) = get_status(&api).await;
     assert_eq!(status, 404, "a fresh instance serves the next request");
+    until_idle(&api, "get-user", 1).await;
     let (status, _) = get_status(&api).await;
     assert_eq!(status, 404);
     assert_eq!(
@@ -185,6 +202,7 @@ async fn warm_instances_serve_one_request_at_a_time_and_scale_to_the_limit() {
     let api = Api::local_with(Backend::Lambda, None, lambda_options()).await;
     for _ in 0..3 {
         assert_eq!(get_status(&api).await.0, 404);
+        until_idle(&api, "get-user", 1).await;
     }
     let pool = &api.functions().pools["get-user"];
     assert_eq!(

@@ -1,7 +1,10 @@
 //! One function process, started as Lambda starts one: its environment
 //! cleared and set as Lambda sets it, `AWS_LAMBDA_RUNTIME_API` pointing at
 //! a Runtime API of its own, its output forwarded line by line under its
-//! name. Init lasts from spawn to its first `next` request.
+//! name. Init lasts from spawn to the first `next` request of the runtime
+//! and of every extension it registered; an invocation lasts until its
+//! extensions are done with it, after its response (see
+//! [`Instance::settle`]).
 
 use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
@@ -14,7 +17,7 @@ use tokio::process::{Child, Command};
 
 use super::log_level::{self, Level};
 use crate::json_lines::JsonLines;
-use crate::runtime_api::{InvokeError, Outcome, RuntimeApi};
+use crate::runtime_api::{FunctionInfo, InvokeError, Outcome, RuntimeApi};
 
 /// How to start a function's process.
 #[derive(Debug, Clone)]
@@ -49,9 +52,13 @@ pub enum Failure {
     /// It exited while handling an invocation.
     #[error("process exited while handling the invocation ({0})")]
     Crashed(ExitStatus),
-    /// It did not answer before its timeout.
+    /// It (the runtime, or an extension after the response) did not finish
+    /// before its timeout.
     #[error("task timed out after {:.2} seconds", .0.as_secs_f64())]
     TimedOut(Duration),
+    /// An extension reported an error through the Extensions API.
+    #[error("{0}")]
+    Extension(String),
     /// Every instance stayed busy for as long as API Gateway waits.
     #[error("no instance was free within {0:?}")]
     Busy(Duration),
@@ -62,15 +69,19 @@ pub enum Failure {
 pub struct Instance {
     api: RuntimeApi,
     process: Child,
-    /// Spawn to first `next` request.
+    /// Spawn to the end of init (the runtime's and every extension's
+    /// first `next` request).
     pub init: Duration,
+    /// The deadline and timeout of an invocation answered but not yet
+    /// finished by its extensions.
+    unsettled: Option<(tokio::time::Instant, Duration)>,
 }
 
 impl Launch {
     /// Starts the process and waits for the end of its init.
     pub async fn start(&self) -> Result<Instance, Failure> {
         let init = |what: String| Failure::Init(what);
-        let api = RuntimeApi::start(&self.arn)
+        let api = RuntimeApi::start(FunctionInfo::new(&self.arn, &self.env))
             .await
             .map_err(|e| init(format!("runtime API: {e}")))?;
         let Some((program, arguments)) = self.command.split_first() else {
@@ -122,11 +133,12 @@ impl Launch {
         }
         let deadline = spawned + self.init_timeout;
         loop {
-            if let Some(at) = api.first_next() {
+            if let Some(at) = api.init_done() {
                 return Ok(Instance {
                     api,
                     process,
                     init: at.saturating_duration_since(spawned),
+                    unsettled: None,
                 });
             }
             if let Some(error) = api.init_error() {
@@ -148,16 +160,53 @@ impl Launch {
 
 impl Instance {
     /// Hands `event` to the process and waits for its answer, its exit or
-    /// `timeout`, whichever comes first.
+    /// `timeout`, whichever comes first. The answer comes as soon as the
+    /// runtime posts it; the invocation goes on until its extensions are
+    /// done ([`Instance::settle`], which the next invocation waits for).
     pub async fn invoke(&mut self, event: Bytes, timeout: Duration) -> Result<Outcome, Failure> {
-        tokio::select! {
+        self.settle().await?;
+        let deadline = tokio::time::Instant::now() + timeout;
+        let outcome = tokio::select! {
             outcome = self.api.invoke(event, timeout) => match outcome {
                 Ok(outcome) => Ok(outcome),
                 Err(InvokeError::Timeout(limit)) => Err(Failure::TimedOut(limit)),
+                Err(InvokeError::Extension(error)) => Err(Failure::Extension(error)),
+                Err(InvokeError::Gone) => Err(Failure::Crashed(self.process.wait().await.unwrap_or_default())),
+            },
+            status = self.process.wait() => Err(Failure::Crashed(status.unwrap_or_default())),
+        }?;
+        self.unsettled = Some((deadline, timeout));
+        Ok(outcome)
+    }
+
+    /// Waits for the end of the last invocation: "The `Invoke` phase ends
+    /// after the runtime and all extensions signal that they are done by
+    /// sending a `Next` API request", within the same timeout ("the
+    /// function and all extensions need to complete within" it). Answers
+    /// how long the extensions ran after the response (zero without any).
+    pub async fn settle(&mut self) -> Result<Duration, Failure> {
+        let Some((deadline, timeout)) = self.unsettled.take() else {
+            return Ok(Duration::ZERO);
+        };
+        tokio::select! {
+            settled = self.api.settle(deadline) => match settled {
+                Ok(after) => Ok(after),
+                Err(InvokeError::Extension(error)) => Err(Failure::Extension(error)),
+                Err(InvokeError::Timeout(_)) => Err(Failure::TimedOut(timeout)),
                 Err(InvokeError::Gone) => Err(Failure::Crashed(self.process.wait().await.unwrap_or_default())),
             },
             status = self.process.wait() => Err(Failure::Crashed(status.unwrap_or_default())),
         }
+    }
+
+    /// Whether an invocation it answered still waits for its extensions.
+    pub fn is_settled(&self) -> bool {
+        self.unsettled.is_none() || self.api.is_settled()
+    }
+
+    /// The names of the extensions it registered.
+    pub fn extensions(&self) -> Vec<String> {
+        self.api.extensions()
     }
 
     /// The process id, while it runs.

@@ -2,7 +2,8 @@
 //! route's function runs as its own binary under a local Lambda Runtime
 //! API, with the environment and role the translated template gives it;
 //! its DynamoDB calls pass through an IAM-enforcing proxy; the history
-//! worker is fed by a local copy of the stream's event source mapping.
+//! worker is fed by a local copy of the stream's event source mapping; the
+//! spans they export over OTLP reach a local receiver ([`crate::otlp`]).
 
 pub mod esm;
 pub mod instance;
@@ -20,6 +21,7 @@ use crate::iam::coverage::AccessLog;
 use crate::iam::dynamodb::KeySchema;
 use crate::iam::proxy::{IamProxy, Principal};
 use crate::json_lines::JsonLines;
+use crate::otlp::{Spans, TraceReceiver};
 use crate::worker::StreamReader;
 use esm::{DeadLetters, Mapping};
 use instance::Launch;
@@ -44,6 +46,9 @@ pub struct LambdaOptions {
     /// A file to append every log line Lambda keeps of the functions'
     /// output to (JSON lines, as CloudWatch Logs would hold them).
     pub log_file: Option<PathBuf>,
+    /// A file to append every span the functions export to (one OTLP JSON
+    /// line a span: see [`crate::otlp`]).
+    pub traces_file: Option<PathBuf>,
     /// Template parameter values instead of the defaults (only those the
     /// translation holds for: see [`Deployment::with_parameters`]).
     pub parameters: BTreeMap<String, String>,
@@ -69,6 +74,7 @@ impl Default for LambdaOptions {
             iam_record: None,
             dead_letter_file: None,
             log_file: None,
+            traces_file: None,
             parameters: BTreeMap::new(),
         }
     }
@@ -109,6 +115,9 @@ pub struct Functions {
     pub dead_letters: Arc<DeadLetters>,
     /// The functions as Lambda's `Invoke` API finds them.
     pub invocable: invoke::Invocable,
+    /// The spans the functions exported.
+    pub spans: Arc<Spans>,
+    traces: TraceReceiver,
     _proxy: IamProxy,
     mappings: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -127,12 +136,15 @@ pub(crate) fn access_key(function: &FunctionSpec) -> String {
     format!("AKIALOCAL{}", function.logical_id.to_ascii_uppercase())
 }
 
-/// The environment Lambda gives `function`'s process, plus the one local
-/// addition: its DynamoDB endpoint is the IAM proxy.
+/// The environment Lambda gives `function`'s process, plus the local
+/// additions: its DynamoDB endpoint is the IAM proxy, and its OTLP traces
+/// endpoint the receiver at `traces` (`http://127.0.0.1:PORT/v1/traces`),
+/// which takes binary Protobuf.
 pub fn environment(
     function: &FunctionSpec,
     dir: &std::path::Path,
     dynamodb: &str,
+    traces: &str,
 ) -> Vec<(String, String)> {
     let mut env: BTreeMap<String, String> = BTreeMap::new();
     let mut set = |name: &str, value: String| {
@@ -185,10 +197,18 @@ pub fn environment(
         set(name, value.clone());
     }
     set("AWS_ENDPOINT_URL_DYNAMODB", dynamodb.to_owned());
+    set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", traces.to_owned());
+    set("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf".to_owned());
     env.into_iter().collect()
 }
 
 impl Functions {
+    /// The OTLP traces endpoint the functions export to
+    /// (`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`).
+    pub fn traces_endpoint(&self) -> String {
+        self.traces.endpoint()
+    }
+
     /// Starts the IAM proxy in front of the DynamoDB at `endpoint` (whose
     /// tables live under `upstream_key`), a pool for every function of
     /// `deployment`, and the stream's event source mappings.
@@ -201,6 +221,7 @@ impl Functions {
     ) -> Result<Self, LambdaError> {
         let access = Arc::new(AccessLog::new(options.iam_record.as_deref())?);
         let dead_letters = Arc::new(DeadLetters::new(options.dead_letter_file.as_deref())?);
+        let traces = TraceReceiver::start(options.traces_file.as_deref()).await?;
         let functions = deployment.functions()?;
         let mut principals = HashMap::new();
         for function in &functions {
@@ -245,7 +266,7 @@ impl Functions {
                 arn: function.arn(),
                 command: vec![binary.display().to_string()],
                 dir: dir.clone(),
-                env: environment(function, &dir, &proxy.url()),
+                env: environment(function, &dir, &proxy.url(), &traces.endpoint()),
                 init_timeout: INIT_TIMEOUT,
                 output: None,
                 kept_lines: kept_lines.clone(),
@@ -307,6 +328,8 @@ impl Functions {
             access,
             dead_letters,
             invocable,
+            spans: traces.spans(),
+            traces,
             _proxy: proxy,
             mappings,
         })

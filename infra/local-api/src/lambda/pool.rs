@@ -1,9 +1,12 @@
 //! A function's instances: one invocation at a time per instance, more
 //! instances started while every one is busy (up to a limit), idle ones kept
 //! warm, and a failed one replaced by a fresh one on the next request — as
-//! Lambda scales a function.
+//! Lambda scales a function. An instance whose extensions are still at work
+//! on an invocation after its response is busy until they are done: the
+//! response goes back at once, the instance (and its place under the
+//! limit) only when the invocation ends.
 
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -21,8 +24,8 @@ const INTEGRATION_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct FunctionPool {
     launch: Launch,
     timeout: Duration,
-    idle: Mutex<Vec<Instance>>,
-    permits: Semaphore,
+    idle: Arc<Mutex<Vec<Instance>>>,
+    permits: Arc<Semaphore>,
     inits: Mutex<Vec<Duration>>,
 }
 
@@ -33,8 +36,8 @@ impl FunctionPool {
         Self {
             launch,
             timeout,
-            idle: Mutex::default(),
-            permits: Semaphore::new(instances.max(1)),
+            idle: Arc::default(),
+            permits: Arc::new(Semaphore::new(instances.max(1))),
             inits: Mutex::default(),
         }
     }
@@ -52,18 +55,23 @@ impl FunctionPool {
             .clone()
     }
 
+    /// How many instances are idle: warm, and done with their last
+    /// invocation (extensions included).
+    pub fn idle(&self) -> usize {
+        lock(&self.idle).len()
+    }
+
     /// Invokes the function with `event` on an idle instance, or a new one.
     pub async fn invoke(&self, event: Bytes) -> Result<Outcome, Failure> {
-        let Ok(Ok(_permit)) =
-            tokio::time::timeout(INTEGRATION_TIMEOUT, self.permits.acquire()).await
+        let Ok(Ok(permit)) = tokio::time::timeout(
+            INTEGRATION_TIMEOUT,
+            Arc::clone(&self.permits).acquire_owned(),
+        )
+        .await
         else {
             return Err(Failure::Busy(INTEGRATION_TIMEOUT));
         };
-        let idle = self
-            .idle
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop();
+        let idle = lock(&self.idle).pop();
         let mut instance = match idle {
             Some(instance) => instance,
             None => {
@@ -83,11 +91,31 @@ impl FunctionPool {
             }
         };
         match instance.invoke(event, self.timeout).await {
+            Ok(outcome) if instance.is_settled() => {
+                lock(&self.idle).push(instance);
+                drop(permit);
+                Ok(outcome)
+            }
             Ok(outcome) => {
-                self.idle
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .push(instance);
+                let idle = Arc::clone(&self.idle);
+                let name = self.launch.name.clone();
+                tokio::spawn(async move {
+                    match instance.settle().await {
+                        Ok(after) => {
+                            tracing::debug!(
+                                function = %name,
+                                post_runtime_ms = after.as_secs_f64() * 1000.0,
+                                "extensions done"
+                            );
+                            lock(&idle).push(instance);
+                        }
+                        Err(failure) => {
+                            tracing::error!(function = %name, error = %failure, "invocation failed after its response; the instance is replaced");
+                            instance.stop().await;
+                        }
+                    }
+                    drop(permit);
+                });
                 Ok(outcome)
             }
             Err(failure) => {
@@ -97,4 +125,8 @@ impl FunctionPool {
             }
         }
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
