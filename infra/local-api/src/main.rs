@@ -144,6 +144,13 @@ struct ServeArgs {
     /// Append the stream's dead letters to this file (JSON lines), with --lambda.
     #[arg(long, env = "LOCAL_API_DEAD_LETTERS")]
     dead_letter_file: Option<PathBuf>,
+    /// Put template.yaml's edge (Edge=cloudfront) in front: its rate-based
+    /// rules, block response, response headers and origin check.
+    #[arg(long, env = "LOCAL_API_EDGE")]
+    edge: bool,
+    /// With --edge, the port of the API behind the edge (0: any free one).
+    #[arg(long, env = "LOCAL_API_EDGE_ORIGIN_PORT", default_value_t = 0)]
+    edge_origin_port: u16,
 }
 
 #[derive(Debug, ClapArgs)]
@@ -281,6 +288,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         lambda,
     )
     .await?;
+    let api = if args.edge {
+        let origin = SocketAddr::new(args.bind, args.edge_origin_port);
+        local_api::edge::put_in_front(api, &args.template, origin).await?
+    } else {
+        api
+    };
     let address = api.local_addr()?;
     tracing::info!(url = %format!("http://{address}"), store = ?store, lambda = args.lambda, "local API listening");
     api.serve(async {

@@ -9,6 +9,7 @@
 
 mod auth;
 mod concurrency;
+mod edge;
 mod faults;
 mod http_api;
 mod iam_proxy;
