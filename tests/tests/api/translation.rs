@@ -1579,6 +1579,8 @@ fn the_web_acl_limits_each_token_and_each_address_and_answers_429_with_retry_aft
         assert_eq!(parameters[limit]["MinValue"], 10, "{limit}");
         let response = &rule["Action"]["Block"]["CustomResponse"];
         assert_eq!(response["ResponseCode"], 429);
+        // Sent as named: WAF prefixes x-amzn-waf- only "for custom request
+        // header insertion" (AWS::WAFv2::WebACL CustomHTTPHeader, Name).
         assert_eq!(
             response["ResponseHeaders"],
             json!([{"Name": "retry-after", "Value": {"Ref": "EdgeRateWindowSeconds"}}]),
