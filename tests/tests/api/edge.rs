@@ -12,6 +12,8 @@ use local_api::{LocalApi, StoreChoice};
 use reqwest::{Response, StatusCode};
 use serde_json::Value;
 
+use crate::support::{Backend, dynamodb_endpoint, fresh_table, lambda_options};
+
 /// The edge's URL and the URL of the API behind it.
 struct EdgeApi {
     edge: String,
@@ -19,13 +21,27 @@ struct EdgeApi {
 }
 
 async fn start(parameters: &[(&str, &str)]) -> EdgeApi {
+    start_on(Backend::Memory, parameters).await
+}
+
+/// The edge in front of the local API on `backend` (`Lambda`: every
+/// function its own process, as `--edge --lambda`).
+async fn start_on(backend: Backend, parameters: &[(&str, &str)]) -> EdgeApi {
     let template = local_api::default_template_path();
     let address = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
-    let api = LocalApi::bind(
+    let store = match backend {
+        Backend::Memory => StoreChoice::Memory,
+        Backend::DynamoDb | Backend::Lambda => StoreChoice::DynamoDb {
+            endpoint: dynamodb_endpoint(),
+            table: fresh_table(),
+        },
+    };
+    let api = LocalApi::bind_with(
         address,
         &template,
-        &StoreChoice::Memory,
+        &store,
         Some(AuthConfig::dev()),
+        (backend == Backend::Lambda).then(lambda_options),
     )
     .await
     .expect("local API starts");
@@ -219,4 +235,21 @@ async fn a_request_that_did_not_pass_the_edge_is_refused() {
         StatusCode::OK,
         "the same request through the edge"
     );
+}
+
+#[tokio::test]
+async fn the_edge_works_in_front_of_the_functions_as_processes() {
+    let api = start_on(Backend::Lambda, &[("EdgeClientRateLimit", "10")]).await;
+    let token = token(3600);
+    let url = format!("{}/users?limit=1", api.edge);
+    for n in 1..=10 {
+        let response = get(&url, Some(&token)).await;
+        assert_eq!(response.status(), StatusCode::OK, "request {n}");
+        assert_security_headers(&response, "a function's 200");
+    }
+    let limited = get(&url, Some(&token)).await;
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_security_headers(&limited, "the edge's 429");
+    let bypass = get(&format!("{}/users?limit=1", api.origin), Some(&token)).await;
+    assert_eq!(bypass.status(), StatusCode::FORBIDDEN, "the origin alone");
 }
