@@ -52,6 +52,15 @@ echo "--- checkov $CHECKOV_VERSION (skips are justified in template.yaml)"
 "$checkov_bin/checkov" --quiet --compact --skip-download \
   --framework cloudformation --file template.yaml
 
+echo "--- the edge's companion web ACL template (infra/edge/web-acl.py): cfn-lint, checkov"
+companion="$(mktemp -t web-acl.XXXXXX.json)"
+"$sam_bin/python" infra/edge/web-acl.py template.yaml >"$companion"
+"$cfn_lint_bin/cfn-lint" --regions us-east-1 -- "$companion"
+"$checkov_bin/checkov" --quiet --compact --skip-download \
+  --framework cloudformation --file "$companion"
+rm -f "$companion"
+echo "no findings"
+
 echo "--- the deploy workflow sends every parameter (infra/deploy/check-deploy-parameters.sh)"
 infra/deploy/check-deploy-parameters.sh "$sam_bin"
 

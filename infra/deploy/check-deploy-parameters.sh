@@ -62,5 +62,5 @@ PY
 echo "no variable set: every parameter at its template default"
 check '{}' '{}'
 echo "variables set: their values, an empty one at its default"
-check '{"AUTH_MODE":"none","CORS_ALLOWED_ORIGINS":"https://a.example,https://b.example","ALARM_EMAIL":"","LATENCY_P99_THRESHOLD_MS":"250","DEPLOYMENT_TYPE":"AllAtOnce","STACK_NAME":"not-a-parameter"}' \
-  '{"AuthMode":"none","CorsAllowedOrigins":"https://a.example,https://b.example","LatencyP99ThresholdMs":"250","DeploymentType":"AllAtOnce"}'
+check '{"AUTH_MODE":"none","CORS_ALLOWED_ORIGINS":"https://a.example,https://b.example","ALARM_EMAIL":"","LATENCY_P99_THRESHOLD_MS":"250","DEPLOYMENT_TYPE":"AllAtOnce","EDGE":"cloudfront","EDGE_CLIENT_RATE_LIMIT":"120","EDGE_RATE_WINDOW_SECONDS":"300","WEB_ACL_ARN":"","STACK_NAME":"not-a-parameter"}' \
+  '{"AuthMode":"none","CorsAllowedOrigins":"https://a.example,https://b.example","LatencyP99ThresholdMs":"250","DeploymentType":"AllAtOnce","Edge":"cloudfront","EdgeClientRateLimit":"120","EdgeRateWindowSeconds":"300"}'

@@ -41,8 +41,9 @@ REGENERATE = "infra/sam/translate.sh"
 # The SHA-256 of the template a translation came from.
 DIGEST = "template.sha256"
 
-# One output per AuthMode, with the parameter values that mode needs beyond
-# the template's defaults (OIDC's are examples of the right shape).
+# One output per AuthMode, and one with the edge on, with the parameter
+# values each needs beyond the template's defaults (OIDC's are examples of
+# the right shape).
 MODES = {
     "cognito": {"AuthMode": "cognito"},
     "oidc": {
@@ -51,6 +52,9 @@ MODES = {
         "OidcAudience": "users-api",
     },
     "none": {"AuthMode": "none"},
+    # The edge on, with the default AuthMode, as in us-east-1 (where the
+    # stack makes its own web ACL; elsewhere it would take WebAclArn).
+    "edge": {"Edge": "cloudfront"},
 }
 
 LANGUAGE_EXTENSIONS = "AWS::LanguageExtensions"

@@ -23,6 +23,10 @@ pub enum ApiError {
         /// Why its value was rejected.
         reason: InvalidValue,
     },
+    /// 403: the request did not come through the edge (Edge cloudfront):
+    /// it lacks the origin secret CloudFront adds ([`crate::http::ORIGIN_HEADER`]).
+    #[error("request did not pass the edge")]
+    NotFromEdge,
     /// 404: no such resource.
     #[error("not found")]
     NotFound,
@@ -113,6 +117,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::BadRequest(_) | Self::InvalidParameter { .. } => StatusCode::BAD_REQUEST,
+            Self::NotFromEdge => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::EmailTaken | Self::IdempotencyKeyInFlight => StatusCode::CONFLICT,
             Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
@@ -134,6 +139,11 @@ impl ApiError {
                 "/problems/bad-request",
                 "Bad Request",
                 format!("{name} {reason}."),
+            ),
+            Self::NotFromEdge => (
+                "/problems/not-from-edge",
+                "Forbidden",
+                "Call the API at its public URL (the stack's ApiUrl output).".to_owned(),
             ),
             Self::NotFound => (
                 "/problems/not-found",

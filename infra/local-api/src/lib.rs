@@ -12,6 +12,7 @@ pub mod boot;
 pub mod deployment;
 pub mod docs;
 pub mod dynamodb_wire;
+pub mod edge;
 pub mod fault;
 pub mod iam;
 pub mod json_lines;
@@ -92,6 +93,9 @@ pub struct LocalApi {
     listener: TcpListener,
     router: axum::Router,
     functions: Option<Arc<Functions>>,
+    /// With `--edge`, the API behind the edge on its own address (the
+    /// `execute-api` URL's stand-in).
+    origin: Option<(TcpListener, axum::Router)>,
 }
 
 impl LocalApi {
@@ -189,7 +193,31 @@ impl LocalApi {
             listener,
             router,
             functions,
+            origin: None,
         })
+    }
+
+    /// Puts `edge` in front of the API on its address, and serves the API
+    /// alone, refusing what did not pass the edge, on `origin_address`.
+    pub async fn with_edge(
+        self,
+        edge: edge::Edge,
+        origin_address: SocketAddr,
+    ) -> std::io::Result<Self> {
+        let (front, origin) = edge.wrap(self.router);
+        let origin_listener = TcpListener::bind(origin_address).await?;
+        Ok(Self {
+            router: front,
+            origin: Some((origin_listener, origin)),
+            ..self
+        })
+    }
+
+    /// With an edge, the address of the API behind it.
+    pub fn origin_addr(&self) -> Option<std::io::Result<SocketAddr>> {
+        self.origin
+            .as_ref()
+            .map(|(listener, _)| listener.local_addr())
     }
 
     /// In `--lambda` mode, the running functions (their instances, IAM
@@ -208,6 +236,9 @@ impl LocalApi {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        if let Some((listener, router)) = self.origin {
+            tokio::spawn(server::serve(listener, router, std::future::pending()));
+        }
         server::serve(self.listener, self.router, shutdown).await
     }
 }

@@ -156,6 +156,13 @@ struct ServeArgs {
     /// --lambda; refused if it changes a condition the translation resolved.
     #[arg(long = "parameter", value_parser = parameter, requires = "lambda")]
     parameters: Vec<(String, String)>,
+    /// Put template.yaml's edge (Edge=cloudfront) in front: its rate-based
+    /// rules, block response, response headers and origin check.
+    #[arg(long, env = "LOCAL_API_EDGE")]
+    edge: bool,
+    /// With --edge, the port of the API behind the edge (0: any free one).
+    #[arg(long, env = "LOCAL_API_EDGE_ORIGIN_PORT", default_value_t = 0)]
+    edge_origin_port: u16,
 }
 
 #[derive(Debug, ClapArgs)]
@@ -296,6 +303,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         lambda,
     )
     .await?;
+    let api = if args.edge {
+        let origin = SocketAddr::new(args.bind, args.edge_origin_port);
+        local_api::edge::put_in_front(api, &args.template, origin).await?
+    } else {
+        api
+    };
     let address = api.local_addr()?;
     tracing::info!(url = %format!("http://{address}"), store = ?store, lambda = args.lambda, "local API listening");
     api.serve(async {

@@ -10,6 +10,7 @@
 mod auth;
 mod concurrency;
 mod doc_links;
+mod edge;
 mod extensions;
 mod faults;
 mod http_api;

@@ -768,13 +768,18 @@ fn every_function_gets_the_globals_runtime_memory_timeout_tracing_and_environmen
                 "Timeout",
                 "Environment",
             ] {
-                let expected = if own[setting].is_null() {
-                    &globals[setting]
+                let mut expected = if own[setting].is_null() {
+                    globals[setting].clone()
                 } else {
-                    &own[setting]
+                    own[setting].clone()
                 };
+                // These modes have the edge off: its origin secret resolves
+                // to empty (the edge's translation: edge_translation.rs).
+                if setting == "Environment" {
+                    expected["Variables"]["EDGE_ORIGIN_SECRET"] = json!("");
+                }
                 assert_eq!(
-                    &properties[setting], expected,
+                    &properties[setting], &expected,
                     "{mode:?}: {function} {setting}"
                 );
             }
@@ -1067,9 +1072,17 @@ fn outputs_name_the_api_and_every_function_and_cognito_only_in_cognito_mode() {
 
 /// The action CloudFormation creates each resource type with, on the
 /// deployer's credentials.
-const CREATE_ACTIONS: [(&str, &str); 22] = [
+const CREATE_ACTIONS: [(&str, &str); 28] = [
     ("AWS::ApiGatewayV2::Api", "apigateway:POST"),
     ("AWS::ApiGatewayV2::Stage", "apigateway:POST"),
+    (
+        "AWS::CloudFront::Distribution",
+        "cloudfront:CreateDistribution",
+    ),
+    (
+        "AWS::CloudFront::ResponseHeadersPolicy",
+        "cloudfront:CreateResponseHeadersPolicy",
+    ),
     ("AWS::CloudWatch::Alarm", "cloudwatch:PutMetricAlarm"),
     ("AWS::CloudWatch::Dashboard", "cloudwatch:PutDashboard"),
     (
@@ -1105,9 +1118,16 @@ const CREATE_ACTIONS: [(&str, &str); 22] = [
     ("AWS::Lambda::Permission", "lambda:AddPermission"),
     ("AWS::Lambda::Version", "lambda:PublishVersion"),
     ("AWS::Logs::LogGroup", "logs:CreateLogGroup"),
+    ("AWS::S3::Bucket", "s3:CreateBucket"),
+    ("AWS::SecretsManager::Secret", "secretsmanager:CreateSecret"),
     ("AWS::SNS::Subscription", "sns:Subscribe"),
     ("AWS::SNS::Topic", "sns:CreateTopic"),
     ("AWS::SQS::Queue", "sqs:CreateQueue"),
+    (
+        "AWS::WAFv2::LoggingConfiguration",
+        "wafv2:PutLoggingConfiguration",
+    ),
+    ("AWS::WAFv2::WebACL", "wafv2:CreateWebACL"),
 ];
 
 const DEPLOYER_POLICY: &str = concat!(
@@ -1173,8 +1193,7 @@ fn the_deployer_policy_passes_each_role_only_to_its_service_and_attaches_its_aws
         })
         .collect();
     let mut services = BTreeSet::new();
-    for mode in Mode::ALL {
-        let translated = mode.translated();
+    for (mode, translated) in all_translations() {
         // Every role of the stack, the function roles and the CodeDeploy
         // service role SAM adds with the deployment groups.
         for (id, role) in of_type(&translated, "AWS::IAM::Role") {
@@ -1193,7 +1212,7 @@ fn the_deployer_policy_passes_each_role_only_to_its_service_and_attaches_its_aws
                     services.insert(service.to_owned());
                     assert!(
                         passed_to.contains(service),
-                        "{mode:?}: {id} is assumed by {service}: {DEPLOYER_POLICY} must pass it there"
+                        "{mode}: {id} is assumed by {service}: {DEPLOYER_POLICY} must pass it there"
                     );
                 }
             }
@@ -1206,7 +1225,7 @@ fn the_deployer_policy_passes_each_role_only_to_its_service_and_attaches_its_aws
             {
                 assert!(
                     attachable.contains(arn),
-                    "{mode:?}: {id} has {arn}: {DEPLOYER_POLICY} must let the deployer attach it"
+                    "{mode}: {id} has {arn}: {DEPLOYER_POLICY} must let the deployer attach it"
                 );
             }
         }
@@ -1244,8 +1263,8 @@ fn the_deployer_policy_allows_creating_every_resource_type_of_the_stack() {
             "the deployer may use the {transform} transform"
         );
     }
-    for mode in Mode::ALL {
-        for resource in resources(&mode.translated()).values() {
+    for (mode, translated) in all_translations() {
+        for resource in resources(&translated).values() {
             let kind = resource["Type"].as_str().expect("a resource has a Type");
             let (_, action) = CREATE_ACTIONS
                 .iter()
@@ -1255,7 +1274,464 @@ fn the_deployer_policy_allows_creating_every_resource_type_of_the_stack() {
                 });
             assert!(
                 allowed.contains(action),
-                "{mode:?}: {path} does not allow {action}, which creates {kind}"
+                "{mode}: {path} does not allow {action}, which creates {kind}"
+            );
+        }
+    }
+}
+
+/// Every translated file, with the name it is reported by.
+fn all_translations() -> Vec<(String, Value)> {
+    Mode::ALL
+        .iter()
+        .map(|mode| (format!("{mode:?}"), mode.translated()))
+        .chain([("edge".to_owned(), edge_translated())])
+        .collect()
+}
+
+/// The translation with `Edge` cloudfront (and the default `AuthMode`, in
+/// us-east-1, where the stack makes its own web ACL).
+fn edge_translated() -> Value {
+    let path = format!(
+        "{}/../infra/sam/translated/edge.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{path} is readable ({e}); run infra/sam/translate.sh"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path} is JSON: {e}"))
+}
+
+/// The edge's resources in template.yaml.
+const EDGE_RESOURCES: [&str; 7] = [
+    "EdgeOriginSecret",
+    "EdgeWebAcl",
+    "EdgeWafLogGroup",
+    "EdgeWafLogging",
+    "EdgeResponseHeadersPolicy",
+    "EdgeLogBucket",
+    "EdgeDistribution",
+];
+
+/// CloudFront's managed cache policy `CachingDisabled`.
+const CACHING_DISABLED: &str = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad";
+/// CloudFront's managed origin request policy `AllViewerExceptHostHeader`.
+const ALL_VIEWER_EXCEPT_HOST_HEADER: &str = "b689b0a8-53d0-40ab-baf2-68738e2966ac";
+
+#[test]
+fn the_edge_exists_only_with_edge_cloudfront_and_then_is_the_public_url() {
+    for mode in Mode::ALL {
+        let translated = mode.translated();
+        for id in EDGE_RESOURCES {
+            let resource = &translated["Resources"][id];
+            assert!(resource.is_object(), "{mode:?}: {id} is in the template");
+            assert!(
+                !exists(&translated, resource),
+                "{mode:?}: no {id} with the edge off"
+            );
+        }
+        let mut refers_to = BTreeSet::new();
+        references(&translated["Outputs"]["ApiUrl"]["Value"], &mut refers_to);
+        assert_eq!(
+            refers_to,
+            BTreeSet::from(["HttpApi".to_owned()]),
+            "{mode:?}: ApiUrl is the HTTP API's own"
+        );
+    }
+    let edge = edge_translated();
+    for id in EDGE_RESOURCES {
+        assert!(
+            exists(&edge, &edge["Resources"][id]),
+            "edge: {id} exists with Edge cloudfront in us-east-1"
+        );
+    }
+    let mut refers_to = BTreeSet::new();
+    references(&edge["Outputs"]["ApiUrl"]["Value"], &mut refers_to);
+    assert_eq!(
+        refers_to,
+        BTreeSet::from(["EdgeDistribution".to_owned()]),
+        "edge: ApiUrl is the distribution's"
+    );
+    assert!(
+        exists(&edge, &edge["Outputs"]["OriginUrl"]),
+        "edge: the execute-api URL is an output, for the smoke test's bypass check"
+    );
+}
+
+#[test]
+fn a_stack_outside_us_east_1_must_be_given_a_web_acl_made_there() {
+    let source = source_template();
+    let rule = &source["Rules"]["EdgeOutsideUsEast1NeedsWebAclArn"];
+    assert_eq!(
+        rule["RuleCondition"],
+        json!({"Fn::And": [
+            {"Fn::Equals": [{"Ref": "Edge"}, "cloudfront"]},
+            {"Fn::Not": [{"Fn::Equals": [{"Ref": "AWS::Region"}, "us-east-1"]}]}
+        ]})
+    );
+    assert_eq!(
+        rule["Assertions"][0]["Assert"],
+        json!({"Fn::Not": [{"Fn::Equals": [{"Ref": "WebAclArn"}, ""]}]})
+    );
+    let edge = edge_translated();
+    let distribution = &source["Resources"]["EdgeDistribution"]["Properties"]["DistributionConfig"];
+    assert_eq!(
+        distribution["WebACLId"],
+        json!({"Fn::If": ["CreateWebAcl", {"Fn::GetAtt": ["EdgeWebAcl", "Arn"]}, {"Ref": "WebAclArn"}]}),
+        "the distribution uses the stack's web ACL, or the one it is given"
+    );
+    assert_eq!(
+        edge["Resources"]["EdgeWebAcl"]["Properties"]["Scope"], "CLOUDFRONT",
+        "a web ACL for CloudFront"
+    );
+}
+
+#[test]
+fn the_distribution_sends_every_request_uncached_over_https_with_the_headers_the_api_needs() {
+    let edge = edge_translated();
+    let config = &edge["Resources"]["EdgeDistribution"]["Properties"]["DistributionConfig"];
+    let origins = config["Origins"].as_array().expect("Origins");
+    assert_eq!(origins.len(), 1, "one origin, the HTTP API");
+    let origin = &origins[0];
+    let mut refers_to = BTreeSet::new();
+    references(&origin["DomainName"], &mut refers_to);
+    assert_eq!(refers_to, BTreeSet::from(["HttpApi".to_owned()]));
+    assert_eq!(
+        origin["CustomOriginConfig"]["OriginProtocolPolicy"],
+        "https-only"
+    );
+    assert_eq!(
+        origin["CustomOriginConfig"]["OriginSSLProtocols"],
+        json!(["TLSv1.2"])
+    );
+
+    let behavior = &config["DefaultCacheBehavior"];
+    assert_eq!(behavior["TargetOriginId"], origin["Id"]);
+    assert_eq!(
+        behavior["ViewerProtocolPolicy"], "https-only",
+        "no plain HTTP"
+    );
+    let allowed: BTreeSet<&str> = behavior["AllowedMethods"]
+        .as_array()
+        .expect("AllowedMethods")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for route in template().routes {
+        assert!(
+            allowed.contains(route.method.as_str()),
+            "the edge lets {} through",
+            route.key()
+        );
+    }
+    assert!(allowed.contains("OPTIONS"), "CORS preflights reach the API");
+    // Responses are private to their caller: nothing is cached.
+    assert_eq!(behavior["CachePolicyId"], CACHING_DISABLED);
+    // CloudFront's docs ("How do I configure CloudFront to forward the
+    // Authorization header to the origin?", AWS re:Post knowledge center):
+    // "You can't use an origin request policy to forward the Authorization
+    // header. [...] CloudFront returns an HTTP 400 error if you create an
+    // origin request policy that forwards the Authorization header", and
+    // "if caching is disabled, you can use the AllViewer and
+    // AllViewerExceptHostHeader origin request policies to forward an
+    // authorization header". And ("Use managed origin request policies"):
+    // AllViewerExceptHostHeader includes every viewer header but Host, the
+    // query strings and cookies; Host must stay the execute-api name, or API
+    // Gateway answers 403 ("If you create a custom policy for API Gateway
+    // origins without custom domain, then don't forward the HOST header").
+    assert_eq!(
+        behavior["OriginRequestPolicyId"], ALL_VIEWER_EXCEPT_HOST_HEADER,
+        "every viewer header but Host reaches the API, Authorization included"
+    );
+    // So the headers the API reads reach it: every one its CORS
+    // configuration allows (authorization, if-match, if-none-match,
+    // idempotency-key, content-type), none of them Host.
+    let source = source_template();
+    let cors = &source["Resources"]["HttpApi"]["Properties"]["CorsConfiguration"];
+    let needed: Vec<&str> = cors["AllowHeaders"]
+        .as_array()
+        .expect("the HTTP API's CORS AllowHeaders")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for header in [
+        "authorization",
+        "if-match",
+        "if-none-match",
+        "idempotency-key",
+    ] {
+        assert!(needed.contains(&header), "the API reads {header}");
+    }
+    assert!(!needed.contains(&"host"));
+
+    assert!(
+        config["Logging"]["Bucket"]["Fn::GetAtt"][0] == "EdgeLogBucket",
+        "access logs go to the stack's bucket: {}",
+        config["Logging"]
+    );
+    assert_eq!(
+        edge["Resources"]["EdgeLogBucket"]["Properties"]["LifecycleConfiguration"]["Rules"][0]["ExpirationInDays"],
+        json!({"Ref": "LogRetentionInDays"}),
+        "kept as long as the API's access logs"
+    );
+    assert_eq!(
+        source["Resources"]["EdgeDistribution"]["Properties"]["DistributionConfig"]["ViewerCertificate"]
+            ["Fn::If"][1]["MinimumProtocolVersion"],
+        "TLSv1.2_2021",
+        "with a domain of yours, viewers need TLS 1.2+"
+    );
+}
+
+#[test]
+fn the_response_headers_policy_puts_the_functions_security_headers_on_every_response() {
+    let edge = edge_translated();
+    let behavior = &edge["Resources"]["EdgeDistribution"]["Properties"]["DistributionConfig"]["DefaultCacheBehavior"];
+    assert_eq!(
+        behavior["ResponseHeadersPolicyId"],
+        json!({"Ref": "EdgeResponseHeadersPolicy"})
+    );
+    let config = &edge["Resources"]["EdgeResponseHeadersPolicy"]["Properties"]["ResponseHeadersPolicyConfig"];
+    let security = &config["SecurityHeadersConfig"];
+    let hsts = &security["StrictTransportSecurity"];
+    let hsts_value = format!(
+        "max-age={}{}",
+        hsts["AccessControlMaxAgeSec"],
+        if hsts["IncludeSubdomains"] == true {
+            "; includeSubDomains"
+        } else {
+            ""
+        }
+    );
+    let mut sent = BTreeMap::from([
+        ("strict-transport-security", hsts_value),
+        ("x-content-type-options", "nosniff".to_owned()),
+        (
+            "x-frame-options",
+            security["FrameOptions"]["FrameOption"]
+                .as_str()
+                .expect("FrameOption")
+                .to_owned(),
+        ),
+        (
+            "referrer-policy",
+            security["ReferrerPolicy"]["ReferrerPolicy"]
+                .as_str()
+                .expect("ReferrerPolicy")
+                .to_owned(),
+        ),
+        (
+            "content-security-policy",
+            security["ContentSecurityPolicy"]["ContentSecurityPolicy"]
+                .as_str()
+                .expect("ContentSecurityPolicy")
+                .to_owned(),
+        ),
+    ]);
+    for (name, header) in security.as_object().expect("SecurityHeadersConfig") {
+        assert_eq!(header["Override"], true, "{name} overrides the origin's");
+    }
+    for item in config["CustomHeadersConfig"]["Items"]
+        .as_array()
+        .expect("custom headers")
+    {
+        assert_eq!(item["Override"], true, "{item} overrides the origin's");
+        sent.insert(
+            item["Header"].as_str().expect("Header"),
+            item["Value"].as_str().expect("Value").to_owned(),
+        );
+    }
+    let functions: BTreeMap<&str, String> = common::http::SECURITY_HEADERS
+        .iter()
+        .map(|(name, value)| (*name, (*value).to_owned()))
+        .collect();
+    assert_eq!(sent, functions, "the edge sends what the functions send");
+}
+
+/// A rule of the edge's web ACL, by name.
+fn web_acl_rule<'t>(acl: &'t Value, name: &str) -> &'t Value {
+    acl["Rules"]
+        .as_array()
+        .expect("Rules")
+        .iter()
+        .find(|rule| rule["Name"] == name)
+        .unwrap_or_else(|| panic!("the web ACL has a rule {name}"))
+}
+
+#[test]
+fn the_web_acl_limits_each_token_and_each_address_and_answers_429_with_retry_after() {
+    let edge = edge_translated();
+    let acl = &edge["Resources"]["EdgeWebAcl"]["Properties"];
+    assert!(acl["DefaultAction"]["Allow"].is_object());
+    let parameters = &edge["Parameters"];
+    for (rule, limit, key) in [
+        ("per-client-rate", "EdgeClientRateLimit", "CUSTOM_KEYS"),
+        ("per-ip-rate", "EdgeIpRateLimit", "IP"),
+    ] {
+        let rule = web_acl_rule(acl, rule);
+        let statement = &rule["Statement"]["RateBasedStatement"];
+        assert_eq!(statement["Limit"], json!({"Ref": limit}));
+        assert_eq!(
+            statement["EvaluationWindowSec"],
+            json!({"Ref": "EdgeRateWindowSeconds"})
+        );
+        assert_eq!(statement["AggregateKeyType"], key);
+        // WAF's floor ("The lowest limit setting allowed is 10") and its
+        // windows ("Valid settings are 60, 120, 300 and 600").
+        assert_eq!(parameters[limit]["MinValue"], 10, "{limit}");
+        let response = &rule["Action"]["Block"]["CustomResponse"];
+        assert_eq!(response["ResponseCode"], 429);
+        // Sent as named: WAF prefixes x-amzn-waf- only "for custom request
+        // header insertion" (AWS::WAFv2::WebACL CustomHTTPHeader, Name).
+        assert_eq!(
+            response["ResponseHeaders"],
+            json!([{"Name": "retry-after", "Value": {"Ref": "EdgeRateWindowSeconds"}}]),
+            "Retry-After: at most one window"
+        );
+        let body = &acl["CustomResponseBodies"][response["CustomResponseBodyKey"]
+            .as_str()
+            .expect("a body key")];
+        assert_eq!(body["ContentType"], "APPLICATION_JSON");
+        let problem: Value = serde_json::from_str(body["Content"].as_str().expect("Content"))
+            .expect("the 429 body is JSON");
+        assert_eq!(problem["status"], 429);
+        assert_eq!(problem["title"], "Too Many Requests");
+    }
+    assert_eq!(
+        parameters["EdgeRateWindowSeconds"]["AllowedValues"],
+        json!([60, 120, 300, 600])
+    );
+    let custom_keys =
+        &web_acl_rule(acl, "per-client-rate")["Statement"]["RateBasedStatement"]["CustomKeys"];
+    assert_eq!(
+        custom_keys,
+        &json!([{"Header": {"Name": "authorization", "TextTransformations": [{"Priority": 0, "Type": "NONE"}]}}]),
+        "one budget per Authorization header value"
+    );
+    let default = |name: &str| -> u64 {
+        parameters[name]["Default"]
+            .as_u64()
+            .or_else(|| {
+                parameters[name]["Default"]
+                    .as_str()
+                    .and_then(|s| s.parse().ok())
+            })
+            .unwrap_or_else(|| panic!("{name} has a numeric default"))
+    };
+    assert!(
+        default("EdgeIpRateLimit") > default("EdgeClientRateLimit"),
+        "an address, which many clients may share, gets more than one token"
+    );
+    let priority = |name: &str| {
+        web_acl_rule(acl, name)["Priority"]
+            .as_u64()
+            .expect("Priority")
+    };
+    assert!(
+        priority("per-client-rate") < priority("aws-common"),
+        "a flood is answered 429 before any managed rule looks at it"
+    );
+}
+
+#[test]
+fn the_web_acl_runs_the_managed_rule_groups_and_counts_only_what_conflicts_with_the_api() {
+    let edge = edge_translated();
+    let acl = &edge["Resources"]["EdgeWebAcl"]["Properties"];
+    let groups: BTreeMap<&str, &Value> = acl["Rules"]
+        .as_array()
+        .expect("Rules")
+        .iter()
+        .filter_map(|rule| {
+            let group = &rule["Statement"]["ManagedRuleGroupStatement"];
+            assert!(
+                group.is_null() || rule["OverrideAction"]["None"].is_object(),
+                "{}: a managed group's own actions apply",
+                rule["Name"]
+            );
+            group["Name"].as_str().map(|name| (name, group))
+        })
+        .collect();
+    assert_eq!(
+        groups.keys().copied().collect::<Vec<_>>(),
+        [
+            "AWSManagedRulesAmazonIpReputationList",
+            "AWSManagedRulesCommonRuleSet",
+            "AWSManagedRulesKnownBadInputsRuleSet"
+        ]
+    );
+    for (name, group) in &groups {
+        assert_eq!(group["VendorName"], "AWS", "{name}");
+    }
+    // SizeRestrictions_BODY blocks bodies over 8 KB (8,192 bytes; AWS WAF's
+    // "Baseline rule groups" and its knowledge center: "Request bodies larger
+    // than 8 KB are blocked"); the API takes up to MAX_BODY_BYTES.
+    const { assert!(common::http::MAX_BODY_BYTES > 8 * 1024) };
+    let counted: BTreeMap<&str, &Value> =
+        groups["AWSManagedRulesCommonRuleSet"]["RuleActionOverrides"]
+            .as_array()
+            .expect("the common rule set's overrides")
+            .iter()
+            .map(|o| (o["Name"].as_str().expect("Name"), &o["ActionToUse"]))
+            .collect();
+    assert_eq!(
+        counted.keys().copied().collect::<Vec<_>>(),
+        ["NoUserAgent_HEADER", "SizeRestrictions_BODY"],
+        "only the rules that conflict with the API's contract are overridden"
+    );
+    for (name, action) in counted {
+        assert_eq!(action, &json!({"Count": {}}), "{name} only counts");
+    }
+    for name in [
+        "AWSManagedRulesAmazonIpReputationList",
+        "AWSManagedRulesKnownBadInputsRuleSet",
+    ] {
+        assert!(
+            groups[name]["RuleActionOverrides"].is_null(),
+            "{name} blocks as AWS wrote it"
+        );
+    }
+    let logging = &edge["Resources"]["EdgeWafLogging"]["Properties"];
+    assert_eq!(
+        logging["ResourceArn"],
+        json!({"Fn::GetAtt": ["EdgeWebAcl", "Arn"]})
+    );
+    assert_eq!(
+        logging["RedactedFields"],
+        json!([{"SingleHeader": {"Name": "authorization"}}]),
+        "WAF's log holds no token"
+    );
+}
+
+#[test]
+fn every_function_refuses_what_did_not_come_through_the_edge() {
+    let edge = edge_translated();
+    let secret = json!({"Fn::Sub": "{{resolve:secretsmanager:${EdgeOriginSecret}:SecretString}}"});
+    let origin =
+        &edge["Resources"]["EdgeDistribution"]["Properties"]["DistributionConfig"]["Origins"][0];
+    assert_eq!(
+        origin["OriginCustomHeaders"],
+        json!([{"HeaderName": common::http::ORIGIN_HEADER, "HeaderValue": secret}]),
+        "CloudFront sends the secret in the header the functions check"
+    );
+    for (binary, id) in functions(&edge) {
+        if binary == "history-worker" {
+            continue;
+        }
+        assert_eq!(
+            edge["Resources"][&id]["Properties"]["Environment"]["Variables"]
+                [common::http::ORIGIN_SECRET_VARIABLE],
+            secret,
+            "{binary} is given the same secret"
+        );
+    }
+    let generated = &edge["Resources"]["EdgeOriginSecret"]["Properties"]["GenerateSecretString"];
+    assert!(generated["PasswordLength"].as_u64().expect("a length") >= 32);
+    for mode in Mode::ALL {
+        let translated = mode.translated();
+        for id in functions(&translated).values() {
+            assert_eq!(
+                translated["Resources"][id]["Properties"]["Environment"]["Variables"]
+                    [common::http::ORIGIN_SECRET_VARIABLE],
+                "",
+                "{mode:?}: {id} checks nothing with the edge off"
             );
         }
     }

@@ -37,6 +37,11 @@ where
         route,
         actor,
     } = gateway(request);
+    // A request that bypassed the edge runs none of the handler's work.
+    let work = async {
+        super::origin::check(request)?;
+        work.await
+    };
     let (result, calls) = dynamodb_calls::measure(within_budget(request, work)).await;
     let mut response = match result {
         Ok(response) => response,
