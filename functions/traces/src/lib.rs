@@ -27,6 +27,8 @@ use opentelemetry_sdk::trace::{
     Sampler, SdkTracer, SdkTracerProvider, Span, SpanData, SpanProcessor,
 };
 
+pub mod export;
+pub mod flush;
 pub mod propagation;
 pub mod sampling;
 
