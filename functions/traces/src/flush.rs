@@ -313,7 +313,7 @@ mod tests {
             Vec::new(),
         );
         let now = SystemTime::now();
-        traces.record_dynamodb_call(
+        crate::record_dynamodb_call(
             &context,
             &DynamoDbCall {
                 operation: "GetItem".to_owned(),

@@ -17,10 +17,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use opentelemetry::trace::{
-    Event, Link, SpanKind, Status, TraceContextExt, Tracer, TracerProvider,
-};
-use opentelemetry::{Context, KeyValue, StringValue, Value};
+use opentelemetry::trace::{Event, Link, Status, TraceContextExt, Tracer, TracerProvider};
+use opentelemetry::{Context, StringValue, Value};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{
@@ -33,7 +31,8 @@ pub mod propagation;
 pub mod sampling;
 
 pub use opentelemetry::Context as TraceContext;
-pub use opentelemetry::trace::FutureExt;
+pub use opentelemetry::KeyValue;
+pub use opentelemetry::trace::{FutureExt, SpanKind};
 
 use propagation::Propagators;
 
@@ -118,88 +117,102 @@ impl Traces {
             .with_attributes(all)
             .with_links(links)
             .start_with_context(&self.tracer, &parent);
-        parent.with_span(span)
+        parent
+            .with_span(span)
+            .with_value(CallTracer(self.tracer.clone()))
     }
+}
 
-    /// Records one finished DynamoDB call as a `CLIENT` span under the span
-    /// in `parent`; nothing when that span is not sampled.
-    pub fn record_dynamodb_call(&self, parent: &Context, call: &DynamoDbCall) {
-        if !parent.span().span_context().is_sampled() {
-            return;
-        }
-        let mut attributes = vec![
-            KeyValue::new("db.system.name", "aws.dynamodb"),
-            KeyValue::new("rpc.system", "aws-api"),
-            KeyValue::new("rpc.service", "DynamoDB"),
-            KeyValue::new("rpc.method", call.operation.clone()),
-        ];
-        if !call.table_names.is_empty() {
-            let tables: Vec<StringValue> = call
-                .table_names
-                .iter()
-                .map(|table| StringValue::from(table.clone()))
-                .collect();
-            attributes.push(KeyValue::new(
-                "aws.dynamodb.table_names",
-                Value::Array(tables.into()),
-            ));
-        }
-        if let Some(region) = &call.region {
-            attributes.push(KeyValue::new("cloud.region", region.clone()));
-        }
-        if let Some(request_id) = &call.request_id {
-            attributes.push(KeyValue::new("aws.request_id", request_id.clone()));
-        }
-        let last = call.attempts.last();
-        if let Some(status) = last.and_then(|attempt| attempt.status) {
-            attributes.push(KeyValue::new(
-                "http.response.status_code",
-                i64::from(status),
-            ));
-        }
-        // Each attempt after the first is a resend (HTTP client conventions).
-        let resends = call.attempts.len().saturating_sub(1);
-        if resends > 0 {
-            attributes.push(KeyValue::new(
-                "http.request.resend_count",
-                i64::try_from(resends).unwrap_or(i64::MAX),
-            ));
-        }
-        let error = last.and_then(Attempt::error_type);
-        if let Some(error) = &error {
-            attributes.push(KeyValue::new("error.type", error.clone()));
-        }
-        let events = call
-            .attempts
-            .iter()
-            .filter(|attempt| attempt.error_type().is_some())
-            .map(|attempt| {
-                let mut attributes = Vec::new();
-                if let Some(status) = attempt.status {
-                    attributes.push(KeyValue::new(
-                        "http.response.status_code",
-                        i64::from(status),
-                    ));
-                }
-                if let Some(error) = attempt.error_type() {
-                    attributes.push(KeyValue::new("error.type", error));
-                }
-                Event::new("attempt failed", attempt.ended, attributes, 0)
-            })
-            .collect();
-        let mut span = self
-            .tracer
-            .span_builder(format!("DynamoDB.{}", call.operation))
-            .with_kind(SpanKind::Client)
-            .with_start_time(call.started)
-            .with_attributes(attributes)
-            .with_events(events)
-            .start_with_context(&self.tracer, parent);
-        if let Some(error) = error {
-            opentelemetry::trace::Span::set_status(&mut span, Status::error(error));
-        }
-        opentelemetry::trace::Span::end_with_timestamp(&mut span, call.ended);
+/// The tracer of an invocation's calls, kept in its context.
+#[derive(Debug, Clone)]
+struct CallTracer(SdkTracer);
+
+/// Whether `context` holds a sampled invocation span, whose calls
+/// [`record_dynamodb_call`] records.
+pub fn is_traced(context: &Context) -> bool {
+    context.span().span_context().is_sampled() && context.get::<CallTracer>().is_some()
+}
+
+/// Records one finished DynamoDB call as a `CLIENT` span under the
+/// invocation span in `parent`; nothing when that span is not sampled.
+pub fn record_dynamodb_call(parent: &Context, call: &DynamoDbCall) {
+    let Some(CallTracer(tracer)) = parent.get::<CallTracer>() else {
+        return;
+    };
+    if !parent.span().span_context().is_sampled() {
+        return;
     }
+    let mut attributes = vec![
+        KeyValue::new("db.system.name", "aws.dynamodb"),
+        KeyValue::new("rpc.system", "aws-api"),
+        KeyValue::new("rpc.service", "DynamoDB"),
+        KeyValue::new("rpc.method", call.operation.clone()),
+    ];
+    if !call.table_names.is_empty() {
+        let tables: Vec<StringValue> = call
+            .table_names
+            .iter()
+            .map(|table| StringValue::from(table.clone()))
+            .collect();
+        attributes.push(KeyValue::new(
+            "aws.dynamodb.table_names",
+            Value::Array(tables.into()),
+        ));
+    }
+    if let Some(region) = &call.region {
+        attributes.push(KeyValue::new("cloud.region", region.clone()));
+    }
+    if let Some(request_id) = &call.request_id {
+        attributes.push(KeyValue::new("aws.request_id", request_id.clone()));
+    }
+    let last = call.attempts.last();
+    if let Some(status) = last.and_then(|attempt| attempt.status) {
+        attributes.push(KeyValue::new(
+            "http.response.status_code",
+            i64::from(status),
+        ));
+    }
+    // Each attempt after the first is a resend (HTTP client conventions).
+    let resends = call.attempts.len().saturating_sub(1);
+    if resends > 0 {
+        attributes.push(KeyValue::new(
+            "http.request.resend_count",
+            i64::try_from(resends).unwrap_or(i64::MAX),
+        ));
+    }
+    let error = last.and_then(Attempt::error_type);
+    if let Some(error) = &error {
+        attributes.push(KeyValue::new("error.type", error.clone()));
+    }
+    let events = call
+        .attempts
+        .iter()
+        .filter(|attempt| attempt.error_type().is_some())
+        .map(|attempt| {
+            let mut attributes = Vec::new();
+            if let Some(status) = attempt.status {
+                attributes.push(KeyValue::new(
+                    "http.response.status_code",
+                    i64::from(status),
+                ));
+            }
+            if let Some(error) = attempt.error_type() {
+                attributes.push(KeyValue::new("error.type", error));
+            }
+            Event::new("attempt failed", attempt.ended, attributes, 0)
+        })
+        .collect();
+    let mut span = tracer
+        .span_builder(format!("DynamoDB.{}", call.operation))
+        .with_kind(SpanKind::Client)
+        .with_start_time(call.started)
+        .with_attributes(attributes)
+        .with_events(events)
+        .start_with_context(tracer, parent);
+    if let Some(error) = error {
+        opentelemetry::trace::Span::set_status(&mut span, Status::error(error));
+    }
+    opentelemetry::trace::Span::end_with_timestamp(&mut span, call.ended);
 }
 
 /// Makes `traces` the process's, for [`current`]; `false` (and `traces`
@@ -483,7 +496,7 @@ mod tests {
             Some("5759e988bd862e3fe1be46a994272793"),
             "the logs still carry it"
         );
-        traces.record_dynamodb_call(&context, &call(vec![ok()]));
+        record_dynamodb_call(&context, &call(vec![ok()]));
         end_invocation(&context, Some(200), false);
         assert!(traces.finished().take().is_empty());
     }
@@ -523,13 +536,13 @@ mod tests {
             error_code: Some("ThrottlingException".to_owned()),
             ended: SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_002),
         };
-        traces.record_dynamodb_call(&context, &call(vec![throttled, ok()]));
+        record_dynamodb_call(&context, &call(vec![throttled, ok()]));
         let refused = Attempt {
             status: Some(400),
             error_code: Some("TransactionCanceledException".to_owned()),
             ..ok()
         };
-        traces.record_dynamodb_call(&context, &call(vec![refused]));
+        record_dynamodb_call(&context, &call(vec![refused]));
         end_invocation(&context, Some(201), false);
         let spans = traces.finished().take();
         assert_eq!(spans.len(), 3, "two calls, then the invocation");
