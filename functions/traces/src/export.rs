@@ -29,7 +29,7 @@ use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use opentelemetry_http::{HttpClient, HttpError, Request, Response};
-use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig};
+use opentelemetry_otlp::{Protocol, RetryPolicy, WithExportConfig, WithHttpConfig};
 use rustls_pki_types::pem::PemObject;
 
 /// Longest an export may take when no `OTEL_EXPORTER_OTLP_*TIMEOUT` says:
@@ -111,10 +111,14 @@ impl Destination {
                 Some(format!("https://xray.{region}.amazonaws.com/v1/traces")),
             ),
         };
+        // One attempt: Lambda waits for the export before the next
+        // invocation and bills for it, so a failed batch is dropped rather
+        // than retried with backoff.
         let mut builder = opentelemetry_otlp::SpanExporter::builder()
             .with_http()
             .with_http_client(client)
-            .with_protocol(Protocol::HttpBinary);
+            .with_protocol(Protocol::HttpBinary)
+            .with_retry_policy(RetryPolicy::disabled());
         if let Some(endpoint) = endpoint {
             builder = builder.with_endpoint(endpoint);
         }

@@ -415,6 +415,31 @@ mod tests {
         assert!(traces.finished().take().is_empty(), "dropped, not kept");
     }
 
+    #[tokio::test]
+    async fn a_refused_export_is_not_retried() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");
+        let endpoint = format!(
+            "http://{}/v1/traces",
+            listener.local_addr().expect("address")
+        );
+        let traces = Traces::new(
+            sampling::sampler(None, None),
+            Propagators::default(),
+            Resource::builder_empty().build(),
+        );
+        traced(&traces);
+        let flusher = flusher(endpoint, &traces);
+        let server = tokio::spawn(receive_one(listener, 503));
+        let started = std::time::Instant::now();
+        flusher.flush().await;
+        let took = started.elapsed();
+        server.await.expect("the server");
+        assert!(flusher.failing.load(Ordering::Relaxed));
+        // A retry would wait at least 100 ms, then find no one accepting
+        // and run into the exporter's 2 s timeout.
+        assert!(took < Duration::from_millis(500), "took {took:?}");
+    }
+
     fn hex(bytes: &[u8]) -> String {
         bytes.iter().map(|byte| format!("{byte:02x}")).collect()
     }
