@@ -7,8 +7,9 @@
 //! nowhere. Concurrent requests in one process (the local API) each see
 //! only their own calls.
 //!
-//! Where an X-Ray daemon is configured, each call inside a sampled
-//! invocation is also sent as a subsegment of its trace ([`crate::xray`]).
+//! Each call inside a sampled invocation (the OpenTelemetry context its
+//! future runs in, see [`traces`]) is also a `CLIENT` span of its trace,
+//! with each attempt the SDK made.
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -23,8 +24,9 @@ use aws_sdk_dynamodb::config::{ConfigBag, Intercept, Region, RuntimeComponents};
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_types::config_bag::{Storable, StoreReplace};
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 
-use crate::xray::{self, Daemon, TraceHeader};
+use traces::TraceContext;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -39,7 +41,6 @@ const THROTTLED_ITEM: &str = "ThrottlingError";
 
 tokio::task_local! {
     static CALLS: RefCell<DynamoDbCalls>;
-    static TRACE: Option<TraceHeader>;
 }
 
 /// The DynamoDB calls one request made.
@@ -53,41 +54,23 @@ pub struct DynamoDbCalls {
 }
 
 /// Runs `work`, counting the DynamoDB calls it makes through a client from
-/// [`instrument`], within the invocation's trace (the header the Lambda
-/// runtime sets in `_X_AMZN_TRACE_ID`).
+/// [`instrument`].
 pub async fn measure<F: Future>(work: F) -> (F::Output, DynamoDbCalls) {
-    measure_traced(TraceHeader::from_env(), work).await
-}
-
-/// [`measure`] within the trace `trace`.
-pub async fn measure_traced<F: Future>(
-    trace: Option<TraceHeader>,
-    work: F,
-) -> (F::Output, DynamoDbCalls) {
     let measured = async {
         let output = work.await;
         (output, CALLS.with(RefCell::take))
     };
-    TRACE
-        .scope(
-            trace,
-            CALLS.scope(RefCell::new(DynamoDbCalls::default()), measured),
-        )
+    CALLS
+        .scope(RefCell::new(DynamoDbCalls::default()), measured)
         .await
 }
 
-/// `client` with the interceptor that feeds [`measure`], sending X-Ray
-/// subsegments to the daemon Lambda names, if any. The rebuilt client
-/// shares the original's HTTP client, so a connection it opened stays in
-/// use.
+/// `client` with the interceptor that feeds [`measure`] and the calls'
+/// spans. A client that already has it is returned as it is, so no call
+/// counts twice; the rebuilt client shares the original's HTTP client, so a
+/// connection it opened stays in use.
 pub fn instrument(client: &Client) -> Client {
-    instrument_with(client, Daemon::from_env())
-}
-
-/// [`instrument`], sending subsegments to `daemon`. A client that already
-/// has the interceptor is returned as it is, so no call counts twice.
-pub fn instrument_with(client: &Client, daemon: Daemon) -> Client {
-    let interceptor = CallInterceptor { daemon };
+    let interceptor = CallInterceptor;
     if client
         .config()
         .interceptors()
@@ -111,19 +94,22 @@ impl Storable for CallStarted {
     type Storer = StoreReplace<Self>;
 }
 
-/// The table a call names, kept for its subsegment (the request's body is
-/// gone once it is sent).
+/// A traced call's span so far: the invocation's context it belongs to,
+/// the tables its request names (the body is gone once it is sent), and its
+/// attempts.
 #[derive(Debug)]
-struct CallTable(String);
+struct CallTrace {
+    parent: TraceContext,
+    table_names: Option<Vec<String>>,
+    attempts: Vec<traces::Attempt>,
+}
 
-impl Storable for CallTable {
+impl Storable for CallTrace {
     type Storer = StoreReplace<Self>;
 }
 
 #[derive(Debug)]
-struct CallInterceptor {
-    daemon: Daemon,
-}
+struct CallInterceptor;
 
 impl Intercept for CallInterceptor {
     fn name(&self) -> &'static str {
@@ -137,6 +123,14 @@ impl Intercept for CallInterceptor {
     ) -> Result<(), BoxError> {
         cfg.interceptor_state()
             .store_put(CallStarted(Instant::now(), SystemTime::now()));
+        let parent = TraceContext::current();
+        if traces::is_traced(&parent) {
+            cfg.interceptor_state().store_put(CallTrace {
+                parent,
+                table_names: None,
+                attempts: Vec::new(),
+            });
+        }
         Ok(())
     }
 
@@ -146,16 +140,11 @@ impl Intercept for CallInterceptor {
         _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        if self.daemon.is_enabled() {
-            let table = context
-                .request()
-                .body()
-                .bytes()
-                .and_then(|body| serde_json::from_slice::<RequestBody>(body).ok())
-                .and_then(|body| body.table_name);
-            if let Some(table) = table {
-                cfg.interceptor_state().store_put(CallTable(table));
-            }
+        if let Some(trace) = cfg.get_mut_from_interceptor_state::<CallTrace>()
+            && trace.table_names.is_none()
+        {
+            let body = context.request().body().bytes().unwrap_or_default();
+            trace.table_names = Some(table_names(body));
         }
         Ok(())
     }
@@ -164,10 +153,21 @@ impl Intercept for CallInterceptor {
         &self,
         context: &FinalizerInterceptorContextRef<'_>,
         _runtime_components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
+        cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         if throttled(context) {
             let _ = CALLS.try_with(|calls| calls.borrow_mut().throttles += 1);
+        }
+        if let Some(trace) = cfg.get_mut_from_interceptor_state::<CallTrace>() {
+            let response = context.response();
+            trace.attempts.push(traces::Attempt {
+                status: response.map(|response| response.status().as_u16()),
+                error_code: response
+                    .filter(|response| response.status().as_u16() >= 400)
+                    .and_then(|response| response.body().bytes())
+                    .and_then(error_code),
+                ended: SystemTime::now(),
+            });
         }
         Ok(())
     }
@@ -183,43 +183,27 @@ impl Intercept for CallInterceptor {
         };
         let latency = started.elapsed();
         let _ = CALLS.try_with(|calls| calls.borrow_mut().latencies.push(latency));
-        if self.daemon.is_enabled() {
-            let _ = TRACE.try_with(|trace| {
-                if let Some(trace) = trace {
-                    self.trace(trace, context, cfg, *started_at, latency);
-                }
-            });
+        if let Some(trace) = cfg.load::<CallTrace>() {
+            let call = traces::DynamoDbCall {
+                operation: cfg
+                    .load::<Metadata>()
+                    .map_or("unknown", Metadata::name)
+                    .to_owned(),
+                table_names: trace.table_names.clone().unwrap_or_default(),
+                region: cfg
+                    .load::<Region>()
+                    .map(|region| region.as_ref().to_owned()),
+                request_id: context
+                    .response()
+                    .and_then(|response| response.headers().get("x-amzn-requestid"))
+                    .map(str::to_owned),
+                attempts: trace.attempts.clone(),
+                started: *started_at,
+                ended: *started_at + latency,
+            };
+            traces::record_dynamodb_call(&trace.parent, &call);
         }
         Ok(())
-    }
-}
-
-impl CallInterceptor {
-    /// Sends the call's subsegment to the daemon.
-    fn trace(
-        &self,
-        trace: &TraceHeader,
-        context: &FinalizerInterceptorContextRef<'_>,
-        cfg: &ConfigBag,
-        started: SystemTime,
-        latency: Duration,
-    ) {
-        let response = context.response();
-        let call = xray::Call {
-            operation: cfg.load::<Metadata>().map_or("unknown", Metadata::name),
-            region: cfg.load::<Region>().map(Region::as_ref),
-            table: cfg
-                .load::<CallTable>()
-                .map(|CallTable(table)| table.as_str()),
-            request_id: response.and_then(|response| response.headers().get("x-amzn-requestid")),
-            status: response.map(|response| response.status().as_u16()),
-            throttled: throttled(context),
-            started,
-            ended: started + latency,
-        };
-        if let Some(document) = xray::subsegment(trace, &call) {
-            self.daemon.send(&document);
-        }
     }
 }
 
@@ -230,11 +214,78 @@ fn throttled(context: &FinalizerInterceptorContextRef<'_>) -> bool {
     })
 }
 
-/// The one field of a request a subsegment reports.
+/// The tables a request's body names: its `TableName`, its transaction
+/// items' (`TransactItems[].Put.TableName`…) and its batches' (the keys of
+/// `RequestItems`), each once, in order.
+fn table_names(body: &[u8]) -> Vec<String> {
+    let Ok(request) = serde_json::from_slice::<RequestBody>(body) else {
+        return Vec::new();
+    };
+    let items = request.transact_items.into_iter().flat_map(|item| {
+        [
+            item.put,
+            item.update,
+            item.delete,
+            item.condition_check,
+            item.get,
+        ]
+        .into_iter()
+        .flatten()
+        .filter_map(|action| action.table_name)
+    });
+    let mut names: Vec<String> = Vec::new();
+    for name in request
+        .table_name
+        .into_iter()
+        .chain(items)
+        .chain(request.request_items.into_keys())
+    {
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    names
+}
+
+/// The fields of a request that name tables.
 #[derive(Deserialize)]
 struct RequestBody {
     #[serde(rename = "TableName")]
     table_name: Option<String>,
+    #[serde(rename = "TransactItems", default)]
+    transact_items: Vec<TransactItem>,
+    #[serde(rename = "RequestItems", default)]
+    request_items: std::collections::BTreeMap<String, IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+struct TransactItem {
+    #[serde(rename = "Put")]
+    put: Option<TransactAction>,
+    #[serde(rename = "Update")]
+    update: Option<TransactAction>,
+    #[serde(rename = "Delete")]
+    delete: Option<TransactAction>,
+    #[serde(rename = "ConditionCheck")]
+    condition_check: Option<TransactAction>,
+    #[serde(rename = "Get")]
+    get: Option<TransactAction>,
+}
+
+#[derive(Deserialize)]
+struct TransactAction {
+    #[serde(rename = "TableName")]
+    table_name: Option<String>,
+}
+
+/// The error code of a DynamoDB error body (`ConditionalCheckFailedException`).
+fn error_code(body: &[u8]) -> Option<String> {
+    let error = serde_json::from_slice::<ErrorBody>(body).ok()?;
+    let code = error
+        .error_type
+        .rsplit_once('#')
+        .map_or(error.error_type.as_str(), |(_, code)| code);
+    (!code.is_empty()).then(|| code.to_owned())
 }
 
 /// A DynamoDB error body (JSON 1.0 protocol): its type, and for a cancelled
@@ -308,6 +359,41 @@ mod tests {
         for (body, throttled, why) in cases {
             assert_eq!(is_throttling(body.as_bytes()), throttled, "{why}");
         }
+    }
+
+    #[test]
+    fn the_tables_a_request_names_are_found_wherever_it_names_them() {
+        let cases: [(&str, &[&str], &str); 5] = [
+            (r#"{"TableName":"users","Key":{}}"#, &["users"], "one table"),
+            (
+                r#"{"TransactItems":[{"Put":{"TableName":"users"}},{"ConditionCheck":{"TableName":"users"}},{"Update":{"TableName":"emails"}}]}"#,
+                &["users", "emails"],
+                "a transaction, each table once",
+            ),
+            (
+                r#"{"RequestItems":{"events":[],"users":[]}}"#,
+                &["events", "users"],
+                "a batch",
+            ),
+            ("{}", &[], "ListTables"),
+            ("not json", &[], "no JSON"),
+        ];
+        for (body, tables, why) in cases {
+            assert_eq!(table_names(body.as_bytes()), tables, "{why}");
+        }
+    }
+
+    #[test]
+    fn an_error_body_gives_its_code() {
+        assert_eq!(
+            error_code(
+                br#"{"__type":"com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException"}"#
+            )
+            .as_deref(),
+            Some("ConditionalCheckFailedException")
+        );
+        assert_eq!(error_code(b"{}"), None);
+        assert_eq!(error_code(b"<html>"), None);
     }
 
     #[tokio::test]

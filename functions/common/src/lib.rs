@@ -24,7 +24,6 @@ pub mod telemetry;
 pub mod testing;
 mod text;
 pub mod wire;
-pub mod xray;
 
 pub use error::ApiError;
 pub use lambda_http;

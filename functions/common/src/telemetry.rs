@@ -1,8 +1,10 @@
 //! Structured JSON logs, one object per line, as Lambda's JSON log format
 //! expects: `timestamp` (RFC 3339), `level` (which Lambda's log-level
 //! filtering reads), `message`, then, inside an invocation, Lambda's request
-//! id (`function_request_id`) and the X-Ray trace id (`xray_trace_id`), then
-//! the event's fields.
+//! id (`function_request_id`) and the X-Ray trace id (`xray_trace_id`), and,
+//! inside a request's span, the trace id it is part of in W3C form
+//! (`trace_id`, which a client's `traceparent` may have chosen); then the
+//! event's fields.
 //!
 //! A field named [`MERGED_FIELD`] holding a JSON object's text is not
 //! written as a string: its members join the line's top level. That is how
@@ -27,14 +29,15 @@ use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 
-use crate::xray::TraceHeader;
-
 /// The field whose JSON object's members are written at the line's top
 /// level.
 pub const MERGED_FIELD: &str = "emf";
 /// The span the Lambda runtime opens around each invocation, with its
 /// `requestId` and `xrayTraceId`.
 pub const INVOCATION_SPAN: &str = "Lambda runtime invoke";
+/// The span [`crate::http::serve`] opens around a request, with the
+/// `trace_id` of its OpenTelemetry span.
+pub const TRACE_SPAN: &str = "trace";
 
 /// The crates whose logs follow the configured level all the way down:
 /// ours, which never log a token, a body, an email address or a name at
@@ -93,13 +96,15 @@ pub fn filter(level: LevelFilter) -> Targets {
 }
 
 fn is_invocation(metadata: &Metadata<'_>) -> bool {
-    metadata.is_span() && metadata.name() == INVOCATION_SPAN
+    metadata.is_span() && [INVOCATION_SPAN, TRACE_SPAN].contains(&metadata.name())
 }
 
-/// Lambda's ids for one invocation, kept on its span.
+/// Lambda's ids for one invocation, or the trace id of one request, kept
+/// on its span.
 #[derive(Debug, Default)]
 struct Invocation {
     request_id: Option<String>,
+    xray_trace_id: Option<String>,
     trace_id: Option<String>,
 }
 
@@ -108,7 +113,13 @@ impl Visit for Invocation {
         match field.name() {
             "requestId" => self.request_id = Some(value.to_owned()),
             // Only the trace id (`Root`) identifies the trace in X-Ray.
-            "xrayTraceId" => self.trace_id = TraceHeader::parse(value).map(|trace| trace.root),
+            "xrayTraceId" => {
+                self.xray_trace_id = value
+                    .split(';')
+                    .find_map(|part| part.trim().strip_prefix("Root="))
+                    .map(str::to_owned);
+            }
+            "trace_id" => self.trace_id = Some(value.to_owned()),
             _ => {}
         }
     }
@@ -173,7 +184,8 @@ where
             if let Some(invocation) = span.extensions().get::<Invocation>() {
                 for (name, value) in [
                     ("function_request_id", &invocation.request_id),
-                    ("xray_trace_id", &invocation.trace_id),
+                    ("xray_trace_id", &invocation.xray_trace_id),
+                    ("trace_id", &invocation.trace_id),
                 ] {
                     if let Some(value) = value {
                         line.push((name.to_owned(), Value::String(value.clone())));
@@ -343,6 +355,30 @@ mod tests {
         );
         assert!(lines[1].get("function_request_id").is_none());
         assert!(lines[1].get("xray_trace_id").is_none());
+    }
+
+    #[test]
+    fn lines_inside_a_request_carry_its_w3c_trace_id() {
+        let lines = capture("warn", || {
+            let invocation = tracing::info_span!(
+                "Lambda runtime invoke",
+                requestId = "r-1",
+                xrayTraceId =
+                    "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+            );
+            let request = invocation.in_scope(|| {
+                tracing::info_span!(TRACE_SPAN, trace_id = "4bf92f3577b34da6a3ce929d0e0e4736")
+            });
+            invocation.in_scope(|| request.in_scope(|| tracing::warn!("inside")));
+            invocation.in_scope(|| tracing::warn!("before the request's span"));
+        });
+        assert_eq!(lines[0]["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(
+            lines[0]["xray_trace_id"], "1-5759e988-bd862e3fe1be46a994272793",
+            "Lambda's trace stays beside it"
+        );
+        assert_eq!(lines[0]["function_request_id"], "r-1");
+        assert!(lines[1].get("trace_id").is_none());
     }
 
     #[test]

@@ -1,11 +1,11 @@
 use std::convert::Infallible;
 
-use lambda_http::{Error, run, service_fn};
+use lambda_http::{Error, service_fn};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     let store = common::lambda::init().await?;
-    run(service_fn(|request| async {
+    common::lambda::run_http(service_fn(|request| async {
         Ok::<_, Infallible>(get_user::handle(&store, request).await)
     }))
     .await

@@ -32,6 +32,8 @@ use common::stream::{
     self, DynamoDbBatchItemFailure, DynamoDbEventResponse, EventRecord, InvalidRecord, StreamEvent,
 };
 use common::{dynamodb_calls, metrics};
+use lambda_runtime::LambdaEvent;
+use traces::FutureExt;
 
 #[derive(Debug, thiserror::Error)]
 enum RecordError {
@@ -52,6 +54,44 @@ pub fn budget(deadline: SystemTime) -> Duration {
         .duration_since(SystemTime::now())
         .unwrap_or_default()
         .saturating_sub(DEADLINE_MARGIN)
+}
+
+/// Handles one invocation: its batch, within the invocation's deadline
+/// ([`budget`]), inside a `CONSUMER` span with the batch's record count
+/// (`messaging.batch.message_count`), an error when a record failed.
+pub async fn handle_invocation(
+    store: &dyn HistoryStore,
+    event: LambdaEvent<StreamEvent>,
+) -> DynamoDbEventResponse {
+    let LambdaEvent { payload, context } = event;
+    let budget = budget(context.deadline());
+    let Some(traces) = traces::current() else {
+        return handle(store, payload, budget).await;
+    };
+    let records = i64::try_from(payload.records.len()).unwrap_or(i64::MAX);
+    let span = traces.start_invocation(
+        "stream batch".to_owned(),
+        traces::SpanKind::Consumer,
+        &traces::Invocation {
+            request_id: &context.request_id,
+            function_arn: &context.invoked_function_arn,
+            xray_trace_id: context.xray_trace_id.as_deref(),
+        },
+        None,
+        vec![
+            traces::KeyValue::new("faas.trigger", "datasource"),
+            traces::KeyValue::new("messaging.batch.message_count", records),
+        ],
+    );
+    let log_span = tracing::info_span!(
+        common::telemetry::TRACE_SPAN,
+        trace_id = traces::trace_id(&span)
+    );
+    let response = tracing::Instrument::instrument(handle(store, payload, budget), log_span)
+        .with_context(span.clone())
+        .await;
+    traces::end_invocation(&span, None, !response.batch_item_failures.is_empty());
+    response
 }
 
 /// Handles one batch of stream records, in order, up to the first that

@@ -1,5 +1,6 @@
 //! Serving one request: the time budget, what API Gateway says about the
-//! caller, and the one log line (also the request's metrics).
+//! caller, the request's span, and the one log line (also the request's
+//! metrics).
 
 use std::future::Future;
 use std::time::{Duration, Instant, SystemTime};
@@ -8,6 +9,8 @@ use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
 use lambda_http::http::Response;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt};
+use traces::{FutureExt, TraceContext};
+use tracing::Instrument;
 
 use super::request::path_id;
 use super::response::{add_default_headers, problem};
@@ -26,8 +29,63 @@ pub const DEADLINE_MARGIN: Duration = Duration::from_millis(500);
 /// Runs a handler's work for `request` and turns its result into the
 /// response: problem documents for errors, security headers on everything,
 /// and one structured log line, which is also the request's CloudWatch
-/// metrics (an EMF document, see [`crate::metrics`]).
+/// metrics (an EMF document, see [`crate::metrics`]). On Lambda, the work
+/// runs inside the invocation's `SERVER` span (see [`traces`]), and every
+/// line it logs carries the span's trace id.
 pub async fn serve<F>(request: &Request, work: F) -> Response<Body>
+where
+    F: Future<Output = Result<Response<Body>, ApiError>>,
+{
+    let context = start_span(request);
+    let log_span = tracing::info_span!(
+        crate::telemetry::TRACE_SPAN,
+        trace_id = traces::trace_id(&context)
+    );
+    let response = respond(request, work)
+        .instrument(log_span)
+        .with_context(context.clone())
+        .await;
+    traces::end_invocation(&context, Some(response.status().as_u16()), false);
+    response
+}
+
+/// The invocation's `SERVER` span, named and described by its route
+/// (`GET /users/{id}`) as the HTTP server conventions ask; an empty context
+/// where there are no traces (off Lambda) or no invocation.
+fn start_span(request: &Request) -> TraceContext {
+    let (Some(traces), Some(lambda)) = (traces::current(), request.lambda_context_ref()) else {
+        return TraceContext::new();
+    };
+    let route = gateway(request).route;
+    let method = request.method().as_str().to_owned();
+    let mut attributes = vec![
+        traces::KeyValue::new("faas.trigger", "http"),
+        traces::KeyValue::new("http.request.method", method.clone()),
+    ];
+    // The route key is `METHOD /path/{id}`; `http.route` is its path.
+    let path = route.split_once(' ').map_or(route, |(_, path)| path);
+    if !path.is_empty() {
+        attributes.push(traces::KeyValue::new("http.route", path.to_owned()));
+    }
+    let name = if route.is_empty() {
+        method
+    } else {
+        route.to_owned()
+    };
+    traces.start_invocation(
+        name,
+        traces::SpanKind::Server,
+        &traces::Invocation {
+            request_id: &lambda.request_id,
+            function_arn: &lambda.invoked_function_arn,
+            xray_trace_id: lambda.xray_trace_id.as_deref(),
+        },
+        Some(request.headers()),
+        attributes,
+    )
+}
+
+async fn respond<F>(request: &Request, work: F) -> Response<Body>
 where
     F: Future<Output = Result<Response<Body>, ApiError>>,
 {

@@ -1,0 +1,309 @@
+//! Where the spans go, and how: OTLP over HTTP with protobuf bodies
+//! (`opentelemetry-otlp`), over hyper and rustls on *ring* (the TLS stack
+//! the DynamoDB client already uses, so the binary carries one).
+//!
+//! - `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` (used as it is), else
+//!   `OTEL_EXPORTER_OTLP_ENDPOINT` (with `/v1/traces` added), with the
+//!   headers of `OTEL_EXPORTER_OTLP_TRACES_HEADERS` /
+//!   `OTEL_EXPORTER_OTLP_HEADERS` and the timeout of
+//!   `OTEL_EXPORTER_OTLP_TRACES_TIMEOUT` / `OTEL_EXPORTER_OTLP_TIMEOUT`:
+//!   any OTLP backend or collector;
+//! - else, on Lambda, X-Ray's OTLP endpoint
+//!   `https://xray.<region>.amazonaws.com/v1/traces`, each request signed
+//!   with Signature V4 (service `xray`) with the function's own credentials
+//!   from the environment; the role needs `xray:PutTraceSegments`, and the
+//!   account CloudWatch Transaction Search;
+//! - nowhere when `OTEL_TRACES_EXPORTER` is `none`, or off Lambda without an
+//!   endpoint.
+
+use std::time::{Duration, SystemTime};
+
+use aws_credential_types::Credentials;
+use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+use aws_sigv4::sign::v4;
+use aws_smithy_runtime_api::client::identity::Identity;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use opentelemetry_http::{HttpClient, HttpError, Request, Response};
+use opentelemetry_otlp::{Protocol, RetryPolicy, WithExportConfig, WithHttpConfig};
+use rustls_pki_types::pem::PemObject;
+
+/// Longest an export may take when no `OTEL_EXPORTER_OTLP_*TIMEOUT` says:
+/// Lambda waits for it before the next invocation, so it is far below
+/// OTLP's default of 10 s.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+/// The largest response body read back (OTLP answers are small).
+const RESPONSE_LIMIT: usize = 64 * 1024;
+/// The trust anchors: Amazon Trust Services' roots, as for DynamoDB.
+const AMAZON_TRUST_SERVICES: &[u8] = include_bytes!("../../common/certs/amazon-trust-services.pem");
+
+/// Where spans are exported.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Destination {
+    /// An OTLP endpoint: `endpoint` (the full URL, `…/v1/traces`), or the
+    /// one the `OTEL_EXPORTER_OTLP_*` variables name.
+    Otlp {
+        /// The endpoint when it is not the environment's.
+        endpoint: Option<String>,
+    },
+    /// X-Ray's OTLP endpoint in `region`, signed with `credentials`.
+    XRay {
+        /// The function's region.
+        region: String,
+        /// The function's credentials.
+        credentials: Credentials,
+    },
+}
+
+impl Destination {
+    /// The destination the environment (read through `var`) names, if any.
+    pub fn from(var: impl Fn(&str) -> Option<String>) -> Option<Self> {
+        let var = |name: &str| var(name).filter(|value| !value.trim().is_empty());
+        if var("OTEL_TRACES_EXPORTER").is_some_and(|exporter| exporter.trim() == "none") {
+            return None;
+        }
+        if var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").is_some()
+            || var("OTEL_EXPORTER_OTLP_ENDPOINT").is_some()
+        {
+            return Some(Self::Otlp { endpoint: None });
+        }
+        var("AWS_LAMBDA_FUNCTION_NAME")?;
+        let credentials = Credentials::new(
+            var("AWS_ACCESS_KEY_ID")?,
+            var("AWS_SECRET_ACCESS_KEY")?,
+            var("AWS_SESSION_TOKEN"),
+            None,
+            "lambda-environment",
+        );
+        Some(Self::XRay {
+            region: var("AWS_REGION")?,
+            credentials,
+        })
+    }
+
+    /// [`Destination::from`] the process's environment.
+    pub fn from_env() -> Option<Self> {
+        Self::from(|name| std::env::var(name).ok())
+    }
+
+    /// The OTLP/HTTP protobuf exporter to this destination.
+    pub fn exporter(&self) -> Result<opentelemetry_otlp::SpanExporter, ExportError> {
+        let timeout_set = [
+            "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+            "OTEL_EXPORTER_OTLP_TIMEOUT",
+        ]
+        .iter()
+        .any(|name| std::env::var_os(name).is_some());
+        let (client, endpoint) = match self {
+            Self::Otlp { endpoint } => (Client::new(None)?, endpoint.clone()),
+            Self::XRay {
+                region,
+                credentials,
+            } => (
+                Client::new(Some(Signer {
+                    region: region.clone(),
+                    identity: credentials.clone().into(),
+                }))?,
+                Some(format!("https://xray.{region}.amazonaws.com/v1/traces")),
+            ),
+        };
+        // One attempt: Lambda waits for the export before the next
+        // invocation and bills for it, so a failed batch is dropped rather
+        // than retried with backoff.
+        let mut builder = opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .with_http_client(client)
+            .with_protocol(Protocol::HttpBinary)
+            .with_retry_policy(RetryPolicy::disabled());
+        if let Some(endpoint) = endpoint {
+            builder = builder.with_endpoint(endpoint);
+        }
+        if !timeout_set {
+            builder = builder.with_timeout(DEFAULT_TIMEOUT);
+        }
+        builder
+            .build()
+            .map_err(|error| ExportError(error.to_string()))
+    }
+}
+
+/// Why no exporter could be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("traces exporter: {0}")]
+pub struct ExportError(String);
+
+/// Signs each request for X-Ray with Signature V4.
+#[derive(Debug)]
+struct Signer {
+    region: String,
+    identity: Identity,
+}
+
+impl Signer {
+    fn sign(&self, request: &mut Request<Bytes>) -> Result<(), HttpError> {
+        let settings = SigningSettings::default();
+        let params = v4::SigningParams::builder()
+            .identity(&self.identity)
+            .region(&self.region)
+            .name("xray")
+            .time(SystemTime::now())
+            .settings(settings)
+            .build()?
+            .into();
+        let headers: Vec<(&str, &str)> = request
+            .headers()
+            .iter()
+            .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)))
+            .collect();
+        let uri = request.uri().to_string();
+        let signable = SignableRequest::new(
+            request.method().as_str(),
+            uri.as_str(),
+            headers.into_iter(),
+            SignableBody::Bytes(request.body()),
+        )?;
+        let (instructions, _signature) = sign(signable, &params)?.into_parts();
+        instructions.apply_to_request_http1x(request);
+        Ok(())
+    }
+}
+
+/// The exporter's HTTP client: hyper over rustls on *ring* (plain HTTP for
+/// a local collector), signing for X-Ray when it has a [`Signer`].
+#[derive(Debug)]
+pub struct Client {
+    http: HyperClient<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    signer: Option<Signer>,
+}
+
+impl Client {
+    fn new(signer: Option<Signer>) -> Result<Self, ExportError> {
+        let mut roots = rustls::RootCertStore::empty();
+        let (added, _ignored) = roots.add_parsable_certificates(
+            rustls_pki_types::CertificateDer::pem_slice_iter(AMAZON_TRUST_SERVICES)
+                .filter_map(Result::ok),
+        );
+        if added == 0 {
+            return Err(ExportError("no root certificate".to_owned()));
+        }
+        let tls = rustls::ClientConfig::builder_with_provider(
+            rustls::crypto::ring::default_provider().into(),
+        )
+        .with_safe_default_protocol_versions()
+        .map_err(|error| ExportError(error.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .build();
+        Ok(Self {
+            http: HyperClient::builder(TokioExecutor::new()).build(connector),
+            signer,
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl HttpClient for Client {
+    async fn send_bytes(&self, mut request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
+        if let Some(signer) = &self.signer {
+            signer.sign(&mut request)?;
+        }
+        let (parts, body) = request.into_parts();
+        let response = self
+            .http
+            .request(Request::from_parts(parts, Full::new(body)))
+            .await?;
+        let (parts, body) = response.into_parts();
+        let body = Limited::new(body, RESPONSE_LIMIT)
+            .collect()
+            .await?
+            .to_bytes();
+        Ok(Response::from_parts(parts, body))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn environment(set: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let set: Vec<(String, String)> = set
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect();
+        move |name| {
+            set.iter()
+                .find(|(set, _)| set == name)
+                .map(|(_, value)| value.clone())
+        }
+    }
+
+    const LAMBDA: [(&str, &str); 4] = [
+        ("AWS_LAMBDA_FUNCTION_NAME", "get-user"),
+        ("AWS_REGION", "eu-west-1"),
+        ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+        ("AWS_SECRET_ACCESS_KEY", "secret"),
+    ];
+
+    #[test]
+    fn an_otlp_endpoint_wins_then_x_ray_on_lambda_then_nothing() {
+        let with = |extra: &[(&str, &str)]| {
+            let mut all = LAMBDA.to_vec();
+            all.extend_from_slice(extra);
+            Destination::from(environment(&all))
+        };
+        assert_eq!(
+            with(&[(
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                "http://127.0.0.1:4318/v1/traces"
+            )]),
+            Some(Destination::Otlp { endpoint: None })
+        );
+        assert_eq!(
+            with(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")]),
+            Some(Destination::Otlp { endpoint: None })
+        );
+        assert!(matches!(
+            with(&[]),
+            Some(Destination::XRay { region, .. }) if region == "eu-west-1"
+        ));
+        assert_eq!(with(&[("OTEL_TRACES_EXPORTER", "none")]), None);
+        assert_eq!(
+            Destination::from(environment(&LAMBDA[1..])),
+            None,
+            "not on Lambda"
+        );
+    }
+
+    #[test]
+    fn x_ray_requests_are_signed_for_the_xray_service_in_the_region() {
+        let signer = Signer {
+            region: "eu-west-1".to_owned(),
+            identity: Credentials::new("AKIDEXAMPLE", "secret", Some("token".into()), None, "t")
+                .into(),
+        };
+        let mut request = Request::post("https://xray.eu-west-1.amazonaws.com/v1/traces")
+            .header("content-type", "application/x-protobuf")
+            .body(Bytes::from_static(b"\x0a\x00"))
+            .expect("request");
+        signer.sign(&mut request).expect("signed");
+        let authorization = request.headers()["authorization"].to_str().expect("ASCII");
+        assert!(
+            authorization.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/"),
+            "{authorization}"
+        );
+        assert!(
+            authorization.contains("/eu-west-1/xray/aws4_request"),
+            "{authorization}"
+        );
+        assert!(request.headers().contains_key("x-amz-date"));
+        assert_eq!(request.headers()["x-amz-security-token"], "token");
+    }
+}
