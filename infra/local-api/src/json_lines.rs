@@ -41,3 +41,45 @@ impl JsonLines {
         }
     }
 }
+
+/// Records kept in memory (the latest `limit`, if given) and appended to a
+/// JSON-lines file when one is given: what the local API received, for
+/// tests to read and people to keep.
+#[derive(Debug, Default)]
+pub struct KeptRecords {
+    kept: Mutex<Vec<serde_json::Value>>,
+    file: JsonLines,
+    limit: Option<usize>,
+}
+
+impl KeptRecords {
+    /// Kept in memory, and appended to `path` if given.
+    pub fn new(path: Option<&Path>, limit: Option<usize>) -> std::io::Result<Self> {
+        Ok(Self {
+            kept: Mutex::default(),
+            file: JsonLines::open(path)?,
+            limit,
+        })
+    }
+
+    /// Every record kept so far, oldest first.
+    pub fn all(&self) -> Vec<serde_json::Value> {
+        self.kept
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Keeps `records` and appends them to the file.
+    pub fn extend(&self, records: Vec<serde_json::Value>) {
+        for record in &records {
+            self.file.append(record);
+        }
+        let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
+        kept.extend(records);
+        if let Some(limit) = self.limit {
+            let excess = kept.len().saturating_sub(limit);
+            kept.drain(..excess);
+        }
+    }
+}

@@ -30,7 +30,7 @@
 
 use std::io::Read as _;
 use std::path::Path;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -44,7 +44,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 use prost::Message as _;
 use serde_json::{Value, json};
 
-use crate::json_lines::JsonLines;
+use crate::json_lines::KeptRecords;
 use crate::loopback::LoopbackServer;
 
 /// Spans kept in memory at most (the file keeps every one).
@@ -68,26 +68,17 @@ const INVALID_ARGUMENT: i32 = 3;
 
 /// The spans received, in arrival order.
 #[derive(Debug, Default)]
-pub struct Spans {
-    kept: Mutex<Vec<Value>>,
-    file: JsonLines,
-}
+pub struct Spans(KeptRecords);
 
 impl Spans {
     /// Spans also appended to `path` as JSON lines, if given.
     pub fn new(path: Option<&Path>) -> std::io::Result<Self> {
-        Ok(Self {
-            kept: Mutex::default(),
-            file: JsonLines::open(path)?,
-        })
+        Ok(Self(KeptRecords::new(path, Some(KEPT))?))
     }
 
     /// Every span received so far (the last 100,000), one line's JSON each.
     pub fn all(&self) -> Vec<Value> {
-        self.kept
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.0.all()
     }
 
     /// Keeps each span of `request`, with its resource and scope.
@@ -107,13 +98,7 @@ impl Spans {
                 }
             }
         }
-        for line in &lines {
-            self.file.append(line);
-        }
-        let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
-        kept.extend(lines);
-        let excess = kept.len().saturating_sub(KEPT);
-        kept.drain(..excess);
+        self.0.extend(lines);
         Ok(())
     }
 }

@@ -11,7 +11,7 @@
 
 use std::collections::VecDeque;
 use std::path::Path;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use axum::body::Bytes;
@@ -22,7 +22,7 @@ use crate::deployment::{LocalResources, StreamMapping};
 use crate::iam::Authorization;
 use crate::iam::coverage::AccessLog;
 use crate::iam::proxy::Principal;
-use crate::json_lines::JsonLines;
+use crate::json_lines::KeptRecords;
 use crate::worker::{POLL_INTERVAL, StreamReader, mapped_record};
 
 /// A filter pattern the local mapping cannot evaluate faithfully.
@@ -72,35 +72,22 @@ impl StreamMapping {
 /// stream (the batch's coordinates, not its data), logged, kept, and
 /// appended to a file when one is given.
 #[derive(Debug, Default)]
-pub struct DeadLetters {
-    kept: Mutex<Vec<Value>>,
-    file: JsonLines,
-}
+pub struct DeadLetters(KeptRecords);
 
 impl DeadLetters {
     /// Dead letters also appended to `path` as JSON lines, if given.
     pub fn new(path: Option<&Path>) -> std::io::Result<Self> {
-        Ok(Self {
-            kept: Mutex::default(),
-            file: JsonLines::open(path)?,
-        })
+        Ok(Self(KeptRecords::new(path, None)?))
     }
 
     /// Every dead letter so far.
     pub fn all(&self) -> Vec<Value> {
-        self.kept
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.0.all()
     }
 
     fn push(&self, letter: Value) {
         tracing::error!(dead_letter = %letter, "stream records sent to the on-failure destination");
-        self.file.append(&letter);
-        self.kept
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(letter);
+        self.0.extend(vec![letter]);
     }
 }
 
