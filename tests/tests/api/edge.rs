@@ -94,6 +94,36 @@ fn assert_security_headers(response: &Response, what: &str) {
     }
 }
 
+/// `body` is a document of openapi.yaml's schema `name`: its required
+/// members present, no member the schema does not name, and each `const` or
+/// `enum` member one of its values. (The schemas these bodies follow are
+/// flat objects; Schemathesis validates the rest of the contract.)
+fn assert_documented(body: &Value, name: &str) {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi.yaml");
+    let document: serde_norway::Value =
+        serde_norway::from_str(&std::fs::read_to_string(path).expect("openapi.yaml is readable"))
+            .expect("openapi.yaml is YAML");
+    let schema: Value = serde_json::to_value(&document["components"]["schemas"][name])
+        .expect("a schema is JSON");
+    let members = body.as_object().expect("an object");
+    let properties = schema["properties"].as_object().expect("properties");
+    for required in schema["required"].as_array().expect("required") {
+        let required = required.as_str().expect("a name");
+        assert!(members.contains_key(required), "{name}: {required} in {body}");
+    }
+    for (member, value) in members {
+        let property = properties
+            .get(member)
+            .unwrap_or_else(|| panic!("{name} has no member {member}: {body}"));
+        if let Some(constant) = property.get("const") {
+            assert_eq!(value, constant, "{name}.{member}");
+        }
+        if let Some(values) = property.get("enum").and_then(Value::as_array) {
+            assert!(values.contains(value), "{name}.{member}: {value}");
+        }
+    }
+}
+
 #[test]
 fn the_edge_reads_its_rules_and_what_it_cannot_emulate_from_the_template() {
     let rules = EdgeRules::load(&local_api::default_template_path(), &BTreeMap::new())
@@ -165,6 +195,7 @@ async fn a_client_past_its_limit_gets_429_with_retry_after_while_another_client_
     let body: Value = limited.json().await.expect("a JSON body");
     assert_eq!(body["status"], 429);
     assert_eq!(body["title"], "Too Many Requests");
+    assert_documented(&body, "EdgeProblem");
 
     let response = get(&url, Some(&other)).await;
     assert_eq!(
@@ -228,6 +259,7 @@ async fn a_request_that_did_not_pass_the_edge_is_refused() {
         assert_security_headers(&response, what);
         let problem: Value = response.json().await.expect("a problem document");
         assert_eq!(problem["type"], "/problems/not-from-edge", "{what}");
+        assert_documented(&problem, "Problem");
     }
     let through = get(&format!("{}/users?limit=1", api.edge), Some(&token)).await;
     assert_eq!(
