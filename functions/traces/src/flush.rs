@@ -1,6 +1,7 @@
 //! Exporting each invocation's spans after its response, from an internal
-//! Lambda extension in the function's own process (the `lambda-extension`
-//! crate, as its `extension-internal-flush` example does): Lambda sends the
+//! Lambda extension in the function's own process ([`crate::extension`], in
+//! the shape of the `lambda-extension` crate's `extension-internal-flush`
+//! example): Lambda sends the
 //! extension each `INVOKE` too, and does not freeze the environment or
 //! start the next invocation until the extension asks for its next event.
 //! The extension waits until the handler has returned (the runtime then
@@ -15,23 +16,22 @@ use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context as TaskContext, Poll};
 
-use lambda_extension::{Extension, LambdaEvent, Service, service_fn};
 use opentelemetry::KeyValue;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::{Sampler, SpanExporter};
-use tokio::sync::Mutex;
-use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+use tower_service::Service;
 
 use crate::export::Destination;
+use crate::extension::{self, Event};
 use crate::propagation::Propagators;
 use crate::{Finished, Traces, install, sampling};
 
 /// What the runtime and the extension return.
-pub type Error = lambda_extension::Error;
+pub type Error = lambda_runtime_api_client::BoxError;
 
 /// The extension's name (internal extensions' names are unique per
 /// function).
@@ -171,33 +171,15 @@ where
         return runtime(Done::default()).await;
     };
     let traces = Traces::new(sampling::from_env(), propagators, resource.clone());
-    let flusher = Arc::new(Flusher::new(exporter, traces.finished().clone(), &resource));
+    let flusher = Flusher::new(exporter, traces.finished().clone(), &resource);
     let (sender, receiver) = unbounded_channel::<()>();
-    let receiver = Arc::new(Mutex::new(receiver));
-    let registered = Extension::new()
-        .with_events(&["INVOKE"])
-        .with_events_processor(service_fn(move |_event: LambdaEvent| {
-            let flusher = Arc::clone(&flusher);
-            let receiver = Arc::clone(&receiver);
-            async move {
-                // The handler's signal for this invocation; none only once
-                // the runtime has stopped.
-                if receiver.lock().await.recv().await.is_some() {
-                    flusher.flush().await;
-                }
-                Ok::<(), Error>(())
-            }
-        }))
-        .with_extension_name(EXTENSION_NAME)
-        .register()
-        .await;
-    match registered {
-        Ok(extension) => {
+    match extension::register(EXTENSION_NAME).await {
+        Ok(registered) => {
             install(traces);
             tokio::try_join!(
                 biased;
                 runtime(Done(Some(sender))),
-                extension.run(),
+                flush_after_each_invocation(&registered, &flusher, receiver),
             )
             .map(|_| ())
         }
@@ -209,6 +191,27 @@ where
                 Resource::builder_empty().build(),
             ));
             runtime(Done::default()).await
+        }
+    }
+}
+
+/// The extension's loop: for each `INVOKE`, waits for the handler's signal
+/// (none only once the runtime has stopped), flushes, and only then asks for
+/// the next event, which lets Lambda freeze the environment.
+async fn flush_after_each_invocation(
+    registered: &extension::Registered,
+    flusher: &Flusher,
+    mut done: UnboundedReceiver<()>,
+) -> Result<(), Error> {
+    loop {
+        match registered.next().await? {
+            Event::Invoke => {
+                if done.recv().await.is_none() {
+                    return Ok(());
+                }
+                flusher.flush().await;
+            }
+            Event::Shutdown => return Ok(()),
         }
     }
 }

@@ -26,6 +26,7 @@ use opentelemetry_sdk::trace::{
 };
 
 pub mod export;
+pub mod extension;
 pub mod flush;
 pub mod propagation;
 pub mod sampling;

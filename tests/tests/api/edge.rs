@@ -103,13 +103,16 @@ fn assert_documented(body: &Value, name: &str) {
     let document: serde_norway::Value =
         serde_norway::from_str(&std::fs::read_to_string(path).expect("openapi.yaml is readable"))
             .expect("openapi.yaml is YAML");
-    let schema: Value = serde_json::to_value(&document["components"]["schemas"][name])
-        .expect("a schema is JSON");
+    let schema: Value =
+        serde_json::to_value(&document["components"]["schemas"][name]).expect("a schema is JSON");
     let members = body.as_object().expect("an object");
     let properties = schema["properties"].as_object().expect("properties");
     for required in schema["required"].as_array().expect("required") {
         let required = required.as_str().expect("a name");
-        assert!(members.contains_key(required), "{name}: {required} in {body}");
+        assert!(
+            members.contains_key(required),
+            "{name}: {required} in {body}"
+        );
     }
     for (member, value) in members {
         let property = properties
