@@ -777,6 +777,8 @@ fn every_function_gets_the_globals_runtime_memory_timeout_tracing_and_environmen
                 // to empty (the edge's translation: edge_translation.rs).
                 if setting == "Environment" {
                     expected["Variables"]["EDGE_ORIGIN_SECRET"] = json!("");
+                    // Likewise the OTLP headers' secret, without OtlpEndpoint.
+                    expected["Variables"]["OTEL_EXPORTER_OTLP_HEADERS"] = json!("");
                 }
                 assert_eq!(
                     &properties[setting], &expected,
@@ -922,6 +924,92 @@ fn sam_attaches_basic_execution_and_xray_to_every_role_and_the_stream_policy_to_
                 .filter(|arn| is_aws_managed(arn))
                 .collect();
             assert_eq!(json!(attached), json!(expected), "{mode:?}: {id}");
+        }
+    }
+}
+
+/// Transaction Search, as AWS's "Using Transaction Search with AWS
+/// CloudFormation" (CloudWatch User Guide) sets it up: "To enable
+/// Transaction Search using CloudFormation, you need to create the following
+/// two resources. AWS::Logs::ResourcePolicy, AWS::XRay::TransactionSearchConfig",
+/// the policy letting `xray.amazonaws.com` `logs:PutLogEvents` to the
+/// `aws/spans` and `/aws/application-signals/data` log groups of this
+/// account. And each function may send X-Ray spans: its role has
+/// AWSXrayWriteOnlyAccess, which allows `xray:PutTraceSegments`, the
+/// permission X-Ray's OTLP endpoint checks.
+#[test]
+fn transaction_search_is_on_as_aws_documents_it_and_every_function_may_send_spans() {
+    let managed: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../infra/sam/aws-managed-policies.json"
+        ))
+        .expect("aws-managed-policies.json is readable"),
+    )
+    .expect("JSON");
+    let xray_actions = managed[XRAY_WRITE]["Statement"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(actions)
+        .collect::<Vec<_>>();
+    assert!(
+        xray_actions.contains(&"xray:PutTraceSegments"),
+        "{XRAY_WRITE}: {xray_actions:?}"
+    );
+    for (mode, translated) in all_translations() {
+        let configs = of_type(&translated, "AWS::XRay::TransactionSearchConfig");
+        let policies = of_type(&translated, "AWS::Logs::ResourcePolicy");
+        assert_eq!(configs.len(), 1, "{mode}: one TransactionSearchConfig");
+        assert_eq!(policies.len(), 1, "{mode}: one Logs resource policy");
+        let (config_id, config) = configs.into_iter().next().expect("one");
+        let (policy_id, policy) = policies.into_iter().next().expect("one");
+        assert_eq!(config["Condition"], "EnableTransactionSearch", "{mode}");
+        assert_eq!(policy["Condition"], "EnableTransactionSearch", "{mode}");
+        assert!(
+            holds(&translated, "EnableTransactionSearch"),
+            "{mode}: on by default"
+        );
+        assert_eq!(config["DependsOn"], json!(policy_id), "{mode}: {config_id}");
+        assert_eq!(config["Properties"]["IndexingPercentage"], 1, "{mode}");
+        let text = policy["Properties"]["PolicyDocument"]["Fn::Sub"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{mode}: {policy_id}'s document is a Sub"));
+        let document: Value = serde_json::from_str(text).expect("the policy is JSON");
+        let statements = allow_statements(&document, policy_id);
+        assert_eq!(statements.len(), 1, "{mode}");
+        let statement = &statements[0];
+        assert_eq!(statement["Principal"]["Service"], "xray.amazonaws.com");
+        assert_eq!(actions(statement), ["logs:PutLogEvents"]);
+        let resources: Vec<&str> = statement["Resource"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        assert_eq!(
+            resources,
+            [
+                "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:aws/spans:*",
+                "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:/aws/application-signals/data:*",
+            ],
+            "{mode}"
+        );
+        assert_eq!(
+            statement["Condition"]["StringEquals"]["aws:SourceAccount"],
+            "${AWS::AccountId}"
+        );
+        for function in functions(&translated).values() {
+            let properties = &translated["Resources"][function]["Properties"];
+            assert_eq!(
+                properties["TracingConfig"]["Mode"], "Active",
+                "{mode}: {function}"
+            );
+            assert_eq!(
+                properties["Environment"]["Variables"]["OTEL_EXPORTER_OTLP_ENDPOINT"],
+                json!({ "Ref": "OtlpEndpoint" }),
+                "{mode}: {function}"
+            );
         }
     }
 }
@@ -1072,7 +1160,7 @@ fn outputs_name_the_api_and_every_function_and_cognito_only_in_cognito_mode() {
 
 /// The action CloudFormation creates each resource type with, on the
 /// deployer's credentials.
-const CREATE_ACTIONS: [(&str, &str); 28] = [
+const CREATE_ACTIONS: [(&str, &str); 30] = [
     ("AWS::ApiGatewayV2::Api", "apigateway:POST"),
     ("AWS::ApiGatewayV2::Stage", "apigateway:POST"),
     (
@@ -1118,6 +1206,7 @@ const CREATE_ACTIONS: [(&str, &str); 28] = [
     ("AWS::Lambda::Permission", "lambda:AddPermission"),
     ("AWS::Lambda::Version", "lambda:PublishVersion"),
     ("AWS::Logs::LogGroup", "logs:CreateLogGroup"),
+    ("AWS::Logs::ResourcePolicy", "logs:PutResourcePolicy"),
     ("AWS::S3::Bucket", "s3:CreateBucket"),
     ("AWS::SecretsManager::Secret", "secretsmanager:CreateSecret"),
     ("AWS::SNS::Subscription", "sns:Subscribe"),
@@ -1128,6 +1217,10 @@ const CREATE_ACTIONS: [(&str, &str); 28] = [
         "wafv2:PutLoggingConfiguration",
     ),
     ("AWS::WAFv2::WebACL", "wafv2:CreateWebACL"),
+    (
+        "AWS::XRay::TransactionSearchConfig",
+        "xray:UpdateTraceSegmentDestination",
+    ),
 ];
 
 const DEPLOYER_POLICY: &str = concat!(
