@@ -22,6 +22,7 @@ mod logs;
 mod metrics;
 mod model;
 mod openapi;
+mod spans;
 mod store_contract;
 mod support;
 mod template;
