@@ -85,6 +85,18 @@ impl Destination {
         })
     }
 
+    /// The OTLP transport the environment (read through `var`) asks for
+    /// (`OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`, else
+    /// `OTEL_EXPORTER_OTLP_PROTOCOL`) when it is not `http/protobuf`, the
+    /// only one these exports speak (OTLP's specification: SDKs SHOULD
+    /// support it; `grpc` and `http/json` MAY be).
+    pub fn unsupported_protocol(var: impl Fn(&str) -> Option<String>) -> Option<String> {
+        let var = |name: &str| var(name).filter(|value| !value.trim().is_empty());
+        var("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+            .or_else(|| var("OTEL_EXPORTER_OTLP_PROTOCOL"))
+            .filter(|protocol| protocol.trim() != "http/protobuf")
+    }
+
     /// [`Destination::from`] the process's environment.
     pub fn from_env() -> Option<Self> {
         Self::from(|name| std::env::var(name).ok())
@@ -182,12 +194,8 @@ pub struct Client {
 
 impl Client {
     fn new(signer: Option<Signer>) -> Result<Self, ExportError> {
-        let mut roots = rustls::RootCertStore::empty();
-        let (added, _ignored) = roots.add_parsable_certificates(
-            rustls_pki_types::CertificateDer::pem_slice_iter(AMAZON_TRUST_SERVICES)
-                .filter_map(Result::ok),
-        );
-        if added == 0 {
+        let roots = roots(signer.is_none());
+        if roots.is_empty() {
             return Err(ExportError("no root certificate".to_owned()));
         }
         let tls = rustls::ClientConfig::builder_with_provider(
@@ -207,6 +215,28 @@ impl Client {
             signer,
         })
     }
+}
+
+/// The certificate authorities an export trusts: Amazon Trust Services'
+/// roots, enough for X-Ray; for any other OTLP endpoint (a vendor's or a
+/// collector's, whose certificate may chain to any public authority) also
+/// the system's store (`SSL_CERT_FILE`, or the distribution's bundle:
+/// `/etc/pki/tls/certs/ca-bundle.crt` on Lambda's Amazon Linux 2023), read
+/// once at init and only then.
+fn roots(with_system_store: bool) -> rustls::RootCertStore {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add_parsable_certificates(
+        rustls_pki_types::CertificateDer::pem_slice_iter(AMAZON_TRUST_SERVICES)
+            .filter_map(Result::ok),
+    );
+    if with_system_store {
+        let system = rustls_native_certs::load_native_certs();
+        if let Some(error) = system.errors.first() {
+            tracing::warn!(%error, "some of the system's certificate authorities could not be read");
+        }
+        roots.add_parsable_certificates(system.certs);
+    }
+    roots
 }
 
 #[async_trait::async_trait]
@@ -251,6 +281,59 @@ mod tests {
         ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
         ("AWS_SECRET_ACCESS_KEY", "secret"),
     ];
+
+    /// Whether `roots` holds an authority whose subject names `name`.
+    fn trusts(roots: &rustls::RootCertStore, name: &str) -> bool {
+        roots.roots.iter().any(|anchor| {
+            anchor
+                .subject
+                .as_ref()
+                .windows(name.len())
+                .any(|w| w == name.as_bytes())
+        })
+    }
+
+    /// Let's Encrypt's root, which vendors' OTLP endpoints (and many
+    /// collectors) chain to and Amazon's five roots are not: trusted for an
+    /// OTLP endpoint through the system's store (this machine's
+    /// ca-certificates, as Lambda's ca-bundle), not for X-Ray.
+    #[test]
+    fn an_otlp_endpoint_may_chain_to_any_authority_the_system_trusts_x_ray_to_amazon_s() {
+        assert!(
+            std::path::Path::new("/etc/ssl/certs/ISRG_Root_X1.pem").exists(),
+            "this check needs the system's ca-certificates"
+        );
+        let x_ray = roots(false);
+        assert_eq!(x_ray.len(), 5, "Amazon Trust Services' roots");
+        assert!(trusts(&x_ray, "Amazon Root CA 1"));
+        assert!(!trusts(&x_ray, "ISRG Root X1"));
+        let otlp = roots(true);
+        assert!(trusts(&otlp, "ISRG Root X1"), "{} roots", otlp.len());
+        assert!(trusts(&otlp, "Amazon Root CA 1"));
+    }
+
+    #[test]
+    fn only_a_protocol_other_than_http_protobuf_is_unsupported() {
+        let unsupported =
+            |set: &[(&str, &str)]| Destination::unsupported_protocol(environment(set));
+        assert_eq!(unsupported(&[]), None);
+        assert_eq!(
+            unsupported(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")]),
+            None
+        );
+        assert_eq!(
+            unsupported(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")]),
+            Some("grpc".to_owned())
+        );
+        assert_eq!(
+            unsupported(&[
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+                ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/json"),
+            ]),
+            Some("http/json".to_owned()),
+            "the traces' own setting wins"
+        );
+    }
 
     #[test]
     fn an_otlp_endpoint_wins_then_x_ray_on_lambda_then_nothing() {

@@ -158,6 +158,9 @@ where
 {
     let propagators = Propagators::parse(std::env::var("OTEL_PROPAGATORS").ok().as_deref());
     let resource = resource(|name| std::env::var(name).ok());
+    if let Some(protocol) = Destination::unsupported_protocol(|name| std::env::var(name).ok()) {
+        tracing::warn!(%protocol, "this OTLP protocol is not supported; traces are sent as http/protobuf");
+    }
     let exporter = match Destination::from_env().map(|destination| destination.exporter()) {
         Some(Ok(exporter)) => Some(exporter),
         Some(Err(error)) => {
