@@ -111,15 +111,29 @@ impl Destination {
         .iter()
         .any(|name| std::env::var_os(name).is_some());
         let (client, endpoint) = match self {
-            Self::Otlp { endpoint } => (Client::new(None)?, endpoint.clone()),
+            Self::Otlp { endpoint } => {
+                let url = endpoint.clone().or_else(|| {
+                    [
+                        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                        "OTEL_EXPORTER_OTLP_ENDPOINT",
+                    ]
+                    .iter()
+                    .find_map(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
+                });
+                let https = url.is_some_and(|url| url.trim().starts_with("https://"));
+                (Client::new(None, https)?, endpoint.clone())
+            }
             Self::XRay {
                 region,
                 credentials,
             } => (
-                Client::new(Some(Signer {
-                    region: region.clone(),
-                    identity: credentials.clone().into(),
-                }))?,
+                Client::new(
+                    Some(Signer {
+                        region: region.clone(),
+                        identity: credentials.clone().into(),
+                    }),
+                    false,
+                )?,
                 Some(format!("https://xray.{region}.amazonaws.com/v1/traces")),
             ),
         };
@@ -185,7 +199,9 @@ impl Signer {
 }
 
 /// The exporter's HTTP client: hyper over rustls on *ring* (plain HTTP for
-/// a local collector), signing for X-Ray when it has a [`Signer`].
+/// a local collector), signing for X-Ray when it has a [`Signer`], and
+/// trusting the system's store too when `system_roots` (an https endpoint
+/// other than X-Ray's).
 #[derive(Debug)]
 pub struct Client {
     http: HyperClient<HttpsConnector<HttpConnector>, Full<Bytes>>,
@@ -193,8 +209,8 @@ pub struct Client {
 }
 
 impl Client {
-    fn new(signer: Option<Signer>) -> Result<Self, ExportError> {
-        let roots = roots(signer.is_none());
+    fn new(signer: Option<Signer>, system_roots: bool) -> Result<Self, ExportError> {
+        let roots = roots(system_roots);
         if roots.is_empty() {
             return Err(ExportError("no root certificate".to_owned()));
         }
@@ -219,10 +235,12 @@ impl Client {
 
 /// The certificate authorities an export trusts: Amazon Trust Services'
 /// roots, enough for X-Ray; for any other OTLP endpoint (a vendor's or a
-/// collector's, whose certificate may chain to any public authority) also
-/// the system's store (`SSL_CERT_FILE`, or the distribution's bundle:
-/// `/etc/pki/tls/certs/ca-bundle.crt` on Lambda's Amazon Linux 2023), read
-/// once at init and only then.
+/// collector's, whose certificate may chain to any public authority) over
+/// https also the system's store (`SSL_CERT_FILE`, or the distribution's
+/// bundle: `/etc/pki/tls/certs/ca-bundle.crt` on Lambda's Amazon Linux
+/// 2023), read once at init and only then: a few milliseconds of init
+/// (about 150 authorities), which X-Ray and a plain-http collector never
+/// pay.
 fn roots(with_system_store: bool) -> rustls::RootCertStore {
     let mut roots = rustls::RootCertStore::empty();
     roots.add_parsable_certificates(
