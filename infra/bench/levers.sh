@@ -107,7 +107,7 @@ config=functions/common/src/config.rs
 variant lazy-connection "DynamoDB connection opened at init" "undone: the first request opens it" "lambda.rs without open_connection" \
   functions/common/src/lambda.rs 's/\n    config::open_connection\(&client\)\.await;//'
 variant dynamodb-interceptor "DynamoDB call metrics and spans" "undone: no SDK interceptor on the store's client" "the store without dynamodb_calls::instrument" \
-  functions/common/src/store/dynamodb/mod.rs 's/crate::dynamodb_calls::instrument\(&client\)/client/'
+  functions/common/src/store/dynamodb/mod.rs 's/telemetry::dynamodb_calls::instrument\(&client\)/client/'
 variant tls-aws-lc "TLS crypto provider" "changed: rustls on aws-lc-rs instead of ring" "the SDK's default provider" \
   Cargo.toml 's/(aws-smithy-http-client = \{[^\n]*)"rustls-ring"/$1"rustls-aws-lc"/' \
   "$config" 's/CryptoMode::Ring/CryptoMode::AwsLc/'

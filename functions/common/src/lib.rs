@@ -7,19 +7,14 @@
 //! Each function crate is `main.rs` (runtime wiring) plus `lib.rs` with
 //! `handle(store, request)`; everything they share lives here.
 
-#[cfg(any(test, feature = "testing"))]
-pub mod captured_log;
 pub mod config;
 pub mod cursor;
 pub mod domain;
-pub mod dynamodb_calls;
 pub mod error;
 pub mod http;
 pub mod lambda;
-pub mod metrics;
 pub mod store;
 pub mod stream;
-pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod text;

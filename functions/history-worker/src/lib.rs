@@ -31,8 +31,8 @@ use common::store::{HistoryStore, StoreError};
 use common::stream::{
     self, DynamoDbBatchItemFailure, DynamoDbEventResponse, EventRecord, InvalidRecord, StreamEvent,
 };
-use common::{dynamodb_calls, metrics};
 use lambda_runtime::LambdaEvent;
+use telemetry::{dynamodb_calls, metrics};
 use traces::FutureExt;
 
 #[derive(Debug, thiserror::Error)]
@@ -84,7 +84,7 @@ pub async fn handle_invocation(
         ],
     );
     let log_span = tracing::info_span!(
-        common::telemetry::TRACE_SPAN,
+        telemetry::log::TRACE_SPAN,
         trace_id = traces::trace_id(&span)
     );
     let response = tracing::Instrument::instrument(handle(store, payload, budget), log_span)

@@ -45,7 +45,7 @@ fn user(n: u64) -> User {
 fn handlers(c: &mut Criterion) {
     // The functions' JSON log subscriber, writing nowhere: each request's
     // log line (with its metrics) is formatted, as on Lambda, not printed.
-    common::telemetry::init_with_writer(std::io::sink);
+    telemetry::log::init_with_writer(std::io::sink);
     // Timers on, as in the functions' runtime: every request runs under its
     // time budget.
     let runtime = tokio::runtime::Builder::new_current_thread()

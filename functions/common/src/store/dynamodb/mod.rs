@@ -43,10 +43,10 @@ pub struct DynamoStore {
 
 impl DynamoStore {
     /// A store over `table`, reached with `client`; its calls count towards
-    /// the request's metrics ([`crate::dynamodb_calls`]).
+    /// the request's metrics ([`telemetry::dynamodb_calls`]).
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self {
-            client: crate::dynamodb_calls::instrument(&client),
+            client: telemetry::dynamodb_calls::instrument(&client),
             table: table.into(),
         }
     }
