@@ -27,11 +27,11 @@
 use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, Utc};
-use common::store::{HistoryStore, StoreError};
-use common::stream::{
+use lambda_runtime::LambdaEvent;
+use storage::stream::{
     self, DynamoDbBatchItemFailure, DynamoDbEventResponse, EventRecord, InvalidRecord, StreamEvent,
 };
-use lambda_runtime::LambdaEvent;
+use storage::{HistoryStore, StoreError};
 use telemetry::{dynamodb_calls, metrics};
 use traces::FutureExt;
 
@@ -179,7 +179,7 @@ async fn process(store: &dyn HistoryStore, record: &EventRecord) -> Result<(), R
 #[cfg(test)]
 mod tests {
     use common::domain::{PageRequest, PageSize, UserId};
-    use common::store::MemoryStore;
+    use storage::MemoryStore;
 
     use super::*;
 
@@ -306,7 +306,7 @@ mod tests {
             &self,
             user: UserId,
             page: PageRequest<common::domain::Version>,
-        ) -> Result<common::store::Page<common::domain::HistoryEvent>, StoreError> {
+        ) -> Result<common::domain::Page<common::domain::HistoryEvent>, StoreError> {
             self.inner.history(user, page).await
         }
     }

@@ -14,11 +14,11 @@ use std::time::Duration;
 
 use common::domain::{Email, Timestamp, User, UserId, UserName};
 use common::lambda_http::Request;
-use common::store::{MemoryStore, UserStore};
 use cpu_time::ThreadTime;
 use criterion::{Criterion, criterion_group, criterion_main};
 use local_api::server::HANDLERS;
 use local_api::template::Template;
+use storage::{MemoryStore, UserStore};
 
 #[allow(
     dead_code,

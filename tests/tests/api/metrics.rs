@@ -8,9 +8,9 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use common::domain::{PageRequest, PageSize, UserId};
-use common::store::UserStore;
 use reqwest::Method;
 use serde_json::Value;
+use storage::UserStore;
 use telemetry::captured_log::CapturedLog;
 use telemetry::dynamodb_calls;
 use telemetry::metrics::{Metric, NAMESPACE_VAR, emf_violations};

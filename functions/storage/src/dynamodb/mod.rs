@@ -24,9 +24,10 @@ use serde::de::DeserializeOwned;
 use self::keys::Item;
 use self::transactions::retry_races;
 use super::item::UserItem;
-use super::{Created, HistoryStore, Page, StoreError, UserStore};
-use crate::domain::{
-    Email, HistoryEvent, Idempotency, PageRequest, User, UserChanges, UserId, Version, WriteContext,
+use super::{Created, HistoryStore, StoreError, UserStore};
+use common::domain::{
+    Email, HistoryEvent, Idempotency, Page, PageRequest, User, UserChanges, UserId, Version,
+    WriteContext,
 };
 
 /// Name of the index that lists users in creation order.
