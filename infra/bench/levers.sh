@@ -5,7 +5,7 @@
 # workspace with one edit. Every build, the reference included, is
 # `-p create-user`: features resolved for create-user alone, so a lever's
 # effect is not mixed with what the rest of the workspace turns on. Every
-# build, the reference included, has common's `local-ca` feature, as the
+# build, the reference included, has storage's `local-ca` feature, as the
 # harness's builds do, so that it trusts the harness's TLS proxy. The
 # profile builds share one target folder; each source variant (a copy of
 # the workspace with one edit) has its own: cargo keys a path crate's
@@ -41,7 +41,7 @@ build() { # name lever build note dir target [arg...]
   local name=$1 lever=$2 build=$3 note=$4 dir=$5 target=$6
   shift 6
   echo "--- levers: $name ($build)" >&2
-  (cd "$dir" && CARGO_TARGET_DIR="$target" cargo build --quiet --release -p create-user --features common/local-ca "$@")
+  (cd "$dir" && CARGO_TARGET_DIR="$target" cargo build --quiet --release -p create-user --features storage/local-ca "$@")
   if [ "$name" != deployed ] && cmp -s "$target/release/create-user" "$out/bin/deployed"; then
     echo "levers.sh: $name built the same binary as the reference; its edit did not take" >&2
     exit 1
@@ -103,18 +103,18 @@ variant() {
 # The reference: the deployed profile, built the same way as the variants.
 profile deployed "(reference)" "deployed profile: opt-level z, lto, 1 codegen unit, panic abort, strip" "-p create-user"
 
-config=functions/common/src/config.rs
+config=functions/storage/src/config.rs
 variant lazy-connection "DynamoDB connection opened at init" "undone: the first request opens it" "lambda.rs without open_connection" \
-  functions/common/src/lambda.rs 's/\n    config::open_connection\(&client\)\.await;//'
+  functions/storage/src/lambda.rs 's/\n    config::open_connection\(&client\)\.await;//'
 variant dynamodb-interceptor "DynamoDB call metrics and spans" "undone: no SDK interceptor on the store's client" "the store without dynamodb_calls::instrument" \
-  functions/common/src/store/dynamodb/mod.rs 's/crate::dynamodb_calls::instrument\(&client\)/client/'
+  functions/storage/src/dynamodb/mod.rs 's/telemetry::dynamodb_calls::instrument\(&client\)/client/'
 variant tls-aws-lc "TLS crypto provider" "changed: rustls on aws-lc-rs instead of ring" "the SDK's default provider" \
   Cargo.toml 's/(aws-smithy-http-client = \{[^\n]*)"rustls-ring"/$1"rustls-aws-lc"/' \
   "$config" 's/CryptoMode::Ring/CryptoMode::AwsLc/'
 variant roots-system "trust roots" "undone: the system's store (SSL_CERT_FILE) instead of the 5 compiled in" "read and parsed at init, as the SDK does by default" \
   "$config" 's/\.with_native_roots\(false\)\s*\.with_pem_certificate\(AMAZON_TRUST_SERVICES\);/.with_native_roots(true);/'
 variant roots-mozilla "trust roots" "changed: Mozilla's roots compiled in (webpki-root-certs) instead of Amazon's 5" "every root a browser trusts, encoded and parsed at init" \
-  functions/common/Cargo.toml 's/\[dependencies\]\n/[dependencies]\nwebpki-root-certs.workspace = true\n/' \
+  functions/storage/Cargo.toml 's/\[dependencies\]\n/[dependencies]\nbase64.workspace = true\nwebpki-root-certs.workspace = true\n/' \
   "$config" 's/\.with_pem_certificate\(AMAZON_TRUST_SERVICES\);/;\n    let roots = webpki_root_certs::TLS_SERVER_ROOT_CERTS.iter().fold(roots, |roots, der| roots.with_pem_certificate(format!("-----BEGIN CERTIFICATE-----\\n{}\\n-----END CERTIFICATE-----\\n", base64::Engine::encode(&base64::engine::general_purpose::STANDARD, der))));/'
 variant credential-chain "credentials and region" "undone: the SDK's default chain instead of Lambda's environment" "aws_config::defaults(...).load()" \
   "$config" 's/match lambda_environment\(env_var\) \{/match None::<(Region, Credentials)> {/'

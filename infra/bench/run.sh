@@ -59,15 +59,15 @@ echo "--- load before the run: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 # the functions' features resolved among the functions alone, not unified
 # with the local API's and the harness's (which turn on the SDK's default
 # HTTPS client and common's test helpers), the release profile. Plus
-# common's `local-ca`: the functions then trust the harness's DynamoDB
+# storage's `local-ca`: the functions then trust the harness's DynamoDB
 # proxy CA from USERS_API_LOCAL_CA_FILE.
 functions=()
 for dir in functions/*/; do
   name="$(basename "$dir")"
   [ "$name" = common ] || functions+=(-p "$name")
 done
-echo "--- building the functions and the hello-world baseline (release profile, common/local-ca)" >&2
-cargo build --release --locked --features common/local-ca "${functions[@]}" -p hello-lambda
+echo "--- building the functions and the hello-world baseline (release profile, storage/local-ca)" >&2
+cargo build --release --locked --features storage/local-ca "${functions[@]}" -p hello-lambda
 echo "--- building the harness and the local API (its load test)" >&2
 cargo build --release --locked -p bench -p local-api
 

@@ -5,7 +5,6 @@ use lambda_http::http::StatusCode;
 use serde::Serialize;
 
 use crate::domain::InvalidValue;
-use crate::store::StoreError;
 
 /// Everything a request can fail with. Each variant's doc names its status.
 #[derive(Debug, thiserror::Error)]
@@ -213,20 +212,6 @@ impl ApiError {
                 Self::Validation(errors) => Some(errors.clone()),
                 _ => None,
             },
-        }
-    }
-}
-
-impl From<StoreError> for ApiError {
-    fn from(error: StoreError) -> Self {
-        match error {
-            StoreError::NotFound => Self::NotFound,
-            StoreError::EmailTaken => Self::EmailTaken,
-            StoreError::PreconditionFailed => Self::PreconditionFailed,
-            StoreError::IdempotencyKeyReused => Self::IdempotencyKeyReused,
-            StoreError::IdempotencyKeyInFlight => Self::IdempotencyKeyInFlight,
-            StoreError::Unavailable(source) => Self::Unavailable(source),
-            StoreError::Internal(source) => Self::Internal(source),
         }
     }
 }

@@ -1,25 +1,17 @@
 //! Shared core of the users API functions: domain types that validate on
-//! construction, the one error type and its problem+json mapping, HTTP
-//! request/response helpers, page cursors, the `UserStore` trait with its
-//! DynamoDB and in-memory implementations, and the JSON log lines that are
-//! also CloudWatch metrics.
+//! construction, the one error type and its problem+json mapping, wire
+//! types, HTTP request/response helpers (serving a request, with its log
+//! line and metrics from `telemetry`), and page cursors. It calls no AWS
+//! API and needs no permission.
 //!
 //! Each function crate is `main.rs` (runtime wiring) plus `lib.rs` with
-//! `handle(store, request)`; everything they share lives here.
+//! `handle(store, request)`; what they share lives here, storage in
+//! `storage`, logs and metrics in `telemetry`, spans in `traces`.
 
-#[cfg(any(test, feature = "testing"))]
-pub mod captured_log;
-pub mod config;
 pub mod cursor;
 pub mod domain;
-pub mod dynamodb_calls;
 pub mod error;
 pub mod http;
-pub mod lambda;
-pub mod metrics;
-pub mod store;
-pub mod stream;
-pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod text;

@@ -4,9 +4,10 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::domain::{Email, HistoryEvent, InvalidValue, User, UserChanges, UserField, UserName};
+use crate::domain::{
+    Email, HistoryEvent, InvalidValue, Page, User, UserChanges, UserField, UserName,
+};
 use crate::error::{ApiError, FieldError};
-use crate::store::Page;
 
 /// A user as returned by the API. The table stores the same attributes
 /// (its user item flattens this, adding its keys and `changedBy`), so a
@@ -14,12 +15,18 @@ use crate::store::Page;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UserBody {
-    pub(crate) id: String,
-    pub(crate) email: String,
-    pub(crate) name: String,
-    pub(crate) created_at: String,
-    pub(crate) updated_at: String,
-    pub(crate) version: u64,
+    /// The user's id.
+    pub id: String,
+    /// The email address.
+    pub email: String,
+    /// The name.
+    pub name: String,
+    /// When the user was created (RFC 3339).
+    pub created_at: String,
+    /// When the user last changed (RFC 3339).
+    pub updated_at: String,
+    /// The user's version (also its entity tag).
+    pub version: u64,
 }
 
 impl From<&User> for UserBody {

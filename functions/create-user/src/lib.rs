@@ -19,8 +19,8 @@ use common::ApiError;
 use common::domain::{Idempotency, Timestamp, User};
 use common::http;
 use common::lambda_http::{Body, Request, Response};
-use common::store::{Created, UserStore};
 use common::wire::NewUserFields;
+use storage::{Created, UserStore};
 
 /// Handles one request.
 pub async fn handle(store: &dyn UserStore, request: Request) -> Response<Body> {

@@ -11,7 +11,7 @@
 use common::ApiError;
 use common::http;
 use common::lambda_http::{Body, Request, Response};
-use common::store::UserStore;
+use storage::UserStore;
 
 /// Handles one request.
 pub async fn handle(store: &dyn UserStore, request: Request) -> Response<Body> {

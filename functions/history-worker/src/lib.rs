@@ -27,12 +27,12 @@
 use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, Utc};
-use common::store::{HistoryStore, StoreError};
-use common::stream::{
+use lambda_runtime::LambdaEvent;
+use storage::stream::{
     self, DynamoDbBatchItemFailure, DynamoDbEventResponse, EventRecord, InvalidRecord, StreamEvent,
 };
-use common::{dynamodb_calls, metrics};
-use lambda_runtime::LambdaEvent;
+use storage::{HistoryStore, StoreError};
+use telemetry::{dynamodb_calls, metrics};
 use traces::FutureExt;
 
 #[derive(Debug, thiserror::Error)]
@@ -84,7 +84,7 @@ pub async fn handle_invocation(
         ],
     );
     let log_span = tracing::info_span!(
-        common::telemetry::TRACE_SPAN,
+        telemetry::log::TRACE_SPAN,
         trace_id = traces::trace_id(&span)
     );
     let response = tracing::Instrument::instrument(handle(store, payload, budget), log_span)
@@ -179,7 +179,7 @@ async fn process(store: &dyn HistoryStore, record: &EventRecord) -> Result<(), R
 #[cfg(test)]
 mod tests {
     use common::domain::{PageRequest, PageSize, UserId};
-    use common::store::MemoryStore;
+    use storage::MemoryStore;
 
     use super::*;
 
@@ -306,7 +306,7 @@ mod tests {
             &self,
             user: UserId,
             page: PageRequest<common::domain::Version>,
-        ) -> Result<common::store::Page<common::domain::HistoryEvent>, StoreError> {
+        ) -> Result<common::domain::Page<common::domain::HistoryEvent>, StoreError> {
             self.inner.history(user, page).await
         }
     }

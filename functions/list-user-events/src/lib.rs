@@ -10,9 +10,9 @@
 use common::domain::{PageRequest, Version};
 use common::lambda_http::http::StatusCode;
 use common::lambda_http::{Body, Request, Response};
-use common::store::HistoryStore;
 use common::wire::{HistoryEventBody, PageBody};
 use common::{ApiError, cursor, http};
+use storage::HistoryStore;
 
 /// Handles one request.
 pub async fn handle(store: &dyn HistoryStore, request: Request) -> Response<Body> {

@@ -9,9 +9,9 @@
 use common::domain::{Email, PageRequest, UserId};
 use common::lambda_http::http::StatusCode;
 use common::lambda_http::{Body, Request, Response};
-use common::store::UserStore;
 use common::wire::{PageBody, UserBody};
 use common::{ApiError, cursor, http};
+use storage::UserStore;
 
 /// The scope that binds cursors to this list.
 const CURSOR_SCOPE: &str = "users";

@@ -14,7 +14,7 @@ use common::domain::UserChanges;
 use common::http;
 use common::lambda_http::http::StatusCode;
 use common::lambda_http::{Body, Request, Response};
-use common::store::UserStore;
+use storage::UserStore;
 
 /// Handles one request.
 pub async fn handle(store: &dyn UserStore, request: Request) -> Response<Body> {

@@ -4,8 +4,8 @@ use lambda_http::{Error, service_fn};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    let store = common::lambda::init().await?;
-    common::lambda::run_http(service_fn(|request| async {
+    let store = storage::lambda::init().await?;
+    storage::lambda::run_http(service_fn(|request| async {
         Ok::<_, Infallible>(update_user::handle(&store, request).await)
     }))
     .await

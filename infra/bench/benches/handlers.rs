@@ -14,11 +14,11 @@ use std::time::Duration;
 
 use common::domain::{Email, Timestamp, User, UserId, UserName};
 use common::lambda_http::Request;
-use common::store::{MemoryStore, UserStore};
 use cpu_time::ThreadTime;
 use criterion::{Criterion, criterion_group, criterion_main};
 use local_api::server::HANDLERS;
 use local_api::template::Template;
+use storage::{MemoryStore, UserStore};
 
 #[allow(
     dead_code,
@@ -45,7 +45,7 @@ fn user(n: u64) -> User {
 fn handlers(c: &mut Criterion) {
     // The functions' JSON log subscriber, writing nowhere: each request's
     // log line (with its metrics) is formatted, as on Lambda, not printed.
-    common::telemetry::init_with_writer(std::io::sink);
+    telemetry::log::init_with_writer(std::io::sink);
     // Timers on, as in the functions' runtime: every request runs under its
     // time budget.
     let runtime = tokio::runtime::Builder::new_current_thread()

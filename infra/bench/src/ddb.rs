@@ -88,7 +88,7 @@ impl DynamoDbLocal {
 
     /// The environment that points a function (ours or a peer) at `table`
     /// through the proxy: the system's roots plus the proxy's CA for the
-    /// system store, the CA alone for `common/local-ca` builds.
+    /// system store, the CA alone for `storage/local-ca` builds.
     pub(crate) fn env(&self, table: &str) -> Vec<(String, String)> {
         let (bundle, ca) = (self.bundle_file.display(), self.ca_file.display());
         [
@@ -127,7 +127,7 @@ impl DynamoDbLocal {
             let at = Timestamp::from_unix_millis(started + i64::try_from(i)?)?;
             let email = Email::parse(&format!("seed{i}@example.com"))?;
             let user = User::new(email, UserName::parse(&format!("Seeded User {i}"))?, at);
-            for item in common::store::created_items(&user, complete)? {
+            for item in storage::created_items(&user, complete)? {
                 let put = PutRequest::builder().set_item(Some(item)).build()?;
                 requests.push(WriteRequest::builder().put_request(put).build());
             }

@@ -159,7 +159,7 @@ mostly DynamoDB Local's, and capacity units are its own.
 - The Node.js function runs on a minimal Runtime API loop written here (aws-lambda-ric from npm \
 needs cmake and a native build); the Python function runs on awslambdaric from PyPI. Neither is \
 bundled or minified, as a plain deployment package would not be.
-- The harness builds the functions with the `common/local-ca` feature, so they trust the \
+- The harness builds the functions with the `storage/local-ca` feature, so they trust the \
 proxy's self-signed certificate: a PEM file read at init (`USERS_API_LOCAL_CA_FILE`) that the \
 deployed build does not read. The system-roots lever reads the system's roots plus that \
 certificate from `SSL_CERT_FILE`.

@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use common::domain::{Email, Timestamp, User, UserId, UserName};
-use common::stream::StreamEvent;
 use common::testing::ApiGatewayEvent;
 use local_api::lambda::instance::Launch;
 use local_api::template::Template;
+use storage::stream::StreamEvent;
 
 use crate::calls::{CALLS, create_event, event, route, workload};
 use crate::ddb::DynamoDbLocal;
@@ -90,7 +90,7 @@ fn stream_batch(n: usize, records: usize) -> Vec<u8> {
             let email = Email::parse(&format!("stream-{n}-{i}@example.com")).ok()?;
             let name = UserName::parse(&format!("Stream User {n}")).ok()?;
             let user = User::new(email, name, Timestamp::now());
-            Some(common::stream::user_record(
+            Some(storage::stream::user_record(
                 None,
                 Some(&user),
                 (n * records + i) as u64 + 1,

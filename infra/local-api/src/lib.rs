@@ -30,7 +30,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use common::store::{DynamoStore, MemoryStore, Store};
+use storage::{DynamoStore, MemoryStore, Store};
 use tokio::net::TcpListener;
 
 use crate::auth::{AuthConfig, Authorizer};

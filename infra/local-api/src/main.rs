@@ -214,7 +214,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             return Ok(());
         }
         Some(Command::Boot(args)) => {
-            common::telemetry::init();
+            telemetry::log::init();
             let answer = boot::run(
                 &args.function,
                 &args.dynamodb_endpoint,
@@ -255,7 +255,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         None => {}
     }
-    common::telemetry::init();
+    telemetry::log::init();
     let args = cli.serve;
     let store = match args.dynamodb_endpoint {
         Some(endpoint) => StoreChoice::DynamoDb {

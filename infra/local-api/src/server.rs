@@ -22,8 +22,8 @@ use common::lambda_http::aws_lambda_events::apigw::{
 };
 use common::lambda_http::request::LambdaRequest;
 use common::lambda_http::{Body, Request, Response};
-use common::store::Store;
 use common::testing::ApiGatewayEvent;
+use storage::Store;
 use time::OffsetDateTime;
 use time::macros::format_description;
 use tokio::net::TcpListener;

@@ -22,8 +22,8 @@ const LOCAL_REGION: &str = "us-east-1";
 pub async fn local_config(endpoint: &str) -> aws_config::SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .endpoint_url(endpoint)
-        .timeout_config(common::config::timeouts())
-        .retry_config(common::config::retries())
+        .timeout_config(storage::config::timeouts())
+        .retry_config(storage::config::retries())
         .region(Region::new(LOCAL_REGION))
         .credentials_provider(Credentials::new(
             LOCAL_ACCESS_KEY,

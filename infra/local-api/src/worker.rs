@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_dynamodbstreams::types::{Record, ShardIteratorType};
-use common::store::Store;
-use common::stream::{EventRecord, StreamEvent};
+use storage::Store;
+use storage::stream::{EventRecord, StreamEvent};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 /// Most records handed to the worker at once (Lambda's default batch size).
@@ -187,7 +187,7 @@ pub fn event_record(record: Record) -> EventRecord {
         .approximate_creation_date_time
         .and_then(|t| chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
         .unwrap_or_else(chrono::Utc::now);
-    common::stream::record(
+    storage::stream::record(
         record
             .event_name
             .as_ref()

@@ -625,7 +625,7 @@ on_every_backend!(
 #[tokio::test]
 async fn an_unreachable_dynamodb_answers_503_with_retry_after() {
     let client = local_api::table::local_client("http://127.0.0.1:9").await;
-    let store = common::store::DynamoStore::new(client, "users");
+    let store = storage::DynamoStore::new(client, "users");
     let request = common::testing::ApiGatewayEvent::new(
         "GET /users/{id}",
         "/users/01ARZ3NDEKTSV4RRFFQ69G5FAV",

@@ -5,10 +5,10 @@
 //! request body leaks under an uncapped filter and not under the
 //! functions', which shows the scan can see a leak.
 
-use common::captured_log::CapturedLog;
 use common::domain::UserField;
 use common::testing::ApiGatewayEvent;
 use serde_json::json;
+use telemetry::captured_log::CapturedLog;
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
@@ -103,7 +103,7 @@ fn leaks(log: &str) -> Vec<&'static str> {
 
 #[tokio::test(flavor = "current_thread")]
 async fn nothing_personal_or_secret_is_logged_at_trace() {
-    let log = logged_under(common::telemetry::filter(LevelFilter::TRACE)).await;
+    let log = logged_under(telemetry::log::filter(LevelFilter::TRACE)).await;
     assert!(
         log.lines()
             .filter(|line| line.contains("\"request\""))
@@ -144,7 +144,7 @@ fn an_uncapped_trace_filter_would_leak_which_the_scan_sees() {
         !leaks(&uncapped).is_empty(),
         "a dependency's TRACE line with a request body leaks; the scan must see it: {uncapped}"
     );
-    let capped = log_a_request_body_under(common::telemetry::filter(LevelFilter::TRACE));
+    let capped = log_a_request_body_under(telemetry::log::filter(LevelFilter::TRACE));
     assert_eq!(
         leaks(&capped),
         Vec::<&str>::new(),

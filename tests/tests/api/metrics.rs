@@ -7,13 +7,13 @@ use std::collections::BTreeSet;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::captured_log::CapturedLog;
 use common::domain::{PageRequest, PageSize, UserId};
-use common::dynamodb_calls;
-use common::metrics::{Metric, NAMESPACE_VAR, emf_violations};
-use common::store::UserStore;
 use reqwest::Method;
 use serde_json::Value;
+use storage::UserStore;
+use telemetry::captured_log::CapturedLog;
+use telemetry::dynamodb_calls;
+use telemetry::metrics::{Metric, NAMESPACE_VAR, emf_violations};
 
 use crate::support::{Api, Backend, dynamo_store};
 
@@ -23,7 +23,7 @@ fn log() -> &'static CapturedLog {
     static LOG: OnceLock<CapturedLog> = OnceLock::new();
     LOG.get_or_init(|| {
         let log = CapturedLog::default();
-        common::telemetry::init_with_writer(log.clone());
+        telemetry::log::init_with_writer(log.clone());
         log
     })
 }

@@ -1,11 +1,12 @@
 //! One contract, two stores: the in-memory store must behave exactly as the
 //! DynamoDB store does against DynamoDB Local.
 
+use common::domain::Page;
 use common::domain::{
     ChangeKind, Email, HistoryEvent, Idempotency, IdempotencyKey, PageRequest, PageSize,
     Precondition, Timestamp, User, UserChanges, UserName, Version, Versions, WriteContext,
 };
-use common::store::{Created, Page, StoreError};
+use storage::{Created, StoreError};
 
 use crate::support::{Backend, on_both_backends, store};
 

@@ -3,13 +3,13 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Mutex, PoisonError};
 
-use common::store::{DynamoStore, Store};
 use local_api::auth::{AuthConfig, DevToken};
 use local_api::lambda::{Functions, LambdaOptions};
 use local_api::template::Template;
 use local_api::{LocalApi, StoreChoice};
 use reqwest::{Method, RequestBuilder, Response};
 use serde_json::Value;
+use storage::{DynamoStore, Store};
 
 /// DynamoDB Local's URL, from `DYNAMODB_ENDPOINT` (set by `infra/test.sh`).
 /// A test that needs DynamoDB fails, never skips, when it is not set.
@@ -384,7 +384,7 @@ pub(crate) fn assert_security_headers(response: &Response) {
 /// A store of either kind for the contract suite.
 pub(crate) async fn store(backend: Backend) -> Box<dyn Store> {
     match backend {
-        Backend::Memory => Box::new(common::store::MemoryStore::new()),
+        Backend::Memory => Box::new(storage::MemoryStore::new()),
         Backend::DynamoDb | Backend::Lambda => Box::new(dynamo_store().await),
     }
 }

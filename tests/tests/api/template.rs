@@ -68,11 +68,7 @@ fn the_table_definition_has_the_indexes_the_store_queries() {
         .collect();
     assert_eq!(
         indexes,
-        [
-            common::store::BY_CREATION_INDEX,
-            common::store::BY_EMAIL_INDEX
-        ]
-        .into()
+        [storage::BY_CREATION_INDEX, storage::BY_EMAIL_INDEX].into()
     );
 }
 

@@ -6,11 +6,11 @@
 //! same interceptor the functions' store uses.
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use common::dynamodb_calls::{instrument, measure};
 use opentelemetry::trace::{SpanKind, Status};
 use opentelemetry::{StringValue, Value};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SpanData;
+use telemetry::dynamodb_calls::{instrument, measure};
 use traces::propagation::Propagators;
 use traces::{FutureExt, Invocation, Traces, sampling};
 

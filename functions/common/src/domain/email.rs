@@ -80,8 +80,8 @@ impl Email {
 
     /// An address read back from storage, as stored. Items written under
     /// earlier, looser rules stay readable (see `docs/storage.md`,
-    /// "Canonical email addresses").
-    pub(crate) fn stored(raw: String) -> Self {
+    /// "Canonical email addresses"). For stores only: it skips validation.
+    pub fn stored(raw: String) -> Self {
         Self(raw)
     }
 

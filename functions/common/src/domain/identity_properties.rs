@@ -1,12 +1,11 @@
 //! Generated Unicode against the identity types: no panic, parsing a
 //! canonical value gives it back, and spellings that share a canonical
-//! form collide in the store. 10,000 cases each (`PROPTEST_CASES`
+//! form parse to one value. 10,000 cases each (`PROPTEST_CASES`
 //! raises it).
 
 use proptest::prelude::*;
 
 use super::*;
-use crate::store::{MemoryStore, StoreError, UserStore};
 use crate::text;
 
 fn config() -> ProptestConfig {
@@ -88,22 +87,15 @@ proptest! {
     }
 
     #[test]
-    fn spellings_of_one_latin_address_collide_on_create(
+    fn spellings_of_one_latin_address_parse_to_one_address(
         raw in "[a-z0-9.+_\\-à-þ]{1,16}@[a-zà-þ0-9]{1,12}\\.[a-z]{2,5}",
         how in any::<u8>(),
     ) {
+        // Equal addresses are one email claim in either store (storage's
+        // tests and the store contract suite check the claim itself).
         if let Ok(email) = Email::parse(&raw) {
             let variant = Email::parse(&respell(email.as_str(), how));
             prop_assert_eq!(variant.as_ref(), Ok(&email), "respelled {}", how);
-            let store = MemoryStore::new();
-            let first = User::new(email, UserName::parse("Ada").expect("name"), Timestamp::now());
-            let second = User::new(variant.expect("checked"), UserName::parse("Eve").expect("name"), Timestamp::now());
-            let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
-            let (created, taken) = runtime.block_on(async {
-                (store.create(&first, None).await, store.create(&second, None).await)
-            });
-            prop_assert!(created.is_ok());
-            prop_assert!(matches!(taken, Err(StoreError::EmailTaken)), "the second create is a 409");
         }
     }
 

@@ -5,6 +5,7 @@ mod email;
 mod history_event;
 mod idempotency;
 mod invalid_value;
+mod page;
 mod page_request;
 mod page_size;
 mod precondition;
@@ -22,6 +23,7 @@ pub use idempotency::{
     IDEMPOTENCY_KEY_MAX_CHARS, IDEMPOTENCY_WINDOW, Idempotency, IdempotencyKey, OPEN_API_CALLER,
 };
 pub use invalid_value::InvalidValue;
+pub use page::Page;
 pub use page_request::PageRequest;
 pub use page_size::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, PageSize};
 pub use precondition::{Precondition, Versions};

@@ -43,7 +43,8 @@ impl UserName {
     }
 
     /// A name read back from storage, as stored (see [`Email::stored`]).
-    pub(crate) fn stored(raw: String) -> Self {
+    /// For stores only: it skips validation.
+    pub fn stored(raw: String) -> Self {
         Self(raw)
     }
 

@@ -13,8 +13,10 @@ mod serve;
 pub use entity_tag::{
     EntityTags, IfNoneMatch, MAX_ENTITY_TAGS, etag, if_none_match, precondition, write_context,
 };
-pub(crate) use origin::configure_from_env as configure_origin_check;
-pub use origin::{ORIGIN_HEADER, ORIGIN_SECRET_VARIABLE, OriginSecret};
+pub use origin::{
+    ORIGIN_HEADER, ORIGIN_SECRET_VARIABLE, OriginSecret,
+    configure_from_env as configure_origin_check,
+};
 pub use request::{
     JSON_ONLY, JSON_OR_MERGE_PATCH, MAX_BODY_BYTES, MERGE_PATCH_JSON, idempotency_key, json_object,
     page_size, path_id, query,

@@ -53,7 +53,7 @@ impl OriginSecret {
 }
 
 /// Reads [`ORIGIN_SECRET_VARIABLE`] once, at init.
-pub(crate) fn configure_from_env() {
+pub fn configure_from_env() {
     let secret = std::env::var(ORIGIN_SECRET_VARIABLE).unwrap_or_default();
     let _ = EXPECTED.set(OriginSecret::new(&secret));
 }

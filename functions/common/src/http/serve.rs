@@ -15,9 +15,8 @@ use tracing::Instrument;
 use super::request::path_id;
 use super::response::{add_default_headers, problem};
 use crate::domain::UserId;
-use crate::dynamodb_calls;
 use crate::error::ApiError;
-use crate::metrics;
+use telemetry::{dynamodb_calls, metrics};
 
 /// Longest a request may run before it answers 503 itself: under the
 /// template's 6 s function timeout, so the client always gets our problem
@@ -29,7 +28,7 @@ pub const DEADLINE_MARGIN: Duration = Duration::from_millis(500);
 /// Runs a handler's work for `request` and turns its result into the
 /// response: problem documents for errors, security headers on everything,
 /// and one structured log line, which is also the request's CloudWatch
-/// metrics (an EMF document, see [`crate::metrics`]). On Lambda, the work
+/// metrics (an EMF document, see [`telemetry::metrics`]). On Lambda, the work
 /// runs inside the invocation's `SERVER` span (see [`traces`]), and every
 /// line it logs carries the span's trace id.
 pub async fn serve<F>(request: &Request, work: F) -> Response<Body>
@@ -38,7 +37,7 @@ where
 {
     let context = start_span(request);
     let log_span = tracing::info_span!(
-        crate::telemetry::TRACE_SPAN,
+        telemetry::log::TRACE_SPAN,
         trace_id = traces::trace_id(&context)
     );
     let response = respond(request, work)

@@ -3,9 +3,9 @@
 
 use super::keys::{Item, s, user_key, values};
 use super::{BY_CREATION_INDEX, BY_EMAIL_INDEX, DynamoStore, classify, from_item, to_user};
-use crate::domain::{Email, HistoryEvent, PageRequest, User, UserId, Version};
-use crate::store::item::{ALL_USERS, EventItem, event_sk, user_pk};
-use crate::store::{Page, StoreError};
+use crate::StoreError;
+use crate::item::{ALL_USERS, EventItem, event_sk, user_pk};
+use common::domain::{Email, HistoryEvent, Page, PageRequest, User, UserId, Version};
 
 impl DynamoStore {
     /// The user with this id, read with strong consistency.

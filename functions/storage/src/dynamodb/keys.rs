@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use super::super::item::{
     CALLER_PREFIX, EMAIL_PREFIX, EMAIL_SORT_KEY, IDEMPOTENCY_PREFIX, USER_SORT_KEY, user_pk,
 };
-use crate::domain::{Email, Idempotency, UserId};
+use common::domain::{Email, Idempotency, UserId};
 
 /// An item, a key or a set of expression values.
 pub(super) type Item = HashMap<String, AttributeValue>;

@@ -17,7 +17,7 @@ const OPEN_CONNECTION_LIMIT: Duration = Duration::from_secs(1);
 /// connection must open within [`CONNECT_TIMEOUT`], one attempt answer
 /// within [`ATTEMPT_TIMEOUT`], and the call, retries and their pauses
 /// included, end within [`OPERATION_TIMEOUT`]. A request as a whole is held
-/// to [`crate::http::REQUEST_BUDGET`], below the function's 6 s timeout.
+/// to [`common::http::REQUEST_BUDGET`], below the function's 6 s timeout.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// Longest wait for one attempt of a DynamoDB call.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -140,7 +140,7 @@ fn endpoint_url() -> Option<String> {
 
 /// The trust anchors of the functions' HTTPS: Amazon Trust Services' five
 /// roots, which AWS recommends a custom trust store hold.
-const AMAZON_TRUST_SERVICES: &[u8] = include_bytes!("../certs/amazon-trust-services.pem");
+const AMAZON_TRUST_SERVICES: &[u8] = include_bytes!("../../common/certs/amazon-trust-services.pem");
 
 /// HTTPS with rustls on *ring*, trusting only the roots compiled into the
 /// binary ([`AMAZON_TRUST_SERVICES`]) rather than the system's store: nothing

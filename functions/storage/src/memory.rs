@@ -11,12 +11,12 @@ use async_trait::async_trait;
 use aws_lambda_events::event::dynamodb::EventRecord;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
-use super::{Created, HistoryStore, Page, StoreError, UserStore, admitted};
-use crate::domain::{
-    Email, HistoryEvent, Idempotency, IdempotencyKey, PageRequest, Timestamp, User, UserChanges,
-    UserId, Version, WriteContext,
-};
+use super::{Created, HistoryStore, StoreError, UserStore, admitted};
 use crate::stream;
+use common::domain::{
+    Email, HistoryEvent, Idempotency, IdempotencyKey, Page, PageRequest, Timestamp, User,
+    UserChanges, UserId, Version, WriteContext,
+};
 
 /// Users and histories kept in process memory; lost when the process ends.
 #[derive(Debug, Default)]
@@ -195,5 +195,43 @@ impl HistoryStore for MemoryStore {
             .map(|(_, event)| event.clone())
             .collect();
         Ok(Page::from_one_extra(events, page.size))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use common::domain::UserName;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_respelling_of_a_claimed_address_is_taken() {
+        let cases = [
+            ("ADA@EXAMPLE.COM", "upper case"),
+            ("ＡＤＡ@example.com", "fullwidth local part"),
+            ("ada@ＥＸＡＭＰＬＥ.com", "fullwidth domain"),
+            ("ada@EXAMPLE.com", "upper-case domain"),
+        ];
+        for (respelled, how) in cases {
+            let store = MemoryStore::new();
+            let email = Email::parse("ada@example.com").expect("address");
+            let first = User::new(
+                email,
+                UserName::parse("Ada").expect("name"),
+                Timestamp::now(),
+            );
+            store.create(&first, None).await.expect("first create");
+            let variant = Email::parse(respelled).expect(how);
+            let second = User::new(
+                variant,
+                UserName::parse("Eve").expect("name"),
+                Timestamp::now(),
+            );
+            let taken = store.create(&second, None).await;
+            assert!(
+                matches!(taken, Err(StoreError::EmailTaken)),
+                "{how}: {taken:?}"
+            );
+        }
     }
 }

@@ -12,8 +12,8 @@ use serde::Serialize;
 
 use super::keys::{Item, claim_key, n, s, values};
 use super::{DynamoStore, classify, to_item};
-use crate::domain::{Email, Timestamp, UserId, Version};
-use crate::store::StoreError;
+use crate::StoreError;
+use common::domain::{Email, Timestamp, UserId, Version};
 
 /// The part an item plays in a transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

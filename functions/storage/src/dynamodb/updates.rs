@@ -7,9 +7,9 @@ use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 
 use super::keys::{n, s, user_key};
 use super::{DynamoStore, classify, from_item, to_item, to_user};
-use crate::domain::{HistoryEvent, User, UserName, Versions, WriteContext};
-use crate::store::StoreError;
-use crate::store::item::{EventItem, UserItem};
+use crate::StoreError;
+use crate::item::{EventItem, UserItem};
+use common::domain::{HistoryEvent, User, UserName, Versions, WriteContext};
 
 impl DynamoStore {
     /// Changes only the name: one conditional `UpdateItem`, no read. A name

@@ -9,9 +9,9 @@ use std::time::Duration;
 use super::keys::{idempotency_address, idempotency_key, user_key};
 use super::transaction::{Condition, Slot};
 use super::{DynamoStore, classify, from_item};
-use crate::domain::{Idempotency, Timestamp, User, UserChanges, UserId, WriteContext};
-use crate::store::item::{EmailClaimItem, IdempotencyItem, TombstoneItem, UserItem};
-use crate::store::{Cause, Created, StoreError, admitted};
+use crate::item::{EmailClaimItem, IdempotencyItem, TombstoneItem, UserItem};
+use crate::{Cause, Created, StoreError, admitted};
+use common::domain::{Idempotency, Timestamp, User, UserChanges, UserId, WriteContext};
 
 /// How often a write that lost a race with a concurrent write is retried.
 const MAX_ATTEMPTS: u32 = 6;

@@ -1,9 +1,26 @@
-//! The storage seam: traits named by intent, each with a DynamoDB and an
-//! in-memory implementation that keep the same semantics.
+//! Where the users API keeps its data: the store traits named by intent
+//! (`UserStore`, `HistoryStore`), each with a DynamoDB and an in-memory
+//! implementation that keep the same semantics; the items as the table
+//! holds them; the stream records the history worker reads; the SDK's
+//! configuration; and the init every function's `main` runs, which builds
+//! the DynamoDB store once ([`lambda`]).
+//!
+//! AWS permissions: `dynamodb:DescribeEndpoints` at init (the connection
+//! opened early), then the actions of the calls a handler makes: `GetItem`,
+//! `Query`, `PutItem`, `UpdateItem`, and `TransactWriteItems`, which DynamoDB
+//! authorises item by item with each item's own action (`PutItem`,
+//! `UpdateItem`, `DeleteItem`). template.yaml grants each function only the
+//! actions of its own handler.
+//!
+//! A store's errors become the API's in one place (`From<StoreError> for
+//! ApiError`, below), so a handler's `?` turns a conflict into its 409.
 
+pub mod config;
 mod dynamodb;
 pub(crate) mod item;
+pub mod lambda;
 mod memory;
+pub mod stream;
 
 pub use dynamodb::{BY_CREATION_INDEX, BY_EMAIL_INDEX, DynamoStore};
 #[cfg(feature = "testing")]
@@ -13,10 +30,10 @@ pub use memory::MemoryStore;
 use std::borrow::Borrow;
 
 use async_trait::async_trait;
-
-use crate::domain::{
-    Email, HistoryEvent, Idempotency, PageRequest, PageSize, Precondition, User, UserChanges,
-    UserId, Version, WriteContext,
+use common::ApiError;
+use common::domain::{
+    Email, HistoryEvent, Idempotency, Page, PageRequest, Precondition, User, UserChanges, UserId,
+    Version, WriteContext,
 };
 
 /// A boxed error cause, kept for the log.
@@ -46,26 +63,6 @@ pub enum StoreError {
     /// Anything else.
     #[error("storage failed")]
     Internal(#[source] Cause),
-}
-
-/// One page of a list, oldest first.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Page<T> {
-    /// The items of this page.
-    pub items: Vec<T>,
-    /// Whether more items follow the last one.
-    pub more: bool,
-}
-
-impl<T> Page<T> {
-    /// The page from up to `size + 1` items read in order: the extra item
-    /// only tells that another page follows, so the last page never comes
-    /// with a cursor to an empty page.
-    pub(crate) fn from_one_extra(mut items: Vec<T>, size: PageSize) -> Self {
-        let more = items.len() > size.get();
-        items.truncate(size.get());
-        Self { items, more }
-    }
 }
 
 /// What a create did.
@@ -147,3 +144,17 @@ pub trait HistoryStore: Send + Sync {
 pub trait Store: UserStore + HistoryStore {}
 
 impl<T: UserStore + HistoryStore> Store for T {}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound => Self::NotFound,
+            StoreError::EmailTaken => Self::EmailTaken,
+            StoreError::PreconditionFailed => Self::PreconditionFailed,
+            StoreError::IdempotencyKeyReused => Self::IdempotencyKeyReused,
+            StoreError::IdempotencyKeyInFlight => Self::IdempotencyKeyInFlight,
+            StoreError::Unavailable(source) => Self::Unavailable(source),
+            StoreError::Internal(source) => Self::Internal(source),
+        }
+    }
+}

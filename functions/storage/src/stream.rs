@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 pub use aws_lambda_events::event::dynamodb::{Event as StreamEvent, EventRecord};
 pub use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 
-use crate::domain::{ChangeKind, HistoryEvent, User, UserField, UserId, WriteContext};
-use crate::store::item::{TOMBSTONE_SORT_KEY, TombstoneItem, USER_PREFIX, USER_SORT_KEY, UserItem};
+use crate::item::{TOMBSTONE_SORT_KEY, TombstoneItem, USER_PREFIX, USER_SORT_KEY, UserItem};
+use common::domain::{ChangeKind, HistoryEvent, User, UserField, UserId, WriteContext};
 
 /// A record that cannot be turned into a history event (a poison record).
 #[derive(Debug, thiserror::Error)]
@@ -148,7 +148,7 @@ pub fn record(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Email, Precondition, Timestamp, UserChanges, UserName, Version};
+    use common::domain::{Email, Precondition, Timestamp, UserChanges, UserName, Version};
 
     fn ada() -> User {
         User::new(

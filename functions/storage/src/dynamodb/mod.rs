@@ -24,9 +24,10 @@ use serde::de::DeserializeOwned;
 use self::keys::Item;
 use self::transactions::retry_races;
 use super::item::UserItem;
-use super::{Created, HistoryStore, Page, StoreError, UserStore};
-use crate::domain::{
-    Email, HistoryEvent, Idempotency, PageRequest, User, UserChanges, UserId, Version, WriteContext,
+use super::{Created, HistoryStore, StoreError, UserStore};
+use common::domain::{
+    Email, HistoryEvent, Idempotency, Page, PageRequest, User, UserChanges, UserId, Version,
+    WriteContext,
 };
 
 /// Name of the index that lists users in creation order.
@@ -43,10 +44,10 @@ pub struct DynamoStore {
 
 impl DynamoStore {
     /// A store over `table`, reached with `client`; its calls count towards
-    /// the request's metrics ([`crate::dynamodb_calls`]).
+    /// the request's metrics ([`telemetry::dynamodb_calls`]).
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self {
-            client: crate::dynamodb_calls::instrument(&client),
+            client: telemetry::dynamodb_calls::instrument(&client),
             table: table.into(),
         }
     }

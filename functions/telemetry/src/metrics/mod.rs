@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use lambda_http::http::StatusCode;
+use http::StatusCode;
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 use serde_json::{Map, Value};
@@ -28,7 +28,7 @@ pub use specification::emf_violations;
 pub const NAMESPACE_VAR: &str = "METRICS_NAMESPACE";
 /// The target of the log lines that carry metrics (each request's, each
 /// stream batch's): kept at every log level (see
-/// [`crate::telemetry::filter`]), so `LogLevel` WARN quiets the logs
+/// [`crate::log::filter`]), so `LogLevel` WARN quiets the logs
 /// without silencing the metrics.
 pub const LOG_TARGET: &str = "users_api::metrics";
 /// The namespace when [`NAMESPACE_VAR`] is unset (local runs).

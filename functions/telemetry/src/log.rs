@@ -35,15 +35,17 @@ pub const MERGED_FIELD: &str = "emf";
 /// The span the Lambda runtime opens around each invocation, with its
 /// `requestId` and `xrayTraceId`.
 pub const INVOCATION_SPAN: &str = "Lambda runtime invoke";
-/// The span [`crate::http::serve`] opens around a request, with the
+/// The span `common::http::serve` opens around a request, with the
 /// `trace_id` of its OpenTelemetry span.
 pub const TRACE_SPAN: &str = "trace";
 
 /// The crates whose logs follow the configured level all the way down:
 /// ours, which never log a token, a body, an email address or a name at
 /// any level.
-const OUR_CRATES: [&str; 8] = [
+const OUR_CRATES: [&str; 10] = [
     "common",
+    "storage",
+    "telemetry",
     "create_user",
     "get_user",
     "list_users",

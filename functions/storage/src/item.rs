@@ -5,10 +5,10 @@
 use serde::{Deserialize, Serialize};
 
 use super::StoreError;
-use crate::domain::{
+use common::domain::{
     ChangeKind, Email, HistoryEvent, Timestamp, User, UserId, UserName, Version, WriteContext,
 };
-use crate::wire::UserBody;
+use common::wire::UserBody;
 
 pub(crate) const USER_PREFIX: &str = "USER#";
 pub(crate) const USER_SORT_KEY: &str = "PROFILE";
@@ -34,7 +34,7 @@ pub(crate) fn event_sk(version: Version) -> String {
     format!("{EVENT_PREFIX}{:020}", version.get())
 }
 
-fn corrupt(what: &'static str) -> impl Fn(crate::domain::InvalidValue) -> StoreError {
+fn corrupt(what: &'static str) -> impl Fn(common::domain::InvalidValue) -> StoreError {
     move |_| StoreError::Internal(format!("stored item has an invalid {what}").into())
 }
 
