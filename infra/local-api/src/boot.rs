@@ -148,7 +148,7 @@ pub async fn run(
         None => body,
     };
     Ok(format!(
-        "{function}: init {:.0} ms, answered {status} in {:.0} ms",
+        "{function}: init {:.1} ms, answered {status} in {:.1} ms",
         init.as_secs_f64() * 1000.0,
         outcome.duration.as_secs_f64() * 1000.0
     ))
