@@ -199,16 +199,16 @@ fn problem_types(text: &str) -> BTreeSet<String> {
 }
 
 #[test]
-fn readme_s_error_table_lists_every_problem_type_openapi_documents() {
+fn the_api_page_s_error_table_lists_every_problem_type_openapi_documents() {
     let openapi = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi.yaml"))
         .expect("openapi.yaml is readable");
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
-        .expect("README.md is readable");
-    // The table's rows: `| status | `type` | when |` under "### Errors".
-    let table: String = readme
-        .split("### Errors")
+    let page = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/api.md"))
+        .expect("docs/api.md is readable");
+    // The table's rows: `| status | `type` | when |` under "## Errors".
+    let table: String = page
+        .split("\n## Errors\n")
         .nth(1)
-        .expect("README has an Errors section")
+        .expect("docs/api.md has an Errors section")
         .lines()
         .skip_while(|line| !line.starts_with('|'))
         .take_while(|line| line.starts_with('|'))
