@@ -9,7 +9,7 @@
 # (template.yaml, AutoPublishAlias), not $LATEST, which is what `cargo
 # lambda deploy` updates. So each upload is then published as a version
 # and the alias moved to it at once: no canary, no rollback alarm, no
-# CodeDeploy (README, "Deploy"). It refuses while an alias is mid-shift
+# CodeDeploy (docs/deploying.md, "Updating code quickly"). It refuses while an alias is mid-shift
 # (a CodeDeploy deployment in progress). The stack still records its own
 # version: the next `sam deploy` that changes the function shifts from
 # that one, and one that does not leaves the alias where this put it.
@@ -19,7 +19,7 @@
 # Function names come from the stack's outputs named <Binary>FunctionName
 # (CreateUserFunctionName is create-user's function). With BINARY names,
 # only those functions are updated. AWS_REGION and AWS_PROFILE work too.
-# Needs the AWS CLI, and cargo-lambda with zig on PATH (README, "Deploy").
+# Needs the AWS CLI, and cargo-lambda with zig on PATH (docs/deploying.md, "Prerequisites").
 #
 # Runs under bash 3.2 (macOS's /bin/bash): no mapfile, associative arrays or
 # ${var,,}; and an array that may be empty is expanded as
@@ -55,7 +55,7 @@ done
 
 for tool in aws cargo-lambda; do
   if ! command -v "$tool" >/dev/null; then
-    echo "error: $tool is not on PATH (README, \"Deploy\", lists the prerequisites)" >&2
+    echo "error: $tool is not on PATH (docs/deploying.md, \"Prerequisites\", lists the prerequisites)" >&2
     exit 1
   fi
 done

@@ -13,7 +13,7 @@ use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider:
 /// a stalled DynamoDB adds at most this to the request's own budget.
 const OPEN_CONNECTION_LIMIT: Duration = Duration::from_secs(1);
 
-/// The time budget of one DynamoDB call (see README, "Time budget"): a
+/// The time budget of one DynamoDB call (see docs/api.md, "Time budget"): a
 /// connection must open within [`CONNECT_TIMEOUT`], one attempt answer
 /// within [`ATTEMPT_TIMEOUT`], and the call, retries and their pauses
 /// included, end within [`OPERATION_TIMEOUT`]. A request as a whole is held

@@ -114,7 +114,8 @@ fn bearer_scheme() -> Value {
         "description".into(),
         "A JWT access token. For a local API started with --dev-auth: the \
          output of `cargo run -p local-api -- dev-token`. For the deployed \
-         API: a token from the stack's issuer (see the README)."
+         API: a token from the stack's issuer (see the repository's \
+         docs/api.md, \"Authorization\")."
             .into(),
     );
     Value::Mapping(scheme)

@@ -82,7 +82,7 @@ pub enum StartError {
     Lambda(#[from] LambdaError),
     /// `--lambda` mode was asked for without a DynamoDB.
     #[error(
-        "--lambda runs the functions against DynamoDB: give --dynamodb-endpoint too (see README, \"The deployed shape, locally\")"
+        "--lambda runs the functions against DynamoDB: give --dynamodb-endpoint too (see docs/local-development.md, \"The deployed shape, locally\")"
     )]
     LambdaNeedsDynamoDb,
 }

@@ -101,7 +101,7 @@ pub enum ReplayError {
     NotALetter(String),
     /// The records are no longer in the stream.
     #[error(
-        "shard {shard} from sequence number {first}: the records are no longer in the stream (past its 24-hour retention, or the stream is gone) and cannot be replayed. The users' items still hold their current state; the history events of those changes are lost. README, \"Dead letters\", says how to find the users concerned"
+        "shard {shard} from sequence number {first}: the records are no longer in the stream (past its 24-hour retention, or the stream is gone) and cannot be replayed. The users' items still hold their current state; the history events of those changes are lost. docs/operating.md, \"Dead letters\", says how to find the users concerned"
     )]
     PastRetention {
         /// The letter's shard.

@@ -4,13 +4,13 @@
 //! then a search (Wing & Gong's, memoised on the set of operations placed
 //! and the model's state, as Porcupine does) for a total order of each
 //! group's operations that respects real time and under which a sequential
-//! model of users, written from the README's contract, gives exactly the
+//! model of users, written from the contract in docs/api.md, gives exactly the
 //! recorded answers. After each batch the history must have caught up
 //! (versions 1..n, none ahead of the user) and, on DynamoDB, a full scan of
 //! the table must show one claim per live user, no orphan or shared claim
 //! and tombstones only for deleted users.
 //!
-//! The model (`step`), from README "The API", "Errors" and openapi.yaml's
+//! The model (`step`), from docs/api.md ("The API", "Errors") and openapi.yaml's
 //! `If-Match`:
 //! - `If-Match` absent or `*` admits any current version; otherwise only a
 //!   strong tag naming the current version does (weak tags never match),
@@ -247,7 +247,7 @@ fn step(state: &[Model], operation: &Operation, answer: &Answer) -> Option<Vec<M
                 name: name.clone().unwrap_or_else(|| profile.name.clone()),
                 email: email.clone().unwrap_or_else(|| profile.email.clone()),
             };
-            // A patch that changes nothing answers the user as it is (README).
+            // A patch that changes nothing answers the user as it is (docs/api.md).
             if changed.name == profile.name && changed.email == profile.email {
                 return answer.shows(id, profile).then(unchanged)?;
             }
@@ -1167,7 +1167,7 @@ async fn concurrent_batches_are_linearizable_and_leave_the_table_consistent(back
                 tally.operations += 1;
                 *tally.statuses.entry(event.answer.status).or_default() += 1;
             }
-            // A 503 changed nothing (README, "Errors"): it is no part of
+            // A 503 changed nothing (docs/api.md, "Errors"): it is no part of
             // the order.
             events.retain(|e| e.answer.status != 503);
             if let Verdict::Not { deepest } = linearize(&group.initial, &events) {

@@ -1,10 +1,10 @@
 //! Each route's spans through `local-api --lambda --traces-file`, black-box:
 //! the functions run as their own processes and export over OTLP to the
 //! twin's receiver, which writes each span as an OTLP JSON line. What is
-//! expected comes from the docs, not the code: README "Traces" (a client's
-//! `traceparent` is the parent, one `SERVER` span per invocation named by
-//! its route with the FaaS and HTTP attributes, one `CLIENT` span per
-//! DynamoDB call; an unsampled invocation sends nothing) and
+//! expected comes from the docs, not the code: docs/operating.md, "Traces"
+//! (a client's `traceparent` is the parent, one `SERVER` span per
+//! invocation named by its route with the FaaS and HTTP attributes, one
+//! `CLIENT` span per DynamoDB call; an unsampled invocation sends nothing) and
 //! docs/storage.md's access patterns (which DynamoDB calls each route
 //! makes, in order).
 

@@ -1,7 +1,7 @@
 // The seed's Node.js service, as a benchmark peer: Express + helmet + Zod on
 // an in-memory store, serving POST /users and GET /users/:id with the same
 // validation, status codes, headers and problem+json errors as the Rust API
-// (see the README's API section). One JSON log line per request, as ours.
+// (see docs/api.md). One JSON log line per request, as ours.
 "use strict";
 
 const express = require("express");

@@ -1,7 +1,7 @@
 """The seed's Python service, as a benchmark peer: FastAPI + Pydantic on
 uvicorn with an in-memory store, serving POST /users and GET /users/{id}
 with the same validation, status codes, headers and problem+json errors as
-the Rust API (see the README's API section). One JSON log line per request,
+the Rust API (see docs/api.md). One JSON log line per request,
 as ours."""
 
 import json

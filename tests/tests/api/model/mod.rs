@@ -4,7 +4,7 @@
 //! list walks and email lookups, patches with current, stale, weak and `*`
 //! `If-Match` and with `If-None-Match`, deletes, history reads), sends each
 //! to every backend of the run, and checks every answer against the
-//! reference model (`reference.rs`, written from README.md): status,
+//! reference model (`reference.rs`, written from docs/api.md): status,
 //! problem type, body, `ETag`, `Location`, `Idempotent-Replayed`. Where a
 //! run has two backends, their answers must also be identical, step by
 //! step. A failure shrinks to a minimal sequence, printed as curl commands.

@@ -1,18 +1,18 @@
-//! The reference model: the users API as README.md and openapi.yaml
+//! The reference model: the users API as docs/api.md and openapi.yaml
 //! describe it, written from those documents and not from the code. Users
 //! with canonical email addresses (each held by one live user), versions
 //! that grow by one on every change, `Idempotency-Key`s private to their
 //! caller, and each user's history.
 //!
-//! Email and name spellings come from tables that say, by hand, what the
-//! README says each one is ("look-alike spellings of one address are one
+//! Email and name spellings come from tables that say, by hand, what
+//! docs/api.md says each one is ("look-alike spellings of one address are one
 //! address", "quoted local parts are refused", names "trimmed"), so the
 //! model never runs the code's own canonicalisation.
 
 use std::collections::BTreeMap;
 
-/// Email spellings a client may send, and the canonical address README
-/// says each is (`None`: a 422 in a body, a 400 in a query; `spelling`
+/// Email spellings a client may send, and the canonical address
+/// docs/api.md says each is (`None`: a 422 in a body, a 400 in a query; `spelling`
 /// `None`: JSON `null`).
 pub(crate) const EMAILS: [(Option<&str>, Option<&str>); 14] = [
     (Some("ada@example.org"), Some("ada@example.org")),
@@ -34,7 +34,7 @@ pub(crate) const EMAILS: [(Option<&str>, Option<&str>); 14] = [
     (None, None),
 ];
 
-/// Name spellings, and the name README says each is (trimmed; 2–100
+/// Name spellings, and the name docs/api.md says each is (trimmed; 2–100
 /// characters).
 pub(crate) const NAMES: [(Option<&str>, Option<&str>); 6] = [
     (Some("Ada"), Some("Ada")),
