@@ -271,7 +271,7 @@ mod tests {
 
     /// Answers one HTTP/1.1 request with `status` and returns its head and
     /// body.
-    async fn receive_one(listener: TcpListener, status: u16) -> (String, Vec<u8>) {
+    async fn receive_one(listener: &TcpListener, status: u16) -> (String, Vec<u8>) {
         let (mut stream, _) = listener.accept().await.expect("a connection");
         let mut received = Vec::new();
         let mut buffer = [0_u8; 8192];
@@ -347,21 +347,9 @@ mod tests {
 
     #[tokio::test]
     async fn the_exporter_posts_an_otlp_protobuf_request_with_the_invocation_s_spans() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");
-        let endpoint = format!(
-            "http://{}/v1/traces",
-            listener.local_addr().expect("address")
-        );
-        let traces = Traces::new(
-            sampling::sampler(None, None),
-            Propagators::default(),
-            Resource::builder_empty().build(),
-        );
-        traced(&traces);
-        let flusher = flusher(endpoint, &traces);
-        let server = tokio::spawn(receive_one(listener, 200));
-        flusher.flush().await;
-        let (head, body) = server.await.expect("the server");
+        let flushed = flush_to_a_receiver_answering(200).await;
+        let (traces, (head, body)) = (flushed.traces, flushed.request);
+        assert_eq!(flushed.requests, 1);
         assert!(head.starts_with("POST /v1/traces HTTP/1.1\r\n"), "{head}");
         assert!(
             head.to_ascii_lowercase()
@@ -400,8 +388,20 @@ mod tests {
         assert!(traces.finished().take().is_empty(), "exported once");
     }
 
-    #[tokio::test]
-    async fn a_failed_export_is_logged_and_fails_nothing() {
+    /// What one traced invocation's flush did against a receiver.
+    struct Flushed {
+        traces: Traces,
+        flusher: Flusher,
+        /// The first export request's head and body.
+        request: (String, Vec<u8>),
+        /// Export requests received: the first, and any retry that came
+        /// within a second after it (a retry waits at least 100 ms).
+        requests: usize,
+    }
+
+    /// Flushes one traced invocation's spans to a receiver that answers
+    /// `status`.
+    async fn flush_to_a_receiver_answering(status: u16) -> Flushed {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");
         let endpoint = format!(
             "http://{}/v1/traces",
@@ -414,36 +414,34 @@ mod tests {
         );
         traced(&traces);
         let flusher = flusher(endpoint, &traces);
-        let server = tokio::spawn(receive_one(listener, 400));
+        let server = tokio::spawn(async move {
+            let request = receive_one(&listener, status).await;
+            let retried = tokio::time::timeout(Duration::from_secs(1), listener.accept())
+                .await
+                .is_ok();
+            (request, 1 + usize::from(retried))
+        });
         flusher.flush().await;
-        server.await.expect("the server");
-        assert!(flusher.failing.load(Ordering::Relaxed));
-        assert!(traces.finished().take().is_empty(), "dropped, not kept");
+        let (request, requests) = server.await.expect("the server");
+        Flushed {
+            traces,
+            flusher,
+            request,
+            requests,
+        }
     }
 
     #[tokio::test]
-    async fn a_refused_export_is_not_retried() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");
-        let endpoint = format!(
-            "http://{}/v1/traces",
-            listener.local_addr().expect("address")
-        );
-        let traces = Traces::new(
-            sampling::sampler(None, None),
-            Propagators::default(),
-            Resource::builder_empty().build(),
-        );
-        traced(&traces);
-        let flusher = flusher(endpoint, &traces);
-        let server = tokio::spawn(receive_one(listener, 503));
-        let started = std::time::Instant::now();
-        flusher.flush().await;
-        let took = started.elapsed();
-        server.await.expect("the server");
-        assert!(flusher.failing.load(Ordering::Relaxed));
-        // A retry would wait at least 100 ms, then find no one accepting
-        // and run into the exporter's 2 s timeout.
-        assert!(took < Duration::from_millis(500), "took {took:?}");
+    async fn a_failed_export_is_logged_dropped_and_not_retried() {
+        for status in [400, 503] {
+            let flushed = flush_to_a_receiver_answering(status).await;
+            assert!(flushed.flusher.failing.load(Ordering::Relaxed), "{status}");
+            assert!(
+                flushed.traces.finished().take().is_empty(),
+                "{status}: dropped, not kept"
+            );
+            assert_eq!(flushed.requests, 1, "{status}: not retried");
+        }
     }
 
     fn hex(bytes: &[u8]) -> String {
