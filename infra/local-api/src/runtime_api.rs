@@ -438,6 +438,22 @@ mod tests {
 
     /// The runtime's `next`, then its response posted: the request id and
     /// trace header it was given.
+    /// A Runtime API with the extension `name` registered, after one
+    /// invocation whose response the runtime posted and whose `INVOKE` the
+    /// extension received, and that the extension has not yet asked past.
+    async fn invoked_with_extension(name: &str) -> (RuntimeApi, String, String) {
+        let (api, base) = api().await;
+        let id = registered(&base, name).await;
+        let first = extension_next(&base, &id);
+        let _runtime = runtime_answering(&base);
+        eventually("init ended", || api.init_done().is_some()).await;
+        api.invoke("{}", Duration::from_secs(5))
+            .await
+            .expect("response");
+        first.await.expect("INVOKE event");
+        (api, base, id)
+    }
+
     fn runtime_answering(base: &str) -> tokio::task::JoinHandle<(String, String)> {
         let base = base.to_owned();
         tokio::spawn(async move {
@@ -585,15 +601,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_extension_that_does_not_ask_again_runs_the_invocation_into_its_timeout() {
-        let (api, base) = api().await;
-        let id = registered(&base, "stuck").await;
-        let first = extension_next(&base, &id);
-        let _runtime = runtime_answering(&base);
-        eventually("init ended", || api.init_done().is_some()).await;
-        api.invoke("{}", Duration::from_secs(5))
-            .await
-            .expect("response");
-        first.await.expect("INVOKE event");
+        let (api, _, _) = invoked_with_extension("stuck").await;
         let deadline = tokio::time::Instant::now() + Duration::from_millis(200);
         assert!(matches!(
             api.settle(deadline).await,
@@ -603,15 +611,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_extension_s_exit_error_fails_the_invocation() {
-        let (api, base) = api().await;
-        let id = registered(&base, "failing").await;
-        let first = extension_next(&base, &id);
-        let _runtime = runtime_answering(&base);
-        eventually("init ended", || api.init_done().is_some()).await;
-        api.invoke("{}", Duration::from_secs(5))
-            .await
-            .expect("response");
-        first.await.expect("INVOKE event");
+        let (api, base, id) = invoked_with_extension("failing").await;
         let reported = reqwest::Client::new()
             .post(format!("{base}/2020-01-01/extension/exit/error"))
             .header("Lambda-Extension-Identifier", &id)
