@@ -11,16 +11,15 @@
 //! `--nocapture`).
 
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use local_api::StoreChoice;
 use local_api::fault::{Fault, FaultProxy, Rule};
-use local_api::{LocalApi, StoreChoice};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::support::{dynamodb_endpoint, fresh_table};
+use crate::support::{dynamodb_endpoint, fresh_table, serve_local};
 
 /// The longest any case may take end to end: the request budget
 /// (`common::http::REQUEST_BUDGET`, 5 s) plus slack for a loaded machine;
@@ -51,21 +50,11 @@ impl Rig {
             .await
             .expect("fault proxy starts");
         let table = fresh_table();
-        let api = LocalApi::bind_with(
-            SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-            &local_api::default_template_path(),
-            &StoreChoice::DynamoDb {
-                endpoint: proxy.url(),
-                table: table.clone(),
-            },
-            None,
-            lambda,
-        )
-        .await
-        .expect("local API starts");
-        let base = format!("http://{}", api.local_addr().expect("bound"));
-        let functions = api.functions();
-        tokio::spawn(api.serve(std::future::pending()));
+        let store = StoreChoice::DynamoDb {
+            endpoint: proxy.url(),
+            table: table.clone(),
+        };
+        let (base, functions) = serve_local(&store, None, lambda).await;
         Self {
             proxy,
             base,

@@ -76,6 +76,29 @@ pub(crate) fn lambda_options() -> LambdaOptions {
     }
 }
 
+/// The local API on a free loopback port, with `store`, `auth` and
+/// `lambda` as [`LocalApi::bind_with`] takes them, serving until the test
+/// ends: its base URL, and its functions with `lambda`.
+pub(crate) async fn serve_local(
+    store: &StoreChoice,
+    auth: Option<AuthConfig>,
+    lambda: Option<LambdaOptions>,
+) -> (String, Option<std::sync::Arc<Functions>>) {
+    let api = LocalApi::bind_with(
+        SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+        &local_api::default_template_path(),
+        store,
+        auth,
+        lambda,
+    )
+    .await
+    .expect("local API starts");
+    let base = format!("http://{}", api.local_addr().expect("bound"));
+    let functions = api.functions();
+    tokio::spawn(api.serve(std::future::pending()));
+    (base, functions)
+}
+
 /// The API under test: the local API started on a free port for one test
 /// (with a fresh store, checking tokens as the deployed API does), or a
 /// deployed API when `API_URL` is set (with a token from `API_TOKEN`).
@@ -139,19 +162,8 @@ impl Api {
         let token = auth
             .is_some()
             .then(|| DevToken::default().sign().expect("development token"));
-        let address = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
-        let api = LocalApi::bind_with(
-            address,
-            &local_api::default_template_path(),
-            &store,
-            auth,
-            (backend == Backend::Lambda).then_some(lambda),
-        )
-        .await
-        .expect("local API starts");
-        let base = format!("http://{}", api.local_addr().expect("bound"));
-        let functions = api.functions();
-        tokio::spawn(api.serve(std::future::pending()));
+        let (base, functions) =
+            serve_local(&store, auth, (backend == Backend::Lambda).then_some(lambda)).await;
         Self {
             base,
             client: reqwest::Client::new(),
