@@ -66,9 +66,7 @@ impl Destination {
         if var("OTEL_TRACES_EXPORTER").is_some_and(|exporter| exporter.trim() == "none") {
             return None;
         }
-        if var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").is_some()
-            || var("OTEL_EXPORTER_OTLP_ENDPOINT").is_some()
-        {
+        if otlp_endpoint(var).is_some() {
             return Some(Self::Otlp { endpoint: None });
         }
         var("AWS_LAMBDA_FUNCTION_NAME")?;
@@ -113,12 +111,7 @@ impl Destination {
         let (client, endpoint) = match self {
             Self::Otlp { endpoint } => {
                 let url = endpoint.clone().or_else(|| {
-                    [
-                        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-                        "OTEL_EXPORTER_OTLP_ENDPOINT",
-                    ]
-                    .iter()
-                    .find_map(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
+                    otlp_endpoint(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
                 });
                 let https = url.is_some_and(|url| url.trim().starts_with("https://"));
                 (Client::new(None, https)?, endpoint.clone())
@@ -155,6 +148,12 @@ impl Destination {
             .build()
             .map_err(|error| ExportError(error.to_string()))
     }
+}
+
+/// The OTLP endpoint the environment (read through `var`, empty values
+/// already dropped) names: the traces' own, else the general one.
+fn otlp_endpoint(var: impl Fn(&str) -> Option<String>) -> Option<String> {
+    var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").or_else(|| var("OTEL_EXPORTER_OTLP_ENDPOINT"))
 }
 
 /// Why no exporter could be built.
