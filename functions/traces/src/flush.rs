@@ -1,9 +1,9 @@
 //! Exporting each invocation's spans after its response, from an internal
 //! Lambda extension in the function's own process ([`crate::extension`], in
 //! the shape of the `lambda-extension` crate's `extension-internal-flush`
-//! example): Lambda sends the
-//! extension each `INVOKE` too, and does not freeze the environment or
-//! start the next invocation until the extension asks for its next event.
+//! example): Lambda sends the extension each `INVOKE` too, and does not
+//! freeze the environment or start the next invocation until the extension
+//! asks for its next event.
 //! The extension waits until the handler has returned (the runtime then
 //! posts the response, so the client does not wait), exports the spans the
 //! invocation finished, and only then asks for the next event.
