@@ -118,8 +118,7 @@ async fn assert_traced(
         "{route}: the client's span is the parent"
     );
     assert_eq!(server["traceState"], "vendor=opaque", "{route}");
-    let method = route.split(' ').next().expect("a method");
-    let path = route.split(' ').nth(1).expect("a path");
+    let (method, path) = route.split_once(' ').expect("a method and a path");
     assert_eq!(
         attribute(server, "http.request.method"),
         &json!({ "stringValue": method })
@@ -150,18 +149,14 @@ async fn assert_traced(
     );
     assert_ne!(links[0]["traceId"], trace);
 
-    let clients: Vec<&Value> = spans.iter().filter(|s| s["kind"] == CLIENT).collect();
-    let mut clients_in_order = clients.clone();
-    clients_in_order.sort_by_key(|s| {
+    let mut clients: Vec<&Value> = spans.iter().filter(|s| s["kind"] == CLIENT).collect();
+    clients.sort_by_key(|s| {
         s["startTimeUnixNano"]
             .as_str()
             .and_then(|t| t.parse::<u128>().ok())
             .unwrap_or_default()
     });
-    let names: Vec<&str> = clients_in_order
-        .iter()
-        .filter_map(|s| s["name"].as_str())
-        .collect();
+    let names: Vec<&str> = clients.iter().filter_map(|s| s["name"].as_str()).collect();
     assert_eq!(names, documented_calls(row), "{route}: the DynamoDB calls");
     for client in clients {
         assert_eq!(
