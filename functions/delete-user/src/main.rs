@@ -4,9 +4,10 @@ use lambda_http::{Error, service_fn};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    let store = storage::lambda::init().await?;
-    storage::lambda::run_http(service_fn(|request| async {
-        Ok::<_, Infallible>(delete_user::handle(&store, request).await)
-    }))
-    .await
+    let (store, runtime) = storage::lambda::init().await?;
+    runtime
+        .run_http(service_fn(|request| async {
+            Ok::<_, Infallible>(delete_user::handle(&store, request).await)
+        }))
+        .await
 }

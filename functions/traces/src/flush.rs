@@ -146,16 +146,28 @@ where
     }
 }
 
-/// Installs the process's [`Traces`] and runs `runtime` (the Lambda
-/// runtime's loop, given the [`Done`] its service signals, see
-/// [`Signalling`]) beside the extension that exports each invocation's
-/// spans. Call it during init: the extension registers before the runtime
-/// asks for its first event.
-pub async fn run<F, R>(runtime: F) -> Result<(), Error>
-where
-    F: FnOnce(Done) -> R,
-    R: Future<Output = Result<(), Error>>,
-{
+/// The process's [`Traces`], installed, and the extension that exports
+/// them, registered: what [`start`] prepared during init for [`Started::run`].
+#[derive(Debug)]
+pub struct Started {
+    exporting: Option<Exporting>,
+}
+
+/// The registered extension and what it flushes.
+#[derive(Debug)]
+struct Exporting {
+    registered: extension::Registered,
+    flusher: Flusher,
+    done: UnboundedSender<()>,
+    signals: UnboundedReceiver<()>,
+}
+
+/// Installs the process's [`Traces`] and, when they have a [`Destination`],
+/// builds its exporter and registers the extension that will export each
+/// invocation's spans. Call it during init, before the runtime asks for its
+/// first event (registration closes then); its one call to the Runtime API
+/// may wait beside init's other calls, such as the DynamoDB connection's.
+pub async fn start() -> Started {
     let propagators = Propagators::parse(std::env::var("OTEL_PROPAGATORS").ok().as_deref());
     let resource = resource(|name| std::env::var(name).ok());
     if let Some(protocol) = Destination::unsupported_protocol(|name| std::env::var(name).ok()) {
@@ -171,20 +183,22 @@ where
     };
     let Some(exporter) = exporter else {
         install(Traces::new(Sampler::AlwaysOff, propagators, resource));
-        return runtime(Done::default()).await;
+        return Started { exporting: None };
     };
-    let traces = Traces::new(sampling::from_env(), propagators, resource.clone());
-    let flusher = Flusher::new(exporter, traces.finished().clone(), &resource);
-    let (sender, receiver) = unbounded_channel::<()>();
     match extension::register(EXTENSION_NAME).await {
         Ok(registered) => {
+            let traces = Traces::new(sampling::from_env(), propagators, resource.clone());
+            let flusher = Flusher::new(exporter, traces.finished().clone(), &resource);
             install(traces);
-            tokio::try_join!(
-                biased;
-                runtime(Done(Some(sender))),
-                flush_after_each_invocation(&registered, &flusher, receiver),
-            )
-            .map(|_| ())
+            let (done, signals) = unbounded_channel::<()>();
+            Started {
+                exporting: Some(Exporting {
+                    registered,
+                    flusher,
+                    done,
+                    signals,
+                }),
+            }
         }
         Err(error) => {
             tracing::warn!(%error, "the traces extension could not register; traces are not exported");
@@ -193,8 +207,29 @@ where
                 propagators,
                 Resource::builder_empty().build(),
             ));
-            runtime(Done::default()).await
+            Started { exporting: None }
         }
+    }
+}
+
+impl Started {
+    /// Runs `runtime` (the Lambda runtime's loop, given the [`Done`] its
+    /// service signals, see [`Signalling`]) beside the extension, if any,
+    /// that exports each invocation's spans.
+    pub async fn run<F, R>(self, runtime: F) -> Result<(), Error>
+    where
+        F: FnOnce(Done) -> R,
+        R: Future<Output = Result<(), Error>>,
+    {
+        let Some(exporting) = self.exporting else {
+            return runtime(Done::default()).await;
+        };
+        tokio::try_join!(
+            biased;
+            runtime(Done(Some(exporting.done))),
+            flush_after_each_invocation(&exporting.registered, &exporting.flusher, exporting.signals),
+        )
+        .map(|_| ())
     }
 }
 
