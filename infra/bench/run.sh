@@ -68,8 +68,21 @@ for dir in functions/*/; do
 done
 echo "--- building the functions and the hello-world baseline (release profile, storage/local-ca)" >&2
 cargo build --release --locked --features storage/local-ca "${functions[@]}" -p hello-lambda
-echo "--- building the harness and the local API (its load test)" >&2
-cargo build --release --locked -p bench -p local-api
+# The harness, the local API (its load test) and the handler benchmarks:
+# release builds for the report; in quick mode, whose figures nobody reads,
+# the workspace's dev builds (the ones ./infra/test.sh has just made), so CI
+# does not build them twice more.
+if $quick; then
+  profile=dev
+  tools="$target/debug"
+  echo "--- building the harness and the local API (dev profile: quick mode)" >&2
+  cargo build --locked --workspace --bins
+else
+  profile=release
+  tools="$target/release"
+  echo "--- building the harness and the local API (its load test)" >&2
+  cargo build --release --locked -p bench -p local-api
+fi
 
 echo "--- installing the Node.js peers (npm ci)" >&2
 node_dir="$root/infra/bench/peers/node"
@@ -94,8 +107,10 @@ if $quick; then
 else
   criterion_args=(--warm-up-time 2 --measurement-time 5)
 fi
-cargo bench --locked --profile release -p bench --bench handlers --no-run
-taskset -c 0 cargo bench --locked --profile release -p bench --bench handlers -- --noplot "${criterion_args[@]}"
+# --workspace: features resolved as for `cargo test --workspace`, so a dev
+# build reuses what the tests built.
+cargo bench --locked --profile "$profile" --workspace --bench handlers --no-run
+taskset -c 0 cargo bench --locked --profile "$profile" --workspace --bench handlers -- --noplot "${criterion_args[@]}"
 
 lever_args=()
 if $levers && ! $quick; then
@@ -108,8 +123,9 @@ fi
 quick_args=()
 if $quick; then quick_args=(--quick); fi
 echo "--- the harness (pinned to core 1; functions and servers on core 0)" >&2
-taskset -c 1 "$target/release/bench" \
+taskset -c 1 "$tools/bench" \
   --bin-dir "$target/release" \
+  --local-api "$tools/local-api" \
   --criterion-dir "$target/criterion" \
   --venv "$venv" \
   --out "$out" \

@@ -46,9 +46,12 @@ struct Args {
     /// (written by levers.sh: one build per lever undone).
     #[arg(long)]
     levers: Option<PathBuf>,
-    /// Where the release binaries are.
+    /// Where the functions' release binaries are.
     #[arg(long)]
     bin_dir: PathBuf,
+    /// The local API's binary (default: the one in `--bin-dir`).
+    #[arg(long)]
+    local_api: Option<PathBuf>,
     /// Where criterion wrote the handler benchmarks (target/criterion).
     #[arg(long)]
     criterion_dir: PathBuf,
@@ -114,8 +117,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let logs = work_dir.join("logs");
     std::fs::create_dir_all(&logs)?;
     let template = Template::load(&root.join("template.yaml")).context("template.yaml")?;
+    let bin_dir = args.bin_dir.canonicalize()?;
     let cx = scenarios::Context {
-        bin_dir: args.bin_dir.canonicalize()?,
+        local_api: match args.local_api {
+            Some(path) => path.canonicalize()?,
+            None => bin_dir.join("local-api"),
+        },
+        bin_dir,
         root,
         work_dir,
         logs,

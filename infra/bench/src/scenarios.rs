@@ -37,7 +37,7 @@ const PEERS: &[(&str, &str, &[&str])] = &[
 /// (none: the repository), command (`{port}` is the port).
 #[rustfmt::skip]
 const SERVERS: &[(&str, &str, &[&str])] = &[
-    ("Rust (local-api, memory store)", "", &["{bin}/local-api", "--port", "{port}"]),
+    ("Rust (local-api, memory store)", "", &["{local_api}", "--port", "{port}"]),
     ("Node.js (Express + helmet + Zod)", "node", &["node", "server.js"]),
     ("Python (FastAPI + Pydantic, uvicorn)", "python",
         &["{python}", "-m", "uvicorn", "app:app", "--port", "{port}", "--no-access-log", "--log-level", "warning"]),
@@ -48,6 +48,8 @@ const SERVERS: &[(&str, &str, &[&str])] = &[
 pub(crate) struct Context {
     pub(crate) root: PathBuf,
     pub(crate) bin_dir: PathBuf,
+    /// The local API's binary (its load test).
+    pub(crate) local_api: PathBuf,
     pub(crate) work_dir: PathBuf,
     pub(crate) logs: PathBuf,
     pub(crate) venv: PathBuf,
@@ -62,11 +64,14 @@ impl Context {
     }
 
     /// `command` with `{python}` (the peers' virtual environment's) and
-    /// `{bin}` filled in.
+    /// `{local_api}` filled in.
     fn command(&self, command: &[&str]) -> Vec<String> {
         let python = self.venv.join("bin/python").display().to_string();
-        let bin = self.bin_dir.display().to_string();
-        let fill = |arg: &&str| arg.replace("{python}", &python).replace("{bin}", &bin);
+        let local_api = self.local_api.display().to_string();
+        let fill = |arg: &&str| {
+            arg.replace("{python}", &python)
+                .replace("{local_api}", &local_api)
+        };
         command.iter().map(fill).collect()
     }
 
