@@ -116,8 +116,9 @@ pub async fn run(
     let route = template.routes.iter().find(|r| r.function == spec.binary);
     let event = match route {
         Some(route) => {
-            let event = crate::server::synthetic_event(route, &ulid::Ulid::new().to_string())
-                .ok_or_else(|| failed("cannot build an event for its route".to_owned()))?;
+            let event =
+                crate::gateway::server::synthetic_event(route, &ulid::Ulid::new().to_string())
+                    .ok_or_else(|| failed("cannot build an event for its route".to_owned()))?;
             serde_json::to_vec(&event).map_err(|e| failed(e.to_string()))?
         }
         None => br#"{"Records":[]}"#.to_vec(),

@@ -7,13 +7,12 @@
 //! With `--dynamodb-endpoint` it needs no AWS permissions beyond what
 //! DynamoDB Local accepts; it never talks to AWS itself.
 
-pub mod auth;
 pub mod boot;
 pub mod deployment;
-pub mod docs;
 pub mod dynamodb_wire;
 pub mod edge;
 pub mod fault;
+pub mod gateway;
 pub mod iam;
 pub mod json_lines;
 pub mod lambda;
@@ -21,7 +20,6 @@ pub mod loopback;
 pub mod otlp;
 pub mod replay;
 pub mod runtime_api;
-pub mod server;
 pub mod table;
 pub mod template;
 pub mod worker;
@@ -33,11 +31,11 @@ use std::sync::Arc;
 use storage::{DynamoStore, MemoryStore, Store};
 use tokio::net::TcpListener;
 
-use crate::auth::{AuthConfig, Authorizer};
 use crate::deployment::{Deployment, LocalResources};
+use crate::gateway::auth::{AuthConfig, Authorizer};
+use crate::gateway::server::Backend;
 use crate::iam::dynamodb::KeySchema;
 use crate::lambda::{Functions, LambdaError, LambdaOptions};
-use crate::server::Backend;
 use crate::template::Template;
 
 /// The template beside the workspace this binary was built from.
@@ -70,10 +68,10 @@ pub enum StartError {
     Table(#[from] table::TableError),
     /// The authorizer's keys could not be loaded.
     #[error(transparent)]
-    Auth(#[from] auth::AuthError),
+    Auth(#[from] gateway::auth::AuthError),
     /// A route has no handler.
     #[error(transparent)]
-    Route(#[from] server::UnknownFunction),
+    Route(#[from] gateway::server::UnknownFunction),
     /// The port could not be bound.
     #[error("cannot listen: {0}")]
     Listen(#[from] std::io::Error),
@@ -183,8 +181,8 @@ impl LocalApi {
             Some(config) => Some(Arc::new(Authorizer::load(config).await?)),
             None => None,
         };
-        let mut router =
-            server::router(&template.routes, &backend, authorizer)?.merge(docs::router());
+        let mut router = gateway::server::router(&template.routes, &backend, authorizer)?
+            .merge(gateway::docs::router());
         if let Some(functions) = &functions {
             router = router.merge(functions.invocable.clone().router());
         }
@@ -237,8 +235,12 @@ impl LocalApi {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         if let Some((listener, router)) = self.origin {
-            tokio::spawn(server::serve(listener, router, std::future::pending()));
+            tokio::spawn(gateway::server::serve(
+                listener,
+                router,
+                std::future::pending(),
+            ));
         }
-        server::serve(self.listener, self.router, shutdown).await
+        gateway::server::serve(self.listener, self.router, shutdown).await
     }
 }

@@ -2,7 +2,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
 use clap::{Args as ClapArgs, Parser, Subcommand};
-use local_api::auth::{AuthConfig, DevToken, JwksSource};
+use local_api::gateway::auth::{AuthConfig, DevToken, JwksSource};
 use local_api::lambda::LambdaOptions;
 use local_api::{LocalApi, StoreChoice, boot, iam, replay};
 

@@ -2,7 +2,7 @@
 //! user, invisible or bidi names are refused, and `Idempotency-Key`s are
 //! private to their caller and never replay a deleted user.
 
-use local_api::auth::DevToken;
+use local_api::gateway::auth::DevToken;
 use reqwest::Method;
 use serde_json::{Value, json};
 

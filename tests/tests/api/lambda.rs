@@ -105,7 +105,7 @@ fn latin1_note() -> reqwest::header::HeaderValue {
 
 /// The same request answers the same in-process and in `--lambda` mode:
 /// the byte reaches the function (read as ISO-8859-1, see
-/// `local_api::server`), not a 500 from the local API.
+/// `local_api::gateway::server`), not a 500 from the local API.
 async fn a_header_byte_outside_utf8_reaches_the_function(backend: Backend) {
     let api = Api::local(backend).await;
     let user = api.created(&api.email("latin1"), "Ada").await;

@@ -3,7 +3,7 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Mutex, PoisonError};
 
-use local_api::auth::{AuthConfig, DevToken};
+use local_api::gateway::auth::{AuthConfig, DevToken};
 use local_api::lambda::{Functions, LambdaOptions};
 use local_api::template::Template;
 use local_api::{LocalApi, StoreChoice};

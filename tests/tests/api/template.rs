@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use local_api::server::HANDLERS;
+use local_api::gateway::server::HANDLERS;
 use local_api::template::Template;
 
 fn template() -> Template {

@@ -28,7 +28,7 @@ use time::OffsetDateTime;
 use time::macros::format_description;
 use tokio::net::TcpListener;
 
-use crate::auth::{Authorizer, Denied};
+use super::auth::{Authorizer, Denied};
 use crate::lambda::instance::Failure;
 use crate::lambda::pool::FunctionPool;
 use crate::template::Route;
