@@ -7,7 +7,6 @@
 //! With `--dynamodb-endpoint` it needs no AWS permissions beyond what
 //! DynamoDB Local accepts; it never talks to AWS itself.
 
-pub mod boot;
 pub mod deployment;
 pub mod dynamodb_wire;
 pub mod edge;
@@ -18,11 +17,8 @@ pub mod json_lines;
 pub mod lambda;
 pub mod loopback;
 pub mod otlp;
-pub mod replay;
-pub mod runtime_api;
 pub mod table;
 pub mod template;
-pub mod worker;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -126,7 +122,7 @@ impl LocalApi {
             (StoreChoice::Memory, None) => {
                 let (store, changes) = MemoryStore::with_change_feed();
                 let store: Arc<dyn Store> = Arc::new(store);
-                tokio::spawn(worker::run_feed(Arc::clone(&store), changes));
+                tokio::spawn(lambda::worker::run_feed(Arc::clone(&store), changes));
                 Backend::InProcess(store)
             }
             (StoreChoice::DynamoDb { endpoint, table }, lambda) => {
@@ -165,7 +161,11 @@ impl LocalApi {
                         match stream_arn {
                             Some(arn) => {
                                 let streams = aws_sdk_dynamodbstreams::Client::new(&config);
-                                tokio::spawn(worker::poll_stream(Arc::clone(&store), streams, arn));
+                                tokio::spawn(lambda::worker::poll_stream(
+                                    Arc::clone(&store),
+                                    streams,
+                                    arn,
+                                ));
                             }
                             None => tracing::warn!(
                                 table,

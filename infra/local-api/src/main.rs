@@ -3,8 +3,8 @@ use std::path::PathBuf;
 
 use clap::{Args as ClapArgs, Parser, Subcommand};
 use local_api::gateway::auth::{AuthConfig, DevToken, JwksSource};
-use local_api::lambda::LambdaOptions;
-use local_api::{LocalApi, StoreChoice, boot, iam, replay};
+use local_api::lambda::{LambdaOptions, boot, replay};
+use local_api::{LocalApi, StoreChoice, iam};
 
 /// Serves the users API locally, with the routes of template.yaml.
 #[derive(Debug, Parser)]

@@ -18,12 +18,12 @@ use axum::body::Bytes;
 use serde_json::{Value, json};
 
 use super::pool::FunctionPool;
+use super::worker::{POLL_INTERVAL, StreamReader, mapped_record};
 use crate::deployment::{LocalResources, StreamMapping};
 use crate::iam::Authorization;
 use crate::iam::coverage::AccessLog;
 use crate::iam::proxy::Principal;
 use crate::json_lines::KeptRecords;
-use crate::worker::{POLL_INTERVAL, StreamReader, mapped_record};
 
 /// A filter pattern the local mapping cannot evaluate faithfully.
 #[derive(Debug, thiserror::Error)]

@@ -6,6 +6,10 @@
 //! delivers them (the same event record fields, in order, at most
 //! `BatchSize` a batch). The worker skips events it already wrote, so a
 //! replay can be run again.
+//!
+//! Not a stand-in: the operator's tool for the mapping's on-failure
+//! destination (`local-api replay-dead-letters`), which reads the deployed
+//! stack's queue and stream and invokes its worker, or this twin's.
 
 use std::time::Duration;
 
@@ -14,8 +18,8 @@ use aws_sdk_dynamodbstreams::types::{Record, ShardIteratorType};
 use aws_sdk_lambda::primitives::Blob;
 use serde_json::{Value, json};
 
+use super::worker::mapped_record;
 use crate::deployment::StreamMapping;
-use crate::worker::mapped_record;
 
 /// Where the letters come from.
 #[derive(Debug, Clone)]

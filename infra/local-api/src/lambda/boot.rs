@@ -3,18 +3,21 @@
 //! with the environment and role the translated template gives it, sent
 //! one event, and its answer checked. The deploy checks run it on every
 //! `bootstrap` `sam build` makes.
+//!
+//! It stands in for Lambda's init and first invoke of the deployed
+//! artifact, run by the same [`super::instance`] as `--lambda` mode.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::instance::Launch;
+use super::{LambdaError, access_key, environment};
 use crate::deployment::{Deployment, LocalResources};
 use crate::iam::coverage::AccessLog;
 use crate::iam::dynamodb::KeySchema;
 use crate::iam::proxy::{IamProxy, Principal};
-use crate::lambda::instance::Launch;
-use crate::lambda::{LambdaError, access_key, environment};
 use crate::template::Template;
 use crate::{StartError, table};
 
