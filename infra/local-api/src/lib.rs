@@ -8,16 +8,14 @@
 //! DynamoDB Local accepts; it never talks to AWS itself.
 
 pub mod deployment;
-pub mod dynamodb_wire;
+pub mod dynamodb;
 pub mod edge;
-pub mod fault;
 pub mod gateway;
 pub mod iam;
 pub mod json_lines;
 pub mod lambda;
 pub mod loopback;
 pub mod otlp;
-pub mod table;
 pub mod template;
 
 use std::net::SocketAddr;
@@ -28,6 +26,7 @@ use storage::{DynamoStore, MemoryStore, Store};
 use tokio::net::TcpListener;
 
 use crate::deployment::{Deployment, LocalResources};
+use crate::dynamodb::table;
 use crate::gateway::auth::{AuthConfig, Authorizer};
 use crate::gateway::server::Backend;
 use crate::iam::dynamodb::KeySchema;

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use local_api::StoreChoice;
-use local_api::fault::{Fault, FaultProxy, Rule};
+use local_api::dynamodb::fault::{Fault, FaultProxy, Rule};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -60,7 +60,7 @@ impl Rig {
             base,
             http: reqwest::Client::new(),
             table,
-            direct: local_api::table::local_client(&dynamodb_endpoint()).await,
+            direct: local_api::dynamodb::table::local_client(&dynamodb_endpoint()).await,
             functions,
         }
     }

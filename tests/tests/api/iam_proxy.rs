@@ -52,8 +52,8 @@ impl Harness {
     async fn start() -> Self {
         let template = Template::load(&local_api::default_template_path()).expect("template.yaml");
         let table = fresh_table();
-        let direct = local_api::table::local_client(&dynamodb_endpoint()).await;
-        local_api::table::create_if_missing(&direct, &table, &template.table)
+        let direct = local_api::dynamodb::table::local_client(&dynamodb_endpoint()).await;
+        local_api::dynamodb::table::create_if_missing(&direct, &table, &template.table)
             .await
             .expect("table created");
         let local = LocalResources {
@@ -89,7 +89,7 @@ impl Harness {
         let log = Arc::new(AccessLog::default());
         let proxy = IamProxy::start(
             &dynamodb_endpoint(),
-            local_api::table::LOCAL_ACCESS_KEY,
+            local_api::dynamodb::table::LOCAL_ACCESS_KEY,
             principals,
             keys.clone(),
             local,
@@ -140,7 +140,7 @@ impl Harness {
     async fn direct_with(&self, targets: &[&str], body: &[u8]) -> Answer {
         self.post(
             &dynamodb_endpoint(),
-            local_api::table::LOCAL_ACCESS_KEY,
+            local_api::dynamodb::table::LOCAL_ACCESS_KEY,
             targets,
             body,
         )

@@ -262,7 +262,7 @@ async fn an_open_api_serves_every_route_in_lambda_mode() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_poison_stream_record_is_retried_then_dead_lettered_and_the_shard_moves_on() {
     let api = Api::local_with(Backend::Lambda, None, lambda_options()).await;
-    let client = local_api::table::local_client(&dynamodb_endpoint()).await;
+    let client = local_api::dynamodb::table::local_client(&dynamodb_endpoint()).await;
     let poison = ulid::Ulid::new();
     client
         .put_item()
@@ -336,7 +336,7 @@ async fn a_call_the_role_does_not_allow_gets_dynamodbs_access_denied() {
     let log = Arc::new(AccessLog::default());
     let proxy = IamProxy::start(
         &dynamodb_endpoint(),
-        local_api::table::LOCAL_ACCESS_KEY,
+        local_api::dynamodb::table::LOCAL_ACCESS_KEY,
         HashMap::from([("AKIAGETONLY".to_owned(), principal)]),
         KeySchema {
             table: "pk".to_owned(),

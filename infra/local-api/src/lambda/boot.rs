@@ -14,12 +14,13 @@ use std::time::Duration;
 
 use super::instance::Launch;
 use super::{LambdaError, access_key, environment};
+use crate::StartError;
 use crate::deployment::{Deployment, LocalResources};
+use crate::dynamodb::table;
 use crate::iam::coverage::AccessLog;
 use crate::iam::dynamodb::KeySchema;
 use crate::iam::proxy::{IamProxy, Principal};
 use crate::template::Template;
-use crate::{StartError, table};
 
 /// Why the function did not boot and answer.
 #[derive(Debug, thiserror::Error)]

@@ -184,9 +184,9 @@ impl Replayer {
             })?;
         let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
         let streams = match &endpoints.dynamodb {
-            Some(endpoint) => {
-                aws_sdk_dynamodbstreams::Client::new(&crate::table::local_config(endpoint).await)
-            }
+            Some(endpoint) => aws_sdk_dynamodbstreams::Client::new(
+                &crate::dynamodb::table::local_config(endpoint).await,
+            ),
             None => aws_sdk_dynamodbstreams::Client::new(&aws),
         };
         let lambda = match &endpoints.lambda {

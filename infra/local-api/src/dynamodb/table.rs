@@ -1,4 +1,7 @@
-//! Creates the table in a local DynamoDB from the template's definition.
+//! Creates the table in a local DynamoDB from the template's definition, as
+//! CloudFormation creates the stack's `AWS::DynamoDB::Table` from it, and
+//! configures the clients that talk to that local DynamoDB (its endpoint,
+//! and the one access key and region its tables live under).
 
 use aws_config::BehaviorVersion;
 use aws_sdk_dynamodb::Client;
