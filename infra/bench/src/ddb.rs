@@ -13,7 +13,7 @@ use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use common::domain::{Email, Timestamp, User, UserId, UserName};
 use futures::{StreamExt as _, TryStreamExt as _};
-use local_api::template::TableDefinition;
+use local_api::stack::template::TableDefinition;
 use tokio::process::{Child, Command};
 
 use crate::proxy::DynamoProxy;

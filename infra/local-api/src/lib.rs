@@ -6,8 +6,16 @@
 //!
 //! With `--dynamodb-endpoint` it needs no AWS permissions beyond what
 //! DynamoDB Local accepts; it never talks to AWS itself.
+//!
+//! A module per AWS service it stands in for: [`gateway`] (API Gateway and
+//! its JWT authorizer), [`lambda`] (the Runtime, Extensions and Invoke
+//! APIs, function instances, the stream's event source mapping), [`iam`]
+//! (each function's role enforced on its DynamoDB calls), [`dynamodb`]
+//! (what surrounds DynamoDB Local), [`edge`] (CloudFront and WAF),
+//! [`otlp`] (where the spans go); [`stack`] reads the template and its SAM
+//! translation they are all made from. [`json_lines`] and [`loopback`] are
+//! plumbing they share.
 
-pub mod deployment;
 pub mod dynamodb;
 pub mod edge;
 pub mod gateway;
@@ -16,7 +24,7 @@ pub mod json_lines;
 pub mod lambda;
 pub mod loopback;
 pub mod otlp;
-pub mod template;
+pub mod stack;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -25,13 +33,13 @@ use std::sync::Arc;
 use storage::{DynamoStore, MemoryStore, Store};
 use tokio::net::TcpListener;
 
-use crate::deployment::{Deployment, LocalResources};
 use crate::dynamodb::table;
 use crate::gateway::auth::{AuthConfig, Authorizer};
 use crate::gateway::server::Backend;
 use crate::iam::dynamodb::KeySchema;
 use crate::lambda::{Functions, LambdaError, LambdaOptions};
-use crate::template::Template;
+use crate::stack::deployment::{Deployment, LocalResources};
+use crate::stack::template::Template;
 
 /// The template beside the workspace this binary was built from.
 pub fn default_template_path() -> PathBuf {
@@ -57,7 +65,7 @@ pub enum StoreChoice {
 pub enum StartError {
     /// The template could not be read.
     #[error(transparent)]
-    Template(#[from] template::TemplateError),
+    Template(#[from] stack::template::TemplateError),
     /// The table could not be created.
     #[error(transparent)]
     Table(#[from] table::TableError),

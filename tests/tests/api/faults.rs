@@ -665,7 +665,7 @@ async fn in_lambda_mode_a_dead_letter_replayed_after_the_fix_completes_the_histo
             dynamodb: Some(dynamodb_endpoint()),
             lambda: Some(rig.base.clone()),
         },
-        &local_api::deployment::default_translation_dir(),
+        &local_api::stack::deployment::default_translation_dir(),
         &local_api::default_template_path(),
         None,
     )

@@ -11,11 +11,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use local_api::deployment::{Deployment, LocalResources};
 use local_api::iam::coverage::{AccessLog, AccessRecord};
 use local_api::iam::dynamodb::{KeySchema, authorizations, operation};
 use local_api::iam::proxy::{IamProxy, Principal};
-use local_api::template::Template;
+use local_api::stack::deployment::{Deployment, LocalResources};
+use local_api::stack::template::Template;
 use serde_json::{Value, json};
 
 use crate::support::{dynamodb_endpoint, fresh_table};
@@ -61,7 +61,7 @@ impl Harness {
             stream_arn: None,
         };
         let deployment = Deployment::load(
-            &local_api::deployment::default_translation_dir(),
+            &local_api::stack::deployment::default_translation_dir(),
             &local_api::default_template_path(),
             "none",
             local.clone(),

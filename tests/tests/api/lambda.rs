@@ -9,12 +9,12 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::error::ProvideErrorMetadata as _;
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures::future::join_all;
-use local_api::deployment::LocalResources;
 use local_api::iam::Policy;
 use local_api::iam::coverage::AccessLog;
 use local_api::iam::dynamodb::KeySchema;
 use local_api::iam::proxy::{IamProxy, Principal};
 use local_api::lambda::LambdaOptions;
+use local_api::stack::deployment::LocalResources;
 use reqwest::Method;
 use serde_json::{Value, json};
 

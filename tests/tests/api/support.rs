@@ -5,7 +5,7 @@ use std::sync::{Mutex, PoisonError};
 
 use local_api::gateway::auth::{AuthConfig, DevToken};
 use local_api::lambda::{Functions, LambdaOptions};
-use local_api::template::Template;
+use local_api::stack::template::Template;
 use local_api::{LocalApi, StoreChoice};
 use reqwest::{Method, RequestBuilder, Response};
 use serde_json::Value;

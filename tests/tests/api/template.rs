@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 
 use local_api::gateway::server::HANDLERS;
-use local_api::template::Template;
+use local_api::stack::template::Template;
 
 fn template() -> Template {
     Template::load(&local_api::default_template_path()).expect("template.yaml parses")

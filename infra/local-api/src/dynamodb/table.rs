@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::types::{
     ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
 };
 
-use crate::template::{KeyElement, TableDefinition};
+use crate::stack::template::{KeyElement, TableDefinition};
 
 /// DynamoDB Local keeps separate tables per access key and region, so every
 /// client of the local API uses these.

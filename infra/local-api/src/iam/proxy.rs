@@ -29,9 +29,9 @@ use super::body::read as read_body;
 use super::coverage::AccessLog;
 use super::dynamodb::{self, KeySchema, Refusal, RequestError, authorizations};
 use super::{Decision, Policy, conditioned, decide};
-use crate::deployment::LocalResources;
 use crate::dynamodb::wire;
 use crate::loopback::LoopbackServer;
+use crate::stack::deployment::LocalResources;
 
 /// Who a function acts as.
 #[derive(Debug, Clone)]

@@ -15,12 +15,12 @@ use std::time::Duration;
 use super::instance::Launch;
 use super::{LambdaError, access_key, environment};
 use crate::StartError;
-use crate::deployment::{Deployment, LocalResources};
 use crate::dynamodb::table;
 use crate::iam::coverage::AccessLog;
 use crate::iam::dynamodb::KeySchema;
 use crate::iam::proxy::{IamProxy, Principal};
-use crate::template::Template;
+use crate::stack::deployment::{Deployment, LocalResources};
+use crate::stack::template::Template;
 
 /// Why the function did not boot and answer.
 #[derive(Debug, thiserror::Error)]
@@ -71,7 +71,7 @@ pub async fn run(
         table: name,
     };
     let deployment = Deployment::load(
-        &crate::deployment::default_translation_dir(),
+        &crate::stack::deployment::default_translation_dir(),
         template_path,
         "none",
         local,

@@ -38,12 +38,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::deployment::{Deployment, DeploymentError, FunctionSpec, REGION};
 use crate::iam::coverage::AccessLog;
 use crate::iam::dynamodb::KeySchema;
 use crate::iam::proxy::{IamProxy, Principal};
 use crate::json_lines::JsonLines;
 use crate::otlp::{Spans, TraceReceiver};
+use crate::stack::deployment::{Deployment, DeploymentError, FunctionSpec, REGION};
 use esm::{DeadLetters, Mapping};
 use instance::Launch;
 use pool::FunctionPool;
@@ -91,7 +91,7 @@ impl Default for LambdaOptions {
     fn default() -> Self {
         Self {
             dir: Self::default_dir(),
-            translations: crate::deployment::default_translation_dir(),
+            translations: crate::stack::deployment::default_translation_dir(),
             instances: 4,
             iam_record: None,
             dead_letter_file: None,

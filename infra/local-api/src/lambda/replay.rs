@@ -19,7 +19,7 @@ use aws_sdk_lambda::primitives::Blob;
 use serde_json::{Value, json};
 
 use super::worker::mapped_record;
-use crate::deployment::StreamMapping;
+use crate::stack::deployment::StreamMapping;
 
 /// Where the letters come from.
 #[derive(Debug, Clone)]
@@ -168,20 +168,21 @@ impl Replayer {
         translations: &std::path::Path,
         template: &std::path::Path,
         function: Option<String>,
-    ) -> Result<Self, crate::deployment::DeploymentError> {
-        let local = crate::deployment::LocalResources {
+    ) -> Result<Self, crate::stack::deployment::DeploymentError> {
+        let local = crate::stack::deployment::LocalResources {
             table: String::new(),
             stream_arn: None,
         };
-        let mapping = crate::deployment::Deployment::load(translations, template, "none", local)?
-            .stream_mappings()?
-            .into_iter()
-            .next()
-            .ok_or_else(|| {
-                crate::deployment::DeploymentError::Content(
-                    "the template has no stream event source mapping".to_owned(),
-                )
-            })?;
+        let mapping =
+            crate::stack::deployment::Deployment::load(translations, template, "none", local)?
+                .stream_mappings()?
+                .into_iter()
+                .next()
+                .ok_or_else(|| {
+                    crate::stack::deployment::DeploymentError::Content(
+                        "the template has no stream event source mapping".to_owned(),
+                    )
+                })?;
         let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
         let streams = match &endpoints.dynamodb {
             Some(endpoint) => aws_sdk_dynamodbstreams::Client::new(
@@ -193,7 +194,7 @@ impl Replayer {
             Some(endpoint) => aws_sdk_lambda::Client::new(
                 &aws_config::defaults(aws_config::BehaviorVersion::latest())
                     .endpoint_url(endpoint)
-                    .region(aws_config::Region::new(crate::deployment::REGION))
+                    .region(aws_config::Region::new(crate::stack::deployment::REGION))
                     .credentials_provider(aws_sdk_lambda::config::Credentials::new(
                         "local", "local", None, None, "replay",
                     ))
