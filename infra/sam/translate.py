@@ -256,7 +256,7 @@ def write_all(template, digest, out):
     for mode, overrides in MODES.items():
         (out / f"{mode}.json").write_text(render(translate(template, overrides)), encoding="utf-8")
     # What the twin checks before it runs a translation (local-api's
-    # deployment.rs): the template it came from, byte for byte.
+    # stack/deployment.rs): the template it came from, byte for byte.
     (out / DIGEST).write_text(f"{digest}  template.yaml\n", encoding="utf-8")
 
 

@@ -16,8 +16,8 @@ use common::domain::{Email, Timestamp, User, UserId, UserName};
 use common::lambda_http::Request;
 use cpu_time::ThreadTime;
 use criterion::{Criterion, criterion_group, criterion_main};
-use local_api::server::HANDLERS;
-use local_api::template::Template;
+use local_api::gateway::server::HANDLERS;
+use local_api::stack::template::Template;
 use storage::{MemoryStore, UserStore};
 
 #[allow(

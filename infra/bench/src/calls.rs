@@ -4,7 +4,7 @@
 //! handler benchmarks (`benches/handlers.rs` includes this file).
 
 use common::testing::ApiGatewayEvent;
-use local_api::template::{Route, Template};
+use local_api::stack::template::{Route, Template};
 
 /// One API call: what the report calls it, `METHOD path`, body, extra
 /// header, expected status. The template's route (and so the function) is

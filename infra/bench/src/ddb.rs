@@ -13,7 +13,7 @@ use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use common::domain::{Email, Timestamp, User, UserId, UserName};
 use futures::{StreamExt as _, TryStreamExt as _};
-use local_api::template::TableDefinition;
+use local_api::stack::template::TableDefinition;
 use tokio::process::{Child, Command};
 
 use crate::proxy::DynamoProxy;
@@ -55,7 +55,7 @@ impl DynamoDbLocal {
         let endpoint = format!("http://127.0.0.1:{port}");
         // Bulk writes to a large local table can pause past the functions'
         // 2 s attempt timeout (a JVM collecting): the harness's own client waits.
-        let config = local_api::table::local_config(&endpoint)
+        let config = local_api::dynamodb::table::local_config(&endpoint)
             .await
             .into_builder();
         let patient = TimeoutConfig::builder().operation_attempt_timeout(Duration::from_secs(60));
@@ -105,7 +105,8 @@ impl DynamoDbLocal {
 
     /// Creates `table` from the template's definition.
     pub(crate) async fn create_table(&self, table: &str) -> anyhow::Result<()> {
-        let created = local_api::table::create_if_missing(&self.client, table, &self.definition);
+        let created =
+            local_api::dynamodb::table::create_if_missing(&self.client, table, &self.definition);
         created.await.with_context(|| format!("creating {table}"))?;
         Ok(())
     }

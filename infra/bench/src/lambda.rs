@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use local_api::lambda::instance::{Instance, Launch};
-use local_api::runtime_api::Outcome;
+use local_api::lambda::runtime_api::Outcome;
 use serde::Serialize;
 
 use crate::proxy::{Call, DynamoProxy};

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
-use local_api::template::Template;
+use local_api::stack::template::Template;
 use serde::Serialize;
 
 use crate::report::Size;

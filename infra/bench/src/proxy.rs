@@ -19,7 +19,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum_server::accept::NoDelayAcceptor;
 use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
-use local_api::dynamodb_wire;
+use local_api::dynamodb::wire;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -121,13 +121,13 @@ impl Drop for DynamoProxy {
 }
 
 async fn forward(State(meter): State<Arc<Meter>>, headers: HeaderMap, body: Bytes) -> Response {
-    let operation = dynamodb_wire::operation(&headers);
+    let operation = wire::operation(&headers);
     let body = match METERED.contains(&operation.as_str()) {
         true => with_capacity_report(body),
         false => body,
     };
-    let outgoing = dynamodb_wire::outgoing(&headers);
-    let answer = match dynamodb_wire::send(&meter.client, &meter.upstream, outgoing, body).await {
+    let outgoing = wire::outgoing(&headers);
+    let answer = match wire::send(&meter.client, &meter.upstream, outgoing, body).await {
         Ok(answer) => answer,
         Err(refused) => return refused,
     };

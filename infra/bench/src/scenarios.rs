@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use common::domain::{Email, Timestamp, User, UserId, UserName};
 use common::testing::ApiGatewayEvent;
 use local_api::lambda::instance::Launch;
-use local_api::template::Template;
+use local_api::stack::template::Template;
 use storage::stream::StreamEvent;
 
 use crate::calls::{CALLS, create_event, event, route, workload};

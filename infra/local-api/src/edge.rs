@@ -1,5 +1,6 @@
-//! `--edge`: the rules of template.yaml's edge (`Edge=cloudfront`) applied
-//! in front of the local API, as far as they can be emulated.
+//! `--edge`: the rules of template.yaml's edge (`Edge=cloudfront`: a
+//! CloudFront distribution with a WAF web ACL in front of the HTTP API)
+//! applied in front of the local API, as far as they can be emulated.
 //!
 //! What it emulates, each next to what it follows:
 //! - the web ACL's rate-based rules (`EdgeWebAcl`), in priority order, with

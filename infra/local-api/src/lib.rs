@@ -6,25 +6,25 @@
 //!
 //! With `--dynamodb-endpoint` it needs no AWS permissions beyond what
 //! DynamoDB Local accepts; it never talks to AWS itself.
+//!
+//! A module per AWS service it stands in for: [`gateway`] (API Gateway and
+//! its JWT authorizer), [`lambda`] (the Runtime, Extensions and Invoke
+//! APIs, function instances, the stream's event source mapping), [`iam`]
+//! (each function's role enforced on its DynamoDB calls), [`dynamodb`]
+//! (what surrounds DynamoDB Local), [`edge`] (CloudFront and WAF),
+//! [`otlp`] (where the spans go); [`stack`] reads the template and its SAM
+//! translation they are all made from. [`json_lines`] and [`loopback`] are
+//! plumbing they share.
 
-pub mod auth;
-pub mod boot;
-pub mod deployment;
-pub mod docs;
-pub mod dynamodb_wire;
+pub mod dynamodb;
 pub mod edge;
-pub mod fault;
+pub mod gateway;
 pub mod iam;
 pub mod json_lines;
 pub mod lambda;
 pub mod loopback;
 pub mod otlp;
-pub mod replay;
-pub mod runtime_api;
-pub mod server;
-pub mod table;
-pub mod template;
-pub mod worker;
+pub mod stack;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -33,12 +33,13 @@ use std::sync::Arc;
 use storage::{DynamoStore, MemoryStore, Store};
 use tokio::net::TcpListener;
 
-use crate::auth::{AuthConfig, Authorizer};
-use crate::deployment::{Deployment, LocalResources};
+use crate::dynamodb::table;
+use crate::gateway::auth::{AuthConfig, Authorizer};
+use crate::gateway::server::Backend;
 use crate::iam::dynamodb::KeySchema;
 use crate::lambda::{Functions, LambdaError, LambdaOptions};
-use crate::server::Backend;
-use crate::template::Template;
+use crate::stack::deployment::{Deployment, LocalResources};
+use crate::stack::template::Template;
 
 /// The template beside the workspace this binary was built from.
 pub fn default_template_path() -> PathBuf {
@@ -64,16 +65,16 @@ pub enum StoreChoice {
 pub enum StartError {
     /// The template could not be read.
     #[error(transparent)]
-    Template(#[from] template::TemplateError),
+    Template(#[from] stack::template::TemplateError),
     /// The table could not be created.
     #[error(transparent)]
     Table(#[from] table::TableError),
     /// The authorizer's keys could not be loaded.
     #[error(transparent)]
-    Auth(#[from] auth::AuthError),
+    Auth(#[from] gateway::auth::AuthError),
     /// A route has no handler.
     #[error(transparent)]
-    Route(#[from] server::UnknownFunction),
+    Route(#[from] gateway::server::UnknownFunction),
     /// The port could not be bound.
     #[error("cannot listen: {0}")]
     Listen(#[from] std::io::Error),
@@ -128,7 +129,7 @@ impl LocalApi {
             (StoreChoice::Memory, None) => {
                 let (store, changes) = MemoryStore::with_change_feed();
                 let store: Arc<dyn Store> = Arc::new(store);
-                tokio::spawn(worker::run_feed(Arc::clone(&store), changes));
+                tokio::spawn(lambda::worker::run_feed(Arc::clone(&store), changes));
                 Backend::InProcess(store)
             }
             (StoreChoice::DynamoDb { endpoint, table }, lambda) => {
@@ -167,7 +168,11 @@ impl LocalApi {
                         match stream_arn {
                             Some(arn) => {
                                 let streams = aws_sdk_dynamodbstreams::Client::new(&config);
-                                tokio::spawn(worker::poll_stream(Arc::clone(&store), streams, arn));
+                                tokio::spawn(lambda::worker::poll_stream(
+                                    Arc::clone(&store),
+                                    streams,
+                                    arn,
+                                ));
                             }
                             None => tracing::warn!(
                                 table,
@@ -183,8 +188,8 @@ impl LocalApi {
             Some(config) => Some(Arc::new(Authorizer::load(config).await?)),
             None => None,
         };
-        let mut router =
-            server::router(&template.routes, &backend, authorizer)?.merge(docs::router());
+        let mut router = gateway::server::router(&template.routes, &backend, authorizer)?
+            .merge(gateway::docs::router());
         if let Some(functions) = &functions {
             router = router.merge(functions.invocable.clone().router());
         }
@@ -237,8 +242,12 @@ impl LocalApi {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         if let Some((listener, router)) = self.origin {
-            tokio::spawn(server::serve(listener, router, std::future::pending()));
+            tokio::spawn(gateway::server::serve(
+                listener,
+                router,
+                std::future::pending(),
+            ));
         }
-        server::serve(self.listener, self.router, shutdown).await
+        gateway::server::serve(self.listener, self.router, shutdown).await
     }
 }

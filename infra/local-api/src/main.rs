@@ -2,9 +2,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
 use clap::{Args as ClapArgs, Parser, Subcommand};
-use local_api::auth::{AuthConfig, DevToken, JwksSource};
-use local_api::lambda::LambdaOptions;
-use local_api::{LocalApi, StoreChoice, boot, iam, replay};
+use local_api::gateway::auth::{AuthConfig, DevToken, JwksSource};
+use local_api::lambda::{LambdaOptions, boot, replay};
+use local_api::{LocalApi, StoreChoice, iam};
 
 /// Serves the users API locally, with the routes of template.yaml.
 #[derive(Debug, Parser)]
@@ -63,7 +63,7 @@ struct ReplayArgs {
     lambda_endpoint: Option<String>,
     /// Where the translated templates are (the mapping's filters and batch
     /// size are read there).
-    #[arg(long, default_value_os_t = local_api::deployment::default_translation_dir())]
+    #[arg(long, default_value_os_t = local_api::stack::deployment::default_translation_dir())]
     translations: PathBuf,
 }
 
@@ -72,7 +72,7 @@ struct IamReportArgs {
     /// The record written with --iam-record.
     record: PathBuf,
     /// Where the translated templates are.
-    #[arg(long, default_value_os_t = local_api::deployment::default_translation_dir())]
+    #[arg(long, default_value_os_t = local_api::stack::deployment::default_translation_dir())]
     translations: PathBuf,
 }
 

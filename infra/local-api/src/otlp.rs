@@ -1,7 +1,9 @@
 //! An OTLP/HTTP traces receiver on loopback, for `--lambda` mode: the
 //! functions export their spans to it (`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`)
 //! as they would to a collector, and each span received is kept and
-//! appended to `--traces-file` as one JSON line.
+//! appended to `--traces-file` as one JSON line. It stands in for where
+//! the deployed functions send their spans: X-Ray's OTLP endpoint, or the
+//! endpoint (a vendor's or a collector's) the stack's `OtlpEndpoint` names.
 //!
 //! It follows the OTLP specification's OTLP/HTTP rules: `POST /v1/traces`
 //! with an `ExportTraceServiceRequest` as binary Protobuf

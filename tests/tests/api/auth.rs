@@ -4,7 +4,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use local_api::auth::DevToken;
+use local_api::gateway::auth::DevToken;
 use reqwest::Method;
 use serde_json::json;
 
@@ -108,7 +108,7 @@ async fn bad_tokens_are_refused_with_401() {
         (
             "alg none",
             unsigned(
-                &json!({"iss": local_api::auth::DEV_ISSUER, "aud": local_api::auth::DEV_AUDIENCE, "client_id": local_api::auth::DEV_AUDIENCE, "scope": "users/read users/write", "exp": now + 600}),
+                &json!({"iss": local_api::gateway::auth::DEV_ISSUER, "aud": local_api::gateway::auth::DEV_AUDIENCE, "client_id": local_api::gateway::auth::DEV_AUDIENCE, "scope": "users/read users/write", "exp": now + 600}),
             ),
         ),
         ("tampered", tampered),
@@ -188,9 +188,9 @@ async fn tokens_api_gateway_refuses_are_refused_with_401() {
         .as_secs();
     let claims = |extra: serde_json::Value| {
         let mut claims = json!({
-            "iss": local_api::auth::DEV_ISSUER,
-            "aud": local_api::auth::DEV_AUDIENCE,
-            "client_id": local_api::auth::DEV_AUDIENCE,
+            "iss": local_api::gateway::auth::DEV_ISSUER,
+            "aud": local_api::gateway::auth::DEV_AUDIENCE,
+            "client_id": local_api::gateway::auth::DEV_AUDIENCE,
             "scope": "users/read users/write",
             "iat": now,
             "exp": now + 600,
@@ -204,7 +204,7 @@ async fn tokens_api_gateway_refuses_are_refused_with_401() {
         }
         claims
     };
-    let kid = Some(local_api::auth::DEV_KEY_ID);
+    let kid = Some(local_api::gateway::auth::DEV_KEY_ID);
     let sign = |claims: &serde_json::Value, kid: Option<&str>| {
         DevToken::sign_claims(claims, kid).expect("token")
     };

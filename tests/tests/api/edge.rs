@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 
-use local_api::auth::{AuthConfig, DevToken};
 use local_api::edge::{Edge, EdgeRules, RateKey};
+use local_api::gateway::auth::{AuthConfig, DevToken};
 use local_api::{LocalApi, StoreChoice};
 use reqwest::{Response, StatusCode};
 use serde_json::Value;

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use local_api::StoreChoice;
-use local_api::fault::{Fault, FaultProxy, Rule};
+use local_api::dynamodb::fault::{Fault, FaultProxy, Rule};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -60,7 +60,7 @@ impl Rig {
             base,
             http: reqwest::Client::new(),
             table,
-            direct: local_api::table::local_client(&dynamodb_endpoint()).await,
+            direct: local_api::dynamodb::table::local_client(&dynamodb_endpoint()).await,
             functions,
         }
     }
@@ -660,12 +660,12 @@ async fn in_lambda_mode_a_dead_letter_replayed_after_the_fix_completes_the_histo
     rig.proxy.clear();
     assert_eq!(rig.history_of(&id, 0).await.len(), 0, "no history yet");
 
-    let replayer = local_api::replay::Replayer::connect(
-        &local_api::replay::Endpoints {
+    let replayer = local_api::lambda::replay::Replayer::connect(
+        &local_api::lambda::replay::Endpoints {
             dynamodb: Some(dynamodb_endpoint()),
             lambda: Some(rig.base.clone()),
         },
-        &local_api::deployment::default_translation_dir(),
+        &local_api::stack::deployment::default_translation_dir(),
         &local_api::default_template_path(),
         None,
     )
@@ -706,7 +706,7 @@ async fn in_lambda_mode_a_dead_letter_replayed_after_the_fix_completes_the_histo
             .await
             .expect("send");
     }
-    let queue = local_api::replay::Source::Queue {
+    let queue = local_api::lambda::replay::Source::Queue {
         sqs: sqs.clone(),
         url: url.clone(),
     };
@@ -743,7 +743,7 @@ async fn in_lambda_mode_a_dead_letter_replayed_after_the_fix_completes_the_histo
     let file = std::env::temp_dir().join(format!("dead-letters-{}.jsonl", ulid::Ulid::new()));
     let lines: Vec<String> = letters.iter().map(Value::to_string).collect();
     std::fs::write(&file, lines.join("\n")).expect("dead-letter file");
-    let source = local_api::replay::Source::File(file.clone());
+    let source = local_api::lambda::replay::Source::File(file.clone());
     assert_eq!(
         replayer.run(&source).await.expect("replay again"),
         0,
@@ -753,21 +753,24 @@ async fn in_lambda_mode_a_dead_letter_replayed_after_the_fix_completes_the_histo
 
     // A shard the stream no longer has: past retention (DynamoDB Local
     // keeps every record, so a trimmed range cannot be made here).
-    let gone = local_api::replay::Letter::parse(&gone).expect("a letter");
+    let gone = local_api::lambda::replay::Letter::parse(&gone).expect("a letter");
     let outcome = replayer.replay(&gone).await;
     assert!(
         matches!(
             outcome,
-            Err(local_api::replay::ReplayError::PastRetention { .. })
+            Err(local_api::lambda::replay::ReplayError::PastRetention { .. })
         ),
         "{gone:?}: {outcome:?}"
     );
     // A sequence number the shard never had is refused, not replayed.
-    let mut invalid = local_api::replay::Letter::parse(&letters[0]).expect("a letter");
+    let mut invalid = local_api::lambda::replay::Letter::parse(&letters[0]).expect("a letter");
     invalid.first = "0".repeat(21);
     let outcome = replayer.replay(&invalid).await;
     assert!(
-        matches!(outcome, Err(local_api::replay::ReplayError::Stream(_))),
+        matches!(
+            outcome,
+            Err(local_api::lambda::replay::ReplayError::Stream(_))
+        ),
         "{invalid:?}: {outcome:?}"
     );
     std::fs::remove_file(file).ok();

@@ -624,7 +624,7 @@ on_every_backend!(
 /// never the cause.
 #[tokio::test]
 async fn an_unreachable_dynamodb_answers_503_with_retry_after() {
-    let client = local_api::table::local_client("http://127.0.0.1:9").await;
+    let client = local_api::dynamodb::table::local_client("http://127.0.0.1:9").await;
     let store = storage::DynamoStore::new(client, "users");
     let request = common::testing::ApiGatewayEvent::new(
         "GET /users/{id}",

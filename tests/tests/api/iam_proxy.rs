@@ -11,11 +11,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use local_api::deployment::{Deployment, LocalResources};
 use local_api::iam::coverage::{AccessLog, AccessRecord};
 use local_api::iam::dynamodb::{KeySchema, authorizations, operation};
 use local_api::iam::proxy::{IamProxy, Principal};
-use local_api::template::Template;
+use local_api::stack::deployment::{Deployment, LocalResources};
+use local_api::stack::template::Template;
 use serde_json::{Value, json};
 
 use crate::support::{dynamodb_endpoint, fresh_table};
@@ -52,8 +52,8 @@ impl Harness {
     async fn start() -> Self {
         let template = Template::load(&local_api::default_template_path()).expect("template.yaml");
         let table = fresh_table();
-        let direct = local_api::table::local_client(&dynamodb_endpoint()).await;
-        local_api::table::create_if_missing(&direct, &table, &template.table)
+        let direct = local_api::dynamodb::table::local_client(&dynamodb_endpoint()).await;
+        local_api::dynamodb::table::create_if_missing(&direct, &table, &template.table)
             .await
             .expect("table created");
         let local = LocalResources {
@@ -61,7 +61,7 @@ impl Harness {
             stream_arn: None,
         };
         let deployment = Deployment::load(
-            &local_api::deployment::default_translation_dir(),
+            &local_api::stack::deployment::default_translation_dir(),
             &local_api::default_template_path(),
             "none",
             local.clone(),
@@ -89,7 +89,7 @@ impl Harness {
         let log = Arc::new(AccessLog::default());
         let proxy = IamProxy::start(
             &dynamodb_endpoint(),
-            local_api::table::LOCAL_ACCESS_KEY,
+            local_api::dynamodb::table::LOCAL_ACCESS_KEY,
             principals,
             keys.clone(),
             local,
@@ -140,7 +140,7 @@ impl Harness {
     async fn direct_with(&self, targets: &[&str], body: &[u8]) -> Answer {
         self.post(
             &dynamodb_endpoint(),
-            local_api::table::LOCAL_ACCESS_KEY,
+            local_api::dynamodb::table::LOCAL_ACCESS_KEY,
             targets,
             body,
         )

@@ -2,7 +2,7 @@
 //! user, invisible or bidi names are refused, and `Idempotency-Key`s are
 //! private to their caller and never replay a deleted user.
 
-use local_api::auth::DevToken;
+use local_api::gateway::auth::DevToken;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -130,7 +130,8 @@ async fn a_user_stored_under_the_old_rules_still_reads() {
     use aws_sdk_dynamodb::types::AttributeValue;
 
     let api = Api::local(Backend::DynamoDb).await;
-    let client = local_api::table::local_client(&crate::support::dynamodb_endpoint()).await;
+    let client =
+        local_api::dynamodb::table::local_client(&crate::support::dynamodb_endpoint()).await;
     let id = ulid::Ulid::new().to_string();
     let email = "old\u{200b}style@ex_ample.com";
     let s = |text: &str| AttributeValue::S(text.to_owned());

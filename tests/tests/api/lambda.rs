@@ -9,12 +9,12 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::error::ProvideErrorMetadata as _;
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures::future::join_all;
-use local_api::deployment::LocalResources;
 use local_api::iam::Policy;
 use local_api::iam::coverage::AccessLog;
 use local_api::iam::dynamodb::KeySchema;
 use local_api::iam::proxy::{IamProxy, Principal};
 use local_api::lambda::LambdaOptions;
+use local_api::stack::deployment::LocalResources;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -105,7 +105,7 @@ fn latin1_note() -> reqwest::header::HeaderValue {
 
 /// The same request answers the same in-process and in `--lambda` mode:
 /// the byte reaches the function (read as ISO-8859-1, see
-/// `local_api::server`), not a 500 from the local API.
+/// `local_api::gateway::server`), not a 500 from the local API.
 async fn a_header_byte_outside_utf8_reaches_the_function(backend: Backend) {
     let api = Api::local(backend).await;
     let user = api.created(&api.email("latin1"), "Ada").await;
@@ -262,7 +262,7 @@ async fn an_open_api_serves_every_route_in_lambda_mode() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_poison_stream_record_is_retried_then_dead_lettered_and_the_shard_moves_on() {
     let api = Api::local_with(Backend::Lambda, None, lambda_options()).await;
-    let client = local_api::table::local_client(&dynamodb_endpoint()).await;
+    let client = local_api::dynamodb::table::local_client(&dynamodb_endpoint()).await;
     let poison = ulid::Ulid::new();
     client
         .put_item()
@@ -336,7 +336,7 @@ async fn a_call_the_role_does_not_allow_gets_dynamodbs_access_denied() {
     let log = Arc::new(AccessLog::default());
     let proxy = IamProxy::start(
         &dynamodb_endpoint(),
-        local_api::table::LOCAL_ACCESS_KEY,
+        local_api::dynamodb::table::LOCAL_ACCESS_KEY,
         HashMap::from([("AKIAGETONLY".to_owned(), principal)]),
         KeySchema {
             table: "pk".to_owned(),

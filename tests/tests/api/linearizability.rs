@@ -1115,7 +1115,7 @@ async fn concurrent_batches_are_linearizable_and_leave_the_table_consistent(back
     let dynamodb = match backend {
         Backend::Memory => None,
         Backend::DynamoDb | Backend::Lambda => {
-            Some(local_api::table::local_client(&dynamodb_endpoint()).await)
+            Some(local_api::dynamodb::table::local_client(&dynamodb_endpoint()).await)
         }
     };
     let began = Instant::now();

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use local_api::template::Template;
+use local_api::stack::template::Template;
 use serde_norway::Value;
 
 /// The keys of an OpenAPI 3.1 Path Item that are operations.

@@ -3,9 +3,9 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Mutex, PoisonError};
 
-use local_api::auth::{AuthConfig, DevToken};
+use local_api::gateway::auth::{AuthConfig, DevToken};
 use local_api::lambda::{Functions, LambdaOptions};
-use local_api::template::Template;
+use local_api::stack::template::Template;
 use local_api::{LocalApi, StoreChoice};
 use reqwest::{Method, RequestBuilder, Response};
 use serde_json::Value;
@@ -42,10 +42,10 @@ pub(crate) fn fresh_table() -> String {
 
 /// A DynamoDB store over a fresh table in DynamoDB Local.
 pub(crate) async fn dynamo_store() -> DynamoStore {
-    let client = local_api::table::local_client(&dynamodb_endpoint()).await;
+    let client = local_api::dynamodb::table::local_client(&dynamodb_endpoint()).await;
     let table = fresh_table();
     let template = Template::load(&local_api::default_template_path()).expect("template.yaml");
-    local_api::table::create_if_missing(&client, &table, &template.table)
+    local_api::dynamodb::table::create_if_missing(&client, &table, &template.table)
         .await
         .expect("table created in DynamoDB Local");
     DynamoStore::new(client, table)

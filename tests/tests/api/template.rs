@@ -5,8 +5,8 @@
 
 use std::collections::BTreeSet;
 
-use local_api::server::HANDLERS;
-use local_api::template::Template;
+use local_api::gateway::server::HANDLERS;
+use local_api::stack::template::Template;
 
 fn template() -> Template {
     Template::load(&local_api::default_template_path()).expect("template.yaml parses")

@@ -45,7 +45,7 @@ fn attribute<'s>(span: &'s SpanData, key: &str) -> Option<&'s Value> {
 
 #[tokio::test]
 async fn each_dynamodb_call_is_a_client_span_of_the_invocation() {
-    let client = instrument(&local_api::table::local_client(&dynamodb_endpoint()).await);
+    let client = instrument(&local_api::dynamodb::table::local_client(&dynamodb_endpoint()).await);
     let table = fresh_table();
     let traces = traces();
     let context = traces.start_invocation(
@@ -136,7 +136,7 @@ async fn each_dynamodb_call_is_a_client_span_of_the_invocation() {
 
 #[tokio::test]
 async fn nothing_is_recorded_outside_an_invocation_or_in_an_unsampled_one() {
-    let client = instrument(&local_api::table::local_client(&dynamodb_endpoint()).await);
+    let client = instrument(&local_api::dynamodb::table::local_client(&dynamodb_endpoint()).await);
     let traces = traces();
     let unsampled = traces.start_invocation(
         "GET /users".to_owned(),

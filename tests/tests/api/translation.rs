@@ -13,7 +13,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use local_api::template::{Route, Template};
+use local_api::stack::template::{Route, Template};
 use serde_json::{Value, json};
 
 /// The `AuthMode` values, each translated into its own file.

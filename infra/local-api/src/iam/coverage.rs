@@ -12,8 +12,8 @@ use std::sync::{Mutex, PoisonError};
 use serde::{Deserialize, Serialize};
 
 use super::{Authorization, Decision};
-use crate::deployment::{Deployment, LocalResources};
 use crate::json_lines::JsonLines;
+use crate::stack::deployment::{Deployment, LocalResources};
 
 /// The table name records use in place of the local table's.
 const TABLE: &str = "TABLE";
@@ -191,7 +191,7 @@ impl std::fmt::Display for Finding {
 pub fn check(
     records: &[AccessRecord],
     deployment: &Deployment,
-) -> Result<Vec<Finding>, crate::deployment::DeploymentError> {
+) -> Result<Vec<Finding>, crate::stack::deployment::DeploymentError> {
     // One refusal per function, action and resource, whatever its keys.
     let mut refused = BTreeSet::new();
     let mut findings: BTreeSet<Finding> = records
@@ -253,7 +253,7 @@ pub enum ReportError {
     },
     /// The roles could not be read.
     #[error(transparent)]
-    Deployment(#[from] crate::deployment::DeploymentError),
+    Deployment(#[from] crate::stack::deployment::DeploymentError),
 }
 
 /// The distinct decisions of the IAM record at `record`, and the

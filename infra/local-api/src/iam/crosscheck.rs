@@ -152,7 +152,7 @@ pub fn record_cases(record: &Path, translations: &Path) -> Result<Vec<Case>, Rep
     let mut cases = Vec::with_capacity(records.len());
     for (index, record) in records.into_iter().enumerate() {
         let policies = roles.get(&record.function).cloned().ok_or_else(|| {
-            crate::deployment::DeploymentError::Content(format!(
+            crate::stack::deployment::DeploymentError::Content(format!(
                 "the IAM record names {}, which the template has no function for",
                 record.function
             ))
@@ -271,8 +271,11 @@ mod tests {
             .join("\n"),
         )
         .unwrap_or_else(|e| panic!("{e}"));
-        let cases = record_cases(&record, &crate::deployment::default_translation_dir())
-            .unwrap_or_else(|e| panic!("{e}"));
+        let cases = record_cases(
+            &record,
+            &crate::stack::deployment::default_translation_dir(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         let _ = std::fs::remove_dir_all(&dir);
         assert_eq!(cases.len(), 2, "a repeated decision is one case");
         let answers: Vec<_> = cases.iter().map(answer).collect();

@@ -24,8 +24,8 @@ use serde_json::{Map, Value};
 use super::Authorization;
 use super::key_condition;
 use super::partiql;
-use crate::deployment::{ACCOUNT, REGION};
-use crate::template::TableDefinition;
+use crate::stack::deployment::{ACCOUNT, REGION};
+use crate::stack::template::TableDefinition;
 
 /// The partition key attribute of the table and of each of its indexes,
 /// for `dynamodb:LeadingKeys`.
@@ -40,7 +40,7 @@ pub struct KeySchema {
 impl KeySchema {
     /// The partition keys of the table the template defines.
     pub fn of(table: &TableDefinition) -> Self {
-        let hash = |elements: &[crate::template::KeyElement]| {
+        let hash = |elements: &[crate::stack::template::KeyElement]| {
             elements
                 .iter()
                 .find(|e| e.key_type == "HASH")

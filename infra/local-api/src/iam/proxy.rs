@@ -29,9 +29,9 @@ use super::body::read as read_body;
 use super::coverage::AccessLog;
 use super::dynamodb::{self, KeySchema, Refusal, RequestError, authorizations};
 use super::{Decision, Policy, conditioned, decide};
-use crate::deployment::LocalResources;
-use crate::dynamodb_wire;
+use crate::dynamodb::wire;
 use crate::loopback::LoopbackServer;
+use crate::stack::deployment::LocalResources;
 
 /// Who a function acts as.
 #[derive(Debug, Clone)]
@@ -126,7 +126,7 @@ fn access_key(headers: &HeaderMap) -> Option<&str> {
 }
 
 fn dynamodb_error(kind: &str, message: &str) -> Response {
-    dynamodb_wire::error(
+    wire::error(
         StatusCode::BAD_REQUEST,
         &format!("com.amazon.coral.service#{kind}"),
         message,
@@ -158,7 +158,7 @@ fn refuse(
         &error.message,
         &shared.local,
     );
-    dynamodb_wire::error(
+    wire::error(
         StatusCode::BAD_REQUEST,
         error.kind.error_type(),
         &error.message,
@@ -199,7 +199,7 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         }
     };
     let action = format!("dynamodb:{operation}");
-    let Ok(body) = axum::body::to_bytes(body, dynamodb_wire::MAX_BODY).await else {
+    let Ok(body) = axum::body::to_bytes(body, wire::MAX_BODY).await else {
         let error = RequestError {
             kind: Refusal::Validation,
             message: "request body too large".to_owned(),
@@ -288,7 +288,7 @@ async fn forward(
     parsed: &Value,
     body: Bytes,
 ) -> Response {
-    let mut outgoing = dynamodb_wire::outgoing(headers);
+    let mut outgoing = wire::outgoing(headers);
     let rewritten = headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
@@ -305,7 +305,7 @@ async fn forward(
         Some(value) => outgoing.insert(header::AUTHORIZATION, value),
         None => outgoing.remove(header::AUTHORIZATION),
     };
-    match dynamodb_wire::send(&shared.client, &shared.upstream, outgoing, body).await {
+    match wire::send(&shared.client, &shared.upstream, outgoing, body).await {
         Ok(answer) => {
             if answer.status.is_success() {
                 remember_iterators(shared, operation, parsed, &answer.body);

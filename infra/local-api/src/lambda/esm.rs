@@ -18,12 +18,12 @@ use axum::body::Bytes;
 use serde_json::{Value, json};
 
 use super::pool::FunctionPool;
-use crate::deployment::{LocalResources, StreamMapping};
+use super::worker::{POLL_INTERVAL, StreamReader, mapped_record};
 use crate::iam::Authorization;
 use crate::iam::coverage::AccessLog;
 use crate::iam::proxy::Principal;
 use crate::json_lines::KeptRecords;
-use crate::worker::{POLL_INTERVAL, StreamReader, mapped_record};
+use crate::stack::deployment::{LocalResources, StreamMapping};
 
 /// A filter pattern the local mapping cannot evaluate faithfully.
 #[derive(Debug, thiserror::Error)]
@@ -171,7 +171,7 @@ impl Mapping {
         stream_arn: &str,
         shard: &str,
     ) -> Option<Pending> {
-        let record = mapped_record(record, stream_arn, crate::deployment::REGION);
+        let record = mapped_record(record, stream_arn, crate::stack::deployment::REGION);
         let sequence_number = record.change.sequence_number.clone()?;
         let arrived = SystemTime::from(record.change.approximate_creation_date_time);
         let record = serde_json::to_value(&record).ok()?;

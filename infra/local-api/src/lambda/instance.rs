@@ -16,8 +16,8 @@ use tokio::io::{AsyncBufReadExt as _, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 
 use super::log_level::{self, Level};
+use super::runtime_api::{FunctionInfo, InvokeError, Outcome, RuntimeApi};
 use crate::json_lines::JsonLines;
-use crate::runtime_api::{FunctionInfo, InvokeError, Outcome, RuntimeApi};
 
 /// How to start a function's process.
 #[derive(Debug, Clone)]

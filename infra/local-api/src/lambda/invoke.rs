@@ -19,7 +19,7 @@ use axum::routing::post;
 use serde_json::json;
 
 use super::pool::FunctionPool;
-use crate::deployment::FunctionSpec;
+use crate::stack::deployment::FunctionSpec;
 
 /// The functions by every name `Invoke` accepts for them.
 #[derive(Debug, Clone, Default)]

@@ -1,31 +1,53 @@
-//! `--lambda` mode: the deployed shape on a developer's machine. Each
-//! route's function runs as its own binary under a local Lambda Runtime
-//! API, with the environment and role the translated template gives it;
-//! its DynamoDB calls pass through an IAM-enforcing proxy; the history
-//! worker is fed by a local copy of the stream's event source mapping; the
-//! spans they export over OTLP reach a local receiver ([`crate::otlp`]).
+//! Lambda, locally. Its parts:
+//!
+//! - [`runtime_api`]: the Runtime API and the Extensions API a function's
+//!   process talks to;
+//! - [`instance`]: one function process, started as Lambda starts one, and
+//!   [`pool`]: a function's instances, scaled as Lambda scales them;
+//! - `log_level`: Lambda's log-level filtering of a function's output;
+//! - [`invoke`]: Lambda's `Invoke` API for the local functions;
+//! - [`esm`]: the DynamoDB stream event source mapping, and [`worker`]:
+//!   the stream's records read and shaped as that mapping delivers them,
+//!   and handed to the history worker in-process when it is not run as
+//!   its own process;
+//! - [`replay`]: the mapping's dead letters replayed (against AWS or this
+//!   twin);
+//! - [`boot`]: one built binary booted under the Runtime API and sent one
+//!   event (the deploy checks).
+//!
+//! This module itself is `--lambda` mode: the deployed shape on a
+//! developer's machine. Each route's function runs as its own binary under
+//! a local Lambda Runtime API, with the environment and role the translated
+//! template gives it; its DynamoDB calls pass through an IAM-enforcing
+//! proxy; the history worker is fed by a local copy of the stream's event
+//! source mapping; the spans they export over OTLP reach a local receiver
+//! ([`crate::otlp`]).
 
+pub mod boot;
 pub mod esm;
 pub mod instance;
 pub mod invoke;
 mod log_level;
 pub mod pool;
+pub mod replay;
+pub mod runtime_api;
+pub mod worker;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::deployment::{Deployment, DeploymentError, FunctionSpec, REGION};
 use crate::iam::coverage::AccessLog;
 use crate::iam::dynamodb::KeySchema;
 use crate::iam::proxy::{IamProxy, Principal};
 use crate::json_lines::JsonLines;
 use crate::otlp::{Spans, TraceReceiver};
-use crate::worker::StreamReader;
+use crate::stack::deployment::{Deployment, DeploymentError, FunctionSpec, REGION};
 use esm::{DeadLetters, Mapping};
 use instance::Launch;
 use pool::FunctionPool;
+use worker::StreamReader;
 
 /// Lambda's own limit on a function's init phase.
 const INIT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -69,7 +91,7 @@ impl Default for LambdaOptions {
     fn default() -> Self {
         Self {
             dir: Self::default_dir(),
-            translations: crate::deployment::default_translation_dir(),
+            translations: crate::stack::deployment::default_translation_dir(),
             instances: 4,
             iam_record: None,
             dead_letter_file: None,

@@ -13,7 +13,7 @@ use axum::body::Bytes;
 use tokio::sync::Semaphore;
 
 use super::instance::{Failure, Instance, Launch};
-use crate::runtime_api::Outcome;
+use super::runtime_api::Outcome;
 
 /// How long a request waits for a free instance: API Gateway's limit for
 /// an HTTP API integration.

@@ -14,7 +14,7 @@ mod reference;
 use std::marker::PhantomData;
 use std::time::{Duration, Instant};
 
-use local_api::auth::DevToken;
+use local_api::gateway::auth::DevToken;
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 use proptest_state_machine::{ReferenceStateMachine, StateMachineTest, prop_state_machine};

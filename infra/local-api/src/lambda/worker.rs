@@ -1,7 +1,13 @@
 //! Runs the history worker locally on the same records DynamoDB Streams
 //! delivers: from the memory store's change feed, or from DynamoDB Local's
 //! real stream of the table (polled through the DynamoDB Streams API). In
-//! `--lambda` mode the stream is read by [`crate::lambda::esm`] instead.
+//! `--lambda` mode the stream is read by [`super::esm`] instead.
+//!
+//! In-process, this stands in for the stream's event source mapping (a
+//! Lambda feature) in its simplest form: batches of at most Lambda's
+//! default size, no retries. The stream reader and the record shape
+//! Lambda delivers ([`mapped_record`]) are shared with [`super::esm`] and
+//! [`super::replay`].
 
 use std::collections::HashMap;
 use std::sync::Arc;

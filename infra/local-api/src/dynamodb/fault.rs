@@ -16,7 +16,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::dynamodb_wire;
+use super::wire;
 use crate::loopback::LoopbackServer;
 
 /// What the proxy does to a request a rule picks.
@@ -225,10 +225,10 @@ fn pick(shared: &Shared, operation: &str) -> Option<Fault> {
 
 async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let Ok(body) = axum::body::to_bytes(body, dynamodb_wire::MAX_BODY).await else {
+    let Ok(body) = axum::body::to_bytes(body, wire::MAX_BODY).await else {
         return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response();
     };
-    let operation = dynamodb_wire::operation(&parts.headers);
+    let operation = wire::operation(&parts.headers);
     match pick(&shared, &operation) {
         None => forward(&shared, &parts.headers, body).await,
         Some(Fault::Stall) => std::future::pending().await,
@@ -260,7 +260,7 @@ fn dropped_connection() -> Response {
     });
     Response::builder()
         .status(StatusCode::OK)
-        .header(header::CONTENT_TYPE, dynamodb_wire::AMZ_JSON)
+        .header(header::CONTENT_TYPE, wire::AMZ_JSON)
         .header(header::CONTENT_LENGTH, "2")
         .body(Body::from_stream(failing))
         .unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response())
@@ -281,7 +281,7 @@ fn dynamodb_error(status: u16, kind: &str, reasons: &[String]) -> Response {
                 .collect::<Vec<_>>(),
         })
     };
-    dynamodb_wire::error(
+    wire::error(
         StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
         &format!("com.amazonaws.dynamodb.v20120810#{kind}"),
         &format!("{kind} injected by the fault proxy"),
@@ -290,10 +290,10 @@ fn dynamodb_error(status: u16, kind: &str, reasons: &[String]) -> Response {
 }
 
 async fn forward(shared: &Shared, headers: &HeaderMap, body: Bytes) -> Response {
-    dynamodb_wire::send(
+    wire::send(
         &shared.client,
         &shared.upstream,
-        dynamodb_wire::outgoing(headers),
+        wire::outgoing(headers),
         body,
     )
     .await

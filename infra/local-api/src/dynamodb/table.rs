@@ -1,4 +1,7 @@
-//! Creates the table in a local DynamoDB from the template's definition.
+//! Creates the table in a local DynamoDB from the template's definition, as
+//! CloudFormation creates the stack's `AWS::DynamoDB::Table` from it, and
+//! configures the clients that talk to that local DynamoDB (its endpoint,
+//! and the one access key and region its tables live under).
 
 use aws_config::BehaviorVersion;
 use aws_sdk_dynamodb::Client;
@@ -9,7 +12,7 @@ use aws_sdk_dynamodb::types::{
     ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
 };
 
-use crate::template::{KeyElement, TableDefinition};
+use crate::stack::template::{KeyElement, TableDefinition};
 
 /// DynamoDB Local keeps separate tables per access key and region, so every
 /// client of the local API uses these.

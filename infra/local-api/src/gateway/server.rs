@@ -28,10 +28,10 @@ use time::OffsetDateTime;
 use time::macros::format_description;
 use tokio::net::TcpListener;
 
-use crate::auth::{Authorizer, Denied};
+use super::auth::{Authorizer, Denied};
 use crate::lambda::instance::Failure;
 use crate::lambda::pool::FunctionPool;
-use crate::template::Route;
+use crate::stack::template::Route;
 
 /// API Gateway's own limit on an HTTP API request body.
 const MAX_PAYLOAD_BYTES: usize = 10 * 1024 * 1024;

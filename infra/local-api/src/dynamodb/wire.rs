@@ -1,6 +1,8 @@
 //! What the local proxies in front of DynamoDB Local (the IAM proxy and the
 //! fault proxy) share: reading a request's operation, answering with a
-//! DynamoDB error, and passing a request on to DynamoDB Local.
+//! DynamoDB error, and passing a request on to DynamoDB Local. It is
+//! DynamoDB's JSON protocol (`X-Amz-Target`, `application/x-amz-json-1.0`)
+//! as the SDKs speak it; the benchmark harness's metering proxy uses it too.
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode, header};

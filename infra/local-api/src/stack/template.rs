@@ -1,6 +1,9 @@
 //! Reads what the local API needs from the SAM template: the HTTP routes
 //! (which function serves each) and the DynamoDB table definition. The
-//! template is the single source of both, locally and deployed.
+//! template is the single source of both, locally and deployed: the
+//! routes are the `HttpApi` events of its `AWS::Serverless::Function`s,
+//! from which SAM makes the HTTP API's routes, and the table is its one
+//! `AWS::DynamoDB::Table`, as CloudFormation creates it.
 
 use std::collections::BTreeMap;
 use std::path::Path;

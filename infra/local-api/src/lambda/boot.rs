@@ -3,20 +3,24 @@
 //! with the environment and role the translated template gives it, sent
 //! one event, and its answer checked. The deploy checks run it on every
 //! `bootstrap` `sam build` makes.
+//!
+//! It stands in for Lambda's init and first invoke of the deployed
+//! artifact, run by the same [`super::instance`] as `--lambda` mode.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::deployment::{Deployment, LocalResources};
+use super::instance::Launch;
+use super::{LambdaError, access_key, environment};
+use crate::StartError;
+use crate::dynamodb::table;
 use crate::iam::coverage::AccessLog;
 use crate::iam::dynamodb::KeySchema;
 use crate::iam::proxy::{IamProxy, Principal};
-use crate::lambda::instance::Launch;
-use crate::lambda::{LambdaError, access_key, environment};
-use crate::template::Template;
-use crate::{StartError, table};
+use crate::stack::deployment::{Deployment, LocalResources};
+use crate::stack::template::Template;
 
 /// Why the function did not boot and answer.
 #[derive(Debug, thiserror::Error)]
@@ -67,7 +71,7 @@ pub async fn run(
         table: name,
     };
     let deployment = Deployment::load(
-        &crate::deployment::default_translation_dir(),
+        &crate::stack::deployment::default_translation_dir(),
         template_path,
         "none",
         local,
@@ -116,8 +120,9 @@ pub async fn run(
     let route = template.routes.iter().find(|r| r.function == spec.binary);
     let event = match route {
         Some(route) => {
-            let event = crate::server::synthetic_event(route, &ulid::Ulid::new().to_string())
-                .ok_or_else(|| failed("cannot build an event for its route".to_owned()))?;
+            let event =
+                crate::gateway::server::synthetic_event(route, &ulid::Ulid::new().to_string())
+                    .ok_or_else(|| failed("cannot build an event for its route".to_owned()))?;
             serde_json::to_vec(&event).map_err(|e| failed(e.to_string()))?
         }
         None => br#"{"Records":[]}"#.to_vec(),

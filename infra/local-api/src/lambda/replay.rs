@@ -6,6 +6,10 @@
 //! delivers them (the same event record fields, in order, at most
 //! `BatchSize` a batch). The worker skips events it already wrote, so a
 //! replay can be run again.
+//!
+//! Not a stand-in: the operator's tool for the mapping's on-failure
+//! destination (`local-api replay-dead-letters`), which reads the deployed
+//! stack's queue and stream and invokes its worker, or this twin's.
 
 use std::time::Duration;
 
@@ -14,8 +18,8 @@ use aws_sdk_dynamodbstreams::types::{Record, ShardIteratorType};
 use aws_sdk_lambda::primitives::Blob;
 use serde_json::{Value, json};
 
-use crate::deployment::StreamMapping;
-use crate::worker::mapped_record;
+use super::worker::mapped_record;
+use crate::stack::deployment::StreamMapping;
 
 /// Where the letters come from.
 #[derive(Debug, Clone)]
@@ -164,32 +168,33 @@ impl Replayer {
         translations: &std::path::Path,
         template: &std::path::Path,
         function: Option<String>,
-    ) -> Result<Self, crate::deployment::DeploymentError> {
-        let local = crate::deployment::LocalResources {
+    ) -> Result<Self, crate::stack::deployment::DeploymentError> {
+        let local = crate::stack::deployment::LocalResources {
             table: String::new(),
             stream_arn: None,
         };
-        let mapping = crate::deployment::Deployment::load(translations, template, "none", local)?
-            .stream_mappings()?
-            .into_iter()
-            .next()
-            .ok_or_else(|| {
-                crate::deployment::DeploymentError::Content(
-                    "the template has no stream event source mapping".to_owned(),
-                )
-            })?;
+        let mapping =
+            crate::stack::deployment::Deployment::load(translations, template, "none", local)?
+                .stream_mappings()?
+                .into_iter()
+                .next()
+                .ok_or_else(|| {
+                    crate::stack::deployment::DeploymentError::Content(
+                        "the template has no stream event source mapping".to_owned(),
+                    )
+                })?;
         let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
         let streams = match &endpoints.dynamodb {
-            Some(endpoint) => {
-                aws_sdk_dynamodbstreams::Client::new(&crate::table::local_config(endpoint).await)
-            }
+            Some(endpoint) => aws_sdk_dynamodbstreams::Client::new(
+                &crate::dynamodb::table::local_config(endpoint).await,
+            ),
             None => aws_sdk_dynamodbstreams::Client::new(&aws),
         };
         let lambda = match &endpoints.lambda {
             Some(endpoint) => aws_sdk_lambda::Client::new(
                 &aws_config::defaults(aws_config::BehaviorVersion::latest())
                     .endpoint_url(endpoint)
-                    .region(aws_config::Region::new(crate::deployment::REGION))
+                    .region(aws_config::Region::new(crate::stack::deployment::REGION))
                     .credentials_provider(aws_sdk_lambda::config::Credentials::new(
                         "local", "local", None, None, "replay",
                     ))

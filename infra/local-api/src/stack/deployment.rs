@@ -211,7 +211,7 @@ pub struct StreamMapping {
 
 /// The AWS managed policies SAM attaches, by ARN: their documents as AWS
 /// publishes them (they cannot be read offline).
-const AWS_MANAGED_POLICIES: &str = include_str!("../../sam/aws-managed-policies.json");
+const AWS_MANAGED_POLICIES: &str = include_str!("../../../sam/aws-managed-policies.json");
 
 /// The file in the translations' folder holding the SHA-256 of the template
 /// they were made from (`infra/sam/translate.py` writes it).

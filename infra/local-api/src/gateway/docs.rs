@@ -1,6 +1,8 @@
 //! Interactive documentation for the local API: `GET /openapi.yaml` serves
 //! the repository's `openapi.yaml` and `GET /docs` serves Swagger UI on it,
-//! whose "try it out" calls this local API.
+//! whose "try it out" calls this local API. It stands in for nothing: the
+//! deployed HTTP API has no such routes; they sit beside the gateway's
+//! routes so that they share its port.
 //!
 //! The document is built into the binary, so it always describes the
 //! handlers compiled beside it, wherever the binary runs from. Two things
@@ -19,7 +21,7 @@ use serde_norway::{Mapping, Value};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 /// The repository's `openapi.yaml`, as this binary was built with it.
-pub const OPENAPI_YAML: &str = include_str!("../../../openapi.yaml");
+pub const OPENAPI_YAML: &str = include_str!("../../../../openapi.yaml");
 
 /// Where Swagger UI is served.
 pub const DOCS_PATH: &str = "/docs";
