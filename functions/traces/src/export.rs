@@ -1,6 +1,7 @@
 //! Where the spans go, and how: OTLP over HTTP with protobuf bodies
-//! (`opentelemetry-otlp`), over hyper and rustls on *ring* (the TLS stack
-//! the DynamoDB client already uses, so the binary carries one).
+//! (`opentelemetry-otlp`), over the DynamoDB client's own HTTP connector
+//! (`aws-smithy-http-client`: hyper and rustls on *ring*), so the binary
+//! carries one HTTP and TLS stack, not a second copy of it.
 //!
 //! - `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` (used as it is), else
 //!   `OTEL_EXPORTER_OTLP_ENDPOINT` (with `/v1/traces` added), with the
@@ -21,16 +22,15 @@ use std::time::{Duration, SystemTime};
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
+use aws_smithy_http_client::Connector;
+use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
+use aws_smithy_runtime_api::client::http::HttpConnector;
 use aws_smithy_runtime_api::client::identity::Identity;
+use aws_smithy_types::body::SdkBody;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client as HyperClient;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use http_body_util::{BodyExt, Limited};
 use opentelemetry_http::{HttpClient, HttpError, Request, Response};
 use opentelemetry_otlp::{Protocol, RetryPolicy, WithExportConfig, WithHttpConfig};
-use rustls_pki_types::pem::PemObject;
 
 /// Longest an export may take when no `OTEL_EXPORTER_OTLP_*TIMEOUT` says:
 /// Lambda waits for it before the next invocation, so it is far below
@@ -197,38 +197,27 @@ impl Signer {
     }
 }
 
-/// The exporter's HTTP client: hyper over rustls on *ring* (plain HTTP for
-/// a local collector), signing for X-Ray when it has a [`Signer`], and
-/// trusting the system's store too when `system_roots` (an https endpoint
-/// other than X-Ray's).
+/// The exporter's HTTP client: the SDK's connector, the very types the
+/// DynamoDB client runs on (plain HTTP for a local collector), signing for
+/// X-Ray when it has a [`Signer`], and trusting the system's store too when
+/// `system_roots` (an https endpoint other than X-Ray's).
 #[derive(Debug)]
 pub struct Client {
-    http: HyperClient<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    http: Connector,
     signer: Option<Signer>,
 }
 
 impl Client {
     fn new(signer: Option<Signer>, system_roots: bool) -> Result<Self, ExportError> {
-        let roots = roots(system_roots);
-        if roots.is_empty() {
-            return Err(ExportError("no root certificate".to_owned()));
-        }
-        let tls = rustls::ClientConfig::builder_with_provider(
-            rustls::crypto::ring::default_provider().into(),
-        )
-        .with_safe_default_protocol_versions()
-        .map_err(|error| ExportError(error.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
+        let tls = TlsContext::builder()
+            .with_trust_store(trust_store(system_roots))
+            .build()
+            .map_err(|error| ExportError(error.to_string()))?;
+        let http = Connector::builder()
+            .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+            .tls_context(tls)
             .build();
-        Ok(Self {
-            http: HyperClient::builder(TokioExecutor::new()).build(connector),
-            signer,
-        })
+        Ok(Self { http, signer })
     }
 }
 
@@ -237,23 +226,13 @@ impl Client {
 /// collector's, whose certificate may chain to any public authority) over
 /// https also the system's store (`SSL_CERT_FILE`, or the distribution's
 /// bundle: `/etc/pki/tls/certs/ca-bundle.crt` on Lambda's Amazon Linux
-/// 2023), read once at init and only then: a few milliseconds of init
-/// (about 150 authorities), which X-Ray and a plain-http collector never
-/// pay.
-fn roots(with_system_store: bool) -> rustls::RootCertStore {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add_parsable_certificates(
-        rustls_pki_types::CertificateDer::pem_slice_iter(AMAZON_TRUST_SERVICES)
-            .filter_map(Result::ok),
-    );
-    if with_system_store {
-        let system = rustls_native_certs::load_native_certs();
-        if let Some(error) = system.errors.first() {
-            tracing::warn!(%error, "some of the system's certificate authorities could not be read");
-        }
-        roots.add_parsable_certificates(system.certs);
-    }
-    roots
+/// 2023), read once when the connector is built and only then: a few
+/// milliseconds of init (about 150 authorities), which X-Ray and a
+/// plain-http collector never pay.
+fn trust_store(with_system_store: bool) -> TrustStore {
+    TrustStore::empty()
+        .with_native_roots(with_system_store)
+        .with_pem_certificate(AMAZON_TRUST_SERVICES)
 }
 
 #[async_trait::async_trait]
@@ -262,11 +241,8 @@ impl HttpClient for Client {
         if let Some(signer) = &self.signer {
             signer.sign(&mut request)?;
         }
-        let (parts, body) = request.into_parts();
-        let response = self
-            .http
-            .request(Request::from_parts(parts, Full::new(body)))
-            .await?;
+        let request = request.map(SdkBody::from).try_into()?;
+        let response = self.http.call(request).await?.try_into_http1x()?;
         let (parts, body) = response.into_parts();
         let body = Limited::new(body, RESPONSE_LIMIT)
             .collect()
@@ -299,34 +275,16 @@ mod tests {
         ("AWS_SECRET_ACCESS_KEY", "secret"),
     ];
 
-    /// Whether `roots` holds an authority whose subject names `name`.
-    fn trusts(roots: &rustls::RootCertStore, name: &str) -> bool {
-        roots.roots.iter().any(|anchor| {
-            anchor
-                .subject
-                .as_ref()
-                .windows(name.len())
-                .any(|w| w == name.as_bytes())
-        })
-    }
-
-    /// Let's Encrypt's root, which vendors' OTLP endpoints (and many
-    /// collectors) chain to and Amazon's five roots are not: trusted for an
-    /// OTLP endpoint through the system's store (this machine's
-    /// ca-certificates, as Lambda's ca-bundle), not for X-Ray.
+    /// An OTLP endpoint over https may chain to any authority the system
+    /// trusts (Let's Encrypt's, which vendors' endpoints and many collectors
+    /// use, is not among Amazon's five roots): its store reads the system's
+    /// too; X-Ray's holds Amazon's roots alone.
     #[test]
     fn an_otlp_endpoint_may_chain_to_any_authority_the_system_trusts_x_ray_to_amazon_s() {
-        assert!(
-            std::path::Path::new("/etc/ssl/certs/ISRG_Root_X1.pem").exists(),
-            "this check needs the system's ca-certificates"
-        );
-        let x_ray = roots(false);
-        assert_eq!(x_ray.len(), 5, "Amazon Trust Services' roots");
-        assert!(trusts(&x_ray, "Amazon Root CA 1"));
-        assert!(!trusts(&x_ray, "ISRG Root X1"));
-        let otlp = roots(true);
-        assert!(trusts(&otlp, "ISRG Root X1"), "{} roots", otlp.len());
-        assert!(trusts(&otlp, "Amazon Root CA 1"));
+        let reads_system =
+            |store: TrustStore| format!("{store:?}").contains("enable_native_roots: true");
+        assert!(reads_system(trust_store(true)));
+        assert!(!reads_system(trust_store(false)));
     }
 
     #[test]
