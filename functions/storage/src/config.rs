@@ -192,12 +192,12 @@ mod tests {
     use super::{AMAZON_TRUST_SERVICES, lambda_environment};
 
     /// An environment with `set`, as `(name, value)` pairs.
-    fn environment(set: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let set: Vec<(String, String)> = set
-            .iter()
-            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
-            .collect();
-        move |name| set.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
+    fn environment<'a>(set: &'a [(&str, &str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |name| {
+            set.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| (*v).to_owned())
+        }
     }
 
     const LAMBDA: [(&str, &str); 5] = [

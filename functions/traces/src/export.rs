@@ -256,15 +256,11 @@ impl HttpClient for Client {
 mod tests {
     use super::*;
 
-    fn environment(set: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let set: Vec<(String, String)> = set
-            .iter()
-            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
-            .collect();
+    fn environment<'a>(set: &'a [(&str, &str)]) -> impl Fn(&str) -> Option<String> + 'a {
         move |name| {
             set.iter()
-                .find(|(set, _)| set == name)
-                .map(|(_, value)| value.clone())
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| (*v).to_owned())
         }
     }
 
