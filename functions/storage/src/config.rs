@@ -117,17 +117,11 @@ fn env_var(name: &str) -> Option<String> {
 }
 
 /// The region and the role's credentials Lambda puts in the environment
-/// (read through `var`), or `None` when not on Lambda or one is missing.
+/// (read through `var`), or `None` when not on Lambda or one is missing
+/// ([`traces::export::lambda_identity`], which X-Ray's exports sign with).
 fn lambda_environment(var: impl Fn(&str) -> Option<String>) -> Option<(Region, Credentials)> {
-    var("AWS_LAMBDA_FUNCTION_NAME")?;
-    let credentials = Credentials::new(
-        var("AWS_ACCESS_KEY_ID")?,
-        var("AWS_SECRET_ACCESS_KEY")?,
-        var("AWS_SESSION_TOKEN"),
-        None,
-        "lambda-environment",
-    );
-    Some((Region::new(var("AWS_REGION")?), credentials))
+    traces::export::lambda_identity(var)
+        .map(|(region, credentials)| (Region::new(region), credentials))
 }
 
 /// DynamoDB's endpoint when it is not the region's own, as the SDK's

@@ -69,16 +69,9 @@ impl Destination {
         if otlp_endpoint(var).is_some() {
             return Some(Self::Otlp { endpoint: None });
         }
-        var("AWS_LAMBDA_FUNCTION_NAME")?;
-        let credentials = Credentials::new(
-            var("AWS_ACCESS_KEY_ID")?,
-            var("AWS_SECRET_ACCESS_KEY")?,
-            var("AWS_SESSION_TOKEN"),
-            None,
-            "lambda-environment",
-        );
+        let (region, credentials) = lambda_identity(var)?;
         Some(Self::XRay {
-            region: var("AWS_REGION")?,
+            region,
             credentials,
         })
     }
@@ -148,6 +141,22 @@ impl Destination {
             .build()
             .map_err(|error| ExportError(error.to_string()))
     }
+}
+
+/// The function's region and its role's credentials, as Lambda puts them in
+/// the environment (read through `var`), or `None` off Lambda or when one is
+/// missing: what X-Ray's requests are signed with, and the DynamoDB
+/// client's too (storage's configuration).
+pub fn lambda_identity(var: impl Fn(&str) -> Option<String>) -> Option<(String, Credentials)> {
+    var("AWS_LAMBDA_FUNCTION_NAME")?;
+    let credentials = Credentials::new(
+        var("AWS_ACCESS_KEY_ID")?,
+        var("AWS_SECRET_ACCESS_KEY")?,
+        var("AWS_SESSION_TOKEN"),
+        None,
+        "lambda-environment",
+    );
+    Some((var("AWS_REGION")?, credentials))
 }
 
 /// The OTLP endpoint the environment (read through `var`, empty values
@@ -254,14 +263,17 @@ impl HttpClient for Client {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
 
-    fn environment<'a>(set: &'a [(&str, &str)]) -> impl Fn(&str) -> Option<String> + 'a {
-        move |name| {
-            set.iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, v)| (*v).to_owned())
-        }
+    /// An environment holding `set`.
+    fn environment(set: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let set: HashMap<String, String> = set
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect();
+        move |name| set.get(name).cloned()
     }
 
     const LAMBDA: [(&str, &str); 4] = [
