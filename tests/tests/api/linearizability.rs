@@ -151,6 +151,39 @@ enum Request {
     },
 }
 
+impl Request {
+    fn method(&self) -> Method {
+        match self {
+            Self::Get => Method::GET,
+            Self::Patch { .. } => Method::PATCH,
+            Self::Delete { .. } => Method::DELETE,
+        }
+    }
+
+    /// A PATCH's merge-patch body: the fields it sets.
+    fn body(&self) -> Option<Value> {
+        let Self::Patch { email, name, .. } = self else {
+            return None;
+        };
+        let mut body = serde_json::Map::new();
+        if let Some(email) = email {
+            body.insert("email".to_owned(), json!(email));
+        }
+        if let Some(name) = name {
+            body.insert("name".to_owned(), json!(name));
+        }
+        Some(Value::Object(body))
+    }
+
+    /// The `If-Match` header it carries, if any.
+    fn if_match(&self) -> Option<String> {
+        match self {
+            Self::Get => None,
+            Self::Patch { if_match, .. } | Self::Delete { if_match } => if_match.header(),
+        }
+    }
+}
+
 /// A request on one user of a group.
 #[derive(Debug, Clone)]
 struct Operation {
@@ -454,34 +487,15 @@ fn describe_state(state: &[Model]) -> String {
 
 fn describe_event(event: &Event) -> String {
     let op = &event.operation;
-    let (method, detail) = match &op.request {
-        Request::Get => ("GET   ", String::new()),
-        Request::Patch {
-            email,
-            name,
-            if_match,
-        } => {
-            let mut body = serde_json::Map::new();
-            if let Some(email) = email {
-                body.insert("email".to_owned(), json!(email));
-            }
-            if let Some(name) = name {
-                body.insert("name".to_owned(), json!(name));
-            }
-            let header = if_match
-                .header()
-                .map(|h| format!(" If-Match: {h}"))
-                .unwrap_or_default();
-            ("PATCH ", format!("{}{header}", Value::Object(body)))
-        }
-        Request::Delete { if_match } => (
-            "DELETE",
-            if_match
-                .header()
-                .map(|h| format!("If-Match: {h}"))
-                .unwrap_or_default(),
-        ),
-    };
+    let method = op.request.method();
+    let detail = [
+        op.request.body().map(|body| body.to_string()),
+        op.request.if_match().map(|h| format!("If-Match: {h}")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(" ");
     let answer = &event.answer;
     let shown = match answer.status {
         200 => format!(
@@ -494,10 +508,11 @@ fn describe_event(event: &Event) -> String {
         _ => answer.body["type"].to_string(),
     };
     format!(
-        "[{:>9.3} ms .. {:>9.3} ms] u{} {method} {detail} -> {} {shown}",
+        "[{:>9.3} ms .. {:>9.3} ms] u{} {:<6} {detail} -> {} {shown}",
         event.call.as_secs_f64() * 1000.0,
         event.ret.as_secs_f64() * 1000.0,
         op.user,
+        method.as_str(),
         answer.status,
     )
 }
@@ -559,37 +574,16 @@ async fn perform(api: &Api, operation: &Operation, start: Instant) -> Event {
 
 /// The HTTP request for `operation`.
 fn prepare(api: &Api, operation: &Operation) -> reqwest::RequestBuilder {
-    let path = format!("/users/{}", operation.id);
-    match &operation.request {
-        Request::Get => api.request(Method::GET, &path),
-        Request::Patch {
-            email,
-            name,
-            if_match,
-        } => {
-            let mut body = serde_json::Map::new();
-            if let Some(email) = email {
-                body.insert("email".to_owned(), json!(email));
-            }
-            if let Some(name) = name {
-                body.insert("name".to_owned(), json!(name));
-            }
-            let builder = api
-                .request(Method::PATCH, &path)
-                .header("content-type", "application/merge-patch+json")
-                .body(Value::Object(body).to_string());
-            match if_match.header() {
-                Some(header) => builder.header("if-match", header),
-                None => builder,
-            }
-        }
-        Request::Delete { if_match } => {
-            let builder = api.request(Method::DELETE, &path);
-            match if_match.header() {
-                Some(header) => builder.header("if-match", header),
-                None => builder,
-            }
-        }
+    let request = &operation.request;
+    let mut builder = api.request(request.method(), &format!("/users/{}", operation.id));
+    if let Some(body) = request.body() {
+        builder = builder
+            .header("content-type", "application/merge-patch+json")
+            .body(body.to_string());
+    }
+    match request.if_match() {
+        Some(header) => builder.header("if-match", header),
+        None => builder,
     }
 }
 
