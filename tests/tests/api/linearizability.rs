@@ -46,12 +46,13 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use futures::future::join_all;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{Api, Backend, body_json, dynamodb_endpoint, on_every_backend};
+use crate::support::{
+    Api, Attributes, Backend, body_json, dynamodb_endpoint, on_every_backend, scan_table,
+};
 
 /// The seed of the generated operations, unless `LINEARIZABILITY_SEED`
 /// names another: a fixed one, so a run's mix of requests can be repeated
@@ -969,64 +970,33 @@ async fn table_faults(
     table: &str,
     finals: &HashMap<String, Option<Profile>>,
 ) -> Vec<String> {
-    let mut items = Vec::new();
-    let mut start = None;
-    loop {
-        let page = client
-            .scan()
-            .table_name(table)
-            .consistent_read(true)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .expect("scan");
-        items.extend(page.items.unwrap_or_default());
-        start = page.last_evaluated_key;
-        if start.is_none() {
-            break;
-        }
-    }
-    let text = |item: &HashMap<String, AttributeValue>, name: &str| {
-        item.get(name)
-            .and_then(|v| v.as_s().ok())
-            .cloned()
-            .unwrap_or_default()
-    };
-    let number = |item: &HashMap<String, AttributeValue>, name: &str| {
-        item.get(name)
-            .and_then(|v| v.as_n().ok())
-            .and_then(|n| n.parse::<u64>().ok())
-            .unwrap_or_default()
-    };
+    let items = scan_table(client, table).await;
     let mut wrong = Vec::new();
     let mut profiles: HashMap<String, (String, u64)> = HashMap::new();
     let mut tombstones: HashMap<String, u64> = HashMap::new();
     let mut claims: HashMap<String, Vec<String>> = HashMap::new();
     let mut events: HashMap<String, Vec<u64>> = HashMap::new();
     for item in &items {
-        let (pk, sk) = (text(item, "pk"), text(item, "sk"));
+        let (pk, sk) = (item.text("pk"), item.text("sk"));
         if let Some(id) = pk.strip_prefix("USER#") {
             match sk.as_str() {
                 "PROFILE" => {
-                    profiles.insert(
-                        id.to_owned(),
-                        (text(item, "email"), number(item, "version")),
-                    );
+                    profiles.insert(id.to_owned(), (item.text("email"), item.number("version")));
                 }
                 "DELETED" => {
-                    tombstones.insert(id.to_owned(), number(item, "version"));
+                    tombstones.insert(id.to_owned(), item.number("version"));
                 }
                 _ if sk.starts_with("EVENT#") => {
                     events
                         .entry(id.to_owned())
                         .or_default()
-                        .push(number(item, "version"));
+                        .push(item.number("version"));
                 }
                 _ => wrong.push(format!("unknown item {pk} {sk}")),
             }
         } else if let Some(email) = pk.strip_prefix("EMAIL#") {
             claims
-                .entry(text(item, "userId"))
+                .entry(item.text("userId"))
                 .or_default()
                 .push(email.to_owned());
         } else {
