@@ -13,13 +13,12 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use local_api::StoreChoice;
 use local_api::dynamodb::fault::{Fault, FaultProxy, Rule};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::support::{dynamodb_endpoint, fresh_table, serve_local};
+use crate::support::{Attributes, dynamodb_endpoint, fresh_table, scan_table, serve_local};
 
 /// The longest any case may take end to end: the request budget
 /// (`common::http::REQUEST_BUDGET`, 5 s) plus slack for a loaded machine;
@@ -116,69 +115,33 @@ impl Rig {
         }
     }
 
-    /// Every item of the table, read directly (not through the proxy).
-    async fn items(&self) -> Vec<HashMap<String, AttributeValue>> {
-        let mut items = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .direct
-                .scan()
-                .table_name(&self.table)
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .expect("scan");
-            items.extend(page.items.unwrap_or_default());
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                return items;
-            }
-        }
-    }
-
     /// What is wrong with the table; empty when it is consistent.
     async fn inconsistencies(&self) -> Vec<String> {
-        let text = |item: &HashMap<String, AttributeValue>, name: &str| {
-            item.get(name)
-                .and_then(|v| v.as_s().ok())
-                .cloned()
-                .unwrap_or_default()
-        };
-        let number = |item: &HashMap<String, AttributeValue>, name: &str| {
-            item.get(name)
-                .and_then(|v| v.as_n().ok())
-                .and_then(|n| n.parse::<u64>().ok())
-                .unwrap_or_default()
-        };
         let mut users = HashMap::new();
         let mut tombstones = HashMap::new();
         let mut claims = HashMap::new();
         let mut keys = Vec::new();
         let mut events: HashMap<String, u64> = HashMap::new();
-        for item in self.items().await {
-            let (pk, sk) = (text(&item, "pk"), text(&item, "sk"));
+        // Read directly, not through the proxy.
+        for item in scan_table(&self.direct, &self.table).await {
+            let (pk, sk) = (item.text("pk"), item.text("sk"));
             if let Some(id) = pk.strip_prefix("USER#") {
                 match sk.as_str() {
                     "PROFILE" => {
-                        users.insert(
-                            id.to_owned(),
-                            (text(&item, "email"), number(&item, "version")),
-                        );
+                        users.insert(id.to_owned(), (item.text("email"), item.number("version")));
                     }
                     "DELETED" => {
-                        tombstones.insert(id.to_owned(), number(&item, "version"));
+                        tombstones.insert(id.to_owned(), item.number("version"));
                     }
                     _ => {
                         let latest = events.entry(id.to_owned()).or_default();
-                        *latest = (*latest).max(number(&item, "version"));
+                        *latest = (*latest).max(item.number("version"));
                     }
                 }
             } else if let Some(email) = pk.strip_prefix("EMAIL#") {
-                claims.insert(email.to_owned(), text(&item, "userId"));
+                claims.insert(email.to_owned(), item.text("userId"));
             } else if pk.starts_with("IDEMPOTENCY#") {
-                keys.push(text(&item, "userId"));
+                keys.push(item.text("userId"));
             }
         }
         let mut wrong = Vec::new();

@@ -46,12 +46,13 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use futures::future::join_all;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{Api, Backend, body_json, dynamodb_endpoint, on_every_backend};
+use crate::support::{
+    Api, Attributes, Backend, body_json, dynamodb_endpoint, on_every_backend, scan_table,
+};
 
 /// The seed of the generated operations, unless `LINEARIZABILITY_SEED`
 /// names another: a fixed one, so a run's mix of requests can be repeated
@@ -149,6 +150,39 @@ enum Request {
     Delete {
         if_match: Condition,
     },
+}
+
+impl Request {
+    fn method(&self) -> Method {
+        match self {
+            Self::Get => Method::GET,
+            Self::Patch { .. } => Method::PATCH,
+            Self::Delete { .. } => Method::DELETE,
+        }
+    }
+
+    /// A PATCH's merge-patch body: the fields it sets.
+    fn body(&self) -> Option<Value> {
+        let Self::Patch { email, name, .. } = self else {
+            return None;
+        };
+        let mut body = serde_json::Map::new();
+        if let Some(email) = email {
+            body.insert("email".to_owned(), json!(email));
+        }
+        if let Some(name) = name {
+            body.insert("name".to_owned(), json!(name));
+        }
+        Some(Value::Object(body))
+    }
+
+    /// The `If-Match` header it carries, if any.
+    fn if_match(&self) -> Option<String> {
+        match self {
+            Self::Get => None,
+            Self::Patch { if_match, .. } | Self::Delete { if_match } => if_match.header(),
+        }
+    }
 }
 
 /// A request on one user of a group.
@@ -454,34 +488,15 @@ fn describe_state(state: &[Model]) -> String {
 
 fn describe_event(event: &Event) -> String {
     let op = &event.operation;
-    let (method, detail) = match &op.request {
-        Request::Get => ("GET   ", String::new()),
-        Request::Patch {
-            email,
-            name,
-            if_match,
-        } => {
-            let mut body = serde_json::Map::new();
-            if let Some(email) = email {
-                body.insert("email".to_owned(), json!(email));
-            }
-            if let Some(name) = name {
-                body.insert("name".to_owned(), json!(name));
-            }
-            let header = if_match
-                .header()
-                .map(|h| format!(" If-Match: {h}"))
-                .unwrap_or_default();
-            ("PATCH ", format!("{}{header}", Value::Object(body)))
-        }
-        Request::Delete { if_match } => (
-            "DELETE",
-            if_match
-                .header()
-                .map(|h| format!("If-Match: {h}"))
-                .unwrap_or_default(),
-        ),
-    };
+    let method = op.request.method();
+    let detail = [
+        op.request.body().map(|body| body.to_string()),
+        op.request.if_match().map(|h| format!("If-Match: {h}")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(" ");
     let answer = &event.answer;
     let shown = match answer.status {
         200 => format!(
@@ -494,10 +509,11 @@ fn describe_event(event: &Event) -> String {
         _ => answer.body["type"].to_string(),
     };
     format!(
-        "[{:>9.3} ms .. {:>9.3} ms] u{} {method} {detail} -> {} {shown}",
+        "[{:>9.3} ms .. {:>9.3} ms] u{} {:<6} {detail} -> {} {shown}",
         event.call.as_secs_f64() * 1000.0,
         event.ret.as_secs_f64() * 1000.0,
         op.user,
+        method.as_str(),
         answer.status,
     )
 }
@@ -559,37 +575,16 @@ async fn perform(api: &Api, operation: &Operation, start: Instant) -> Event {
 
 /// The HTTP request for `operation`.
 fn prepare(api: &Api, operation: &Operation) -> reqwest::RequestBuilder {
-    let path = format!("/users/{}", operation.id);
-    match &operation.request {
-        Request::Get => api.request(Method::GET, &path),
-        Request::Patch {
-            email,
-            name,
-            if_match,
-        } => {
-            let mut body = serde_json::Map::new();
-            if let Some(email) = email {
-                body.insert("email".to_owned(), json!(email));
-            }
-            if let Some(name) = name {
-                body.insert("name".to_owned(), json!(name));
-            }
-            let builder = api
-                .request(Method::PATCH, &path)
-                .header("content-type", "application/merge-patch+json")
-                .body(Value::Object(body).to_string());
-            match if_match.header() {
-                Some(header) => builder.header("if-match", header),
-                None => builder,
-            }
-        }
-        Request::Delete { if_match } => {
-            let builder = api.request(Method::DELETE, &path);
-            match if_match.header() {
-                Some(header) => builder.header("if-match", header),
-                None => builder,
-            }
-        }
+    let request = &operation.request;
+    let mut builder = api.request(request.method(), &format!("/users/{}", operation.id));
+    if let Some(body) = request.body() {
+        builder = builder
+            .header("content-type", "application/merge-patch+json")
+            .body(body.to_string());
+    }
+    match request.if_match() {
+        Some(header) => builder.header("if-match", header),
+        None => builder,
     }
 }
 
@@ -975,64 +970,33 @@ async fn table_faults(
     table: &str,
     finals: &HashMap<String, Option<Profile>>,
 ) -> Vec<String> {
-    let mut items = Vec::new();
-    let mut start = None;
-    loop {
-        let page = client
-            .scan()
-            .table_name(table)
-            .consistent_read(true)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .expect("scan");
-        items.extend(page.items.unwrap_or_default());
-        start = page.last_evaluated_key;
-        if start.is_none() {
-            break;
-        }
-    }
-    let text = |item: &HashMap<String, AttributeValue>, name: &str| {
-        item.get(name)
-            .and_then(|v| v.as_s().ok())
-            .cloned()
-            .unwrap_or_default()
-    };
-    let number = |item: &HashMap<String, AttributeValue>, name: &str| {
-        item.get(name)
-            .and_then(|v| v.as_n().ok())
-            .and_then(|n| n.parse::<u64>().ok())
-            .unwrap_or_default()
-    };
+    let items = scan_table(client, table).await;
     let mut wrong = Vec::new();
     let mut profiles: HashMap<String, (String, u64)> = HashMap::new();
     let mut tombstones: HashMap<String, u64> = HashMap::new();
     let mut claims: HashMap<String, Vec<String>> = HashMap::new();
     let mut events: HashMap<String, Vec<u64>> = HashMap::new();
     for item in &items {
-        let (pk, sk) = (text(item, "pk"), text(item, "sk"));
+        let (pk, sk) = (item.text("pk"), item.text("sk"));
         if let Some(id) = pk.strip_prefix("USER#") {
             match sk.as_str() {
                 "PROFILE" => {
-                    profiles.insert(
-                        id.to_owned(),
-                        (text(item, "email"), number(item, "version")),
-                    );
+                    profiles.insert(id.to_owned(), (item.text("email"), item.number("version")));
                 }
                 "DELETED" => {
-                    tombstones.insert(id.to_owned(), number(item, "version"));
+                    tombstones.insert(id.to_owned(), item.number("version"));
                 }
                 _ if sk.starts_with("EVENT#") => {
                     events
                         .entry(id.to_owned())
                         .or_default()
-                        .push(number(item, "version"));
+                        .push(item.number("version"));
                 }
                 _ => wrong.push(format!("unknown item {pk} {sk}")),
             }
         } else if let Some(email) = pk.strip_prefix("EMAIL#") {
             claims
-                .entry(text(item, "userId"))
+                .entry(item.text("userId"))
                 .or_default()
                 .push(email.to_owned());
         } else {

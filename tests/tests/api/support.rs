@@ -1,8 +1,10 @@
 //! Starts the local API for a test and talks to it over HTTP.
 
+use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Mutex, PoisonError};
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use local_api::gateway::auth::{AuthConfig, DevToken};
 use local_api::lambda::{Functions, LambdaOptions};
 use local_api::stack::template::Template;
@@ -49,6 +51,56 @@ pub(crate) async fn dynamo_store() -> DynamoStore {
         .await
         .expect("table created in DynamoDB Local");
     DynamoStore::new(client, table)
+}
+
+/// An item as DynamoDB returns it.
+pub(crate) type Item = HashMap<String, AttributeValue>;
+
+/// Every item of `table`, by a strongly consistent scan of all its pages:
+/// what the tests that check the table's consistency read.
+pub(crate) async fn scan_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Vec<Item> {
+    let mut items = Vec::new();
+    let mut start = None;
+    loop {
+        let page = client
+            .scan()
+            .table_name(table)
+            .consistent_read(true)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .expect("scan");
+        items.extend(page.items.unwrap_or_default());
+        start = page.last_evaluated_key;
+        if start.is_none() {
+            return items;
+        }
+    }
+}
+
+/// An item's attributes read leniently: a missing or mistyped one reads as
+/// empty or 0, for a consistency check to report rather than panic on.
+pub(crate) trait Attributes {
+    /// A string attribute.
+    fn text(&self, name: &str) -> String;
+    /// A number attribute that is a `u64`.
+    fn number(&self, name: &str) -> u64;
+}
+
+impl Attributes for Item {
+    fn text(&self, name: &str) -> String {
+        self.get(name)
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    fn number(&self, name: &str) -> u64 {
+        self.get(name)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or_default()
+    }
 }
 
 /// The stores the contract suite and the HTTP tests run on; `Lambda` is
