@@ -13,8 +13,6 @@ use reqwest::{Method, RequestBuilder, Response};
 use serde_json::Value;
 use storage::{DynamoStore, Store};
 
-/// DynamoDB Local's URL, from `DYNAMODB_ENDPOINT` (set by `infra/test.sh`).
-/// A test that needs DynamoDB fails, never skips, when it is not set.
 /// The SQS emulator `./infra/test.sh` starts (moto, infra/sqs-local).
 pub(crate) fn sqs_endpoint() -> String {
     std::env::var("SQS_ENDPOINT").unwrap_or_else(|_| {
@@ -25,6 +23,8 @@ pub(crate) fn sqs_endpoint() -> String {
     })
 }
 
+/// DynamoDB Local's URL, from `DYNAMODB_ENDPOINT` (set by `infra/test.sh`).
+/// A test that needs DynamoDB fails, never skips, when it is not set.
 pub(crate) fn dynamodb_endpoint() -> String {
     std::env::var("DYNAMODB_ENDPOINT").unwrap_or_else(|_| {
         panic!(
