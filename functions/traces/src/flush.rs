@@ -302,7 +302,7 @@ mod tests {
     use tokio::net::TcpListener;
 
     use super::*;
-    use crate::{DynamoDbCall, Invocation};
+    use crate::DynamoDbCall;
 
     /// Answers one HTTP/1.1 request with `status` and returns its head and
     /// body.
@@ -339,13 +339,7 @@ mod tests {
     }
 
     fn traced(traces: &Traces) {
-        let invocation = Invocation {
-            request_id: "r-1",
-            function_arn: "arn:aws:lambda:eu-west-1:123456789012:function:get-user",
-            xray_trace_id: Some(
-                "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
-            ),
-        };
+        let invocation = crate::tests::invocation(Some(crate::tests::XRAY));
         let context = traces.start_invocation(
             "GET /users/{id}".to_owned(),
             SpanKind::Server,

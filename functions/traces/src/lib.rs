@@ -359,14 +359,15 @@ impl SpanProcessor for Finished {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use opentelemetry::Value;
     use opentelemetry::trace::{SpanId, TraceId};
 
     use super::*;
 
     const ARN: &str = "arn:aws:lambda:eu-west-1:123456789012:function:get-user:live";
-    const XRAY: &str = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+    pub(crate) const XRAY: &str =
+        "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
     const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
     fn traces() -> Traces {
@@ -377,7 +378,8 @@ mod tests {
         )
     }
 
-    fn invocation(xray: Option<&str>) -> Invocation<'_> {
+    /// An invocation of get-user, with Lambda's X-Ray trace header `xray`.
+    pub(crate) fn invocation(xray: Option<&str>) -> Invocation<'_> {
         Invocation {
             request_id: "8476a536-e9f4-11e8-9739-2dfe598c3fcd",
             function_arn: ARN,
