@@ -2,6 +2,8 @@
 //! rules behind [`crate::domain::Email`] and [`crate::domain::UserName`].
 //! Every table comes from a maintained crate (PRECIS for local parts,
 //! UTS #46 for domains, the Unicode general categories), none is ours.
+//! Plain ASCII, the common case, skips them by paths of a few lines that
+//! the property tests below hold equal to the crates' answers.
 
 use idna::uts46::{AsciiDenyList, DnsLength, Hyphens, Uts46};
 use precis_core::profile::Profile as _;
