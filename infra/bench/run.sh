@@ -5,7 +5,7 @@
 # Runtime API, DynamoDB Local, wrk), prints the report and writes it to
 # docs/benchmarks.md with SVG charts.
 #
-#   infra/bench/run.sh            full run (about 25 minutes)
+#   infra/bench/run.sh            full run (under 30 minutes; the report says how long)
 #   infra/bench/run.sh --levers   also rebuild create-user once per lever and
 #                                 measure each build (about an hour more;
 #                                 LEVERS="tls-aws-lc opt-s ..." builds only those)
@@ -28,6 +28,9 @@ for arg in "$@"; do
   esac
 done
 if [ "${BENCH_QUICK:-}" = 1 ]; then quick=true; fi
+# The report says how long the whole run took, builds included.
+BENCH_STARTED="$(date +%s)"
+export BENCH_STARTED
 
 missing=()
 for tool in cargo java node npm python3 wrk taskset; do

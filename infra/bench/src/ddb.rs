@@ -82,7 +82,7 @@ impl DynamoDbLocal {
             bundle_file,
             definition,
         };
-        db.create_table(table).await?;
+        db.create_table(table, true).await?;
         Ok(db)
     }
 
@@ -103,10 +103,17 @@ impl DynamoDbLocal {
         .into()
     }
 
-    /// Creates `table` from the template's definition.
-    pub(crate) async fn create_table(&self, table: &str) -> anyhow::Result<()> {
+    /// Creates `table` from the template's definition; without `stream`,
+    /// with no stream. DynamoDB Local writes a stream record beside every
+    /// item, which makes seeding a large table about ten times slower
+    /// (100,000 users: about 3.5 minutes with the stream, 22 s without).
+    pub(crate) async fn create_table(&self, table: &str, stream: bool) -> anyhow::Result<()> {
+        let mut definition = self.definition.clone();
+        if !stream {
+            definition.stream_specification = None;
+        }
         let created =
-            local_api::dynamodb::table::create_if_missing(&self.client, table, &self.definition);
+            local_api::dynamodb::table::create_if_missing(&self.client, table, &definition);
         created.await.with_context(|| format!("creating {table}"))?;
         Ok(())
     }

@@ -39,6 +39,11 @@ pub(crate) struct FunctionRun {
     cold: Vec<f64>,
     /// The warm invocations.
     warm: Vec<f64>,
+    /// Each warm invocation's own time: its duration minus the time it
+    /// waited on DynamoDB.
+    own: Vec<f64>,
+    /// Each cold start's wait on DynamoDB during init.
+    init_wait: Vec<f64>,
     /// Peak RSS of the process that served the warm invocations, in KiB.
     pub(crate) peak_rss_kib: u64,
     /// Invocations whose answer was not the expected one, and one of them.
@@ -69,14 +74,34 @@ impl FunctionRun {
         Summary::of(&self.warm)
     }
 
-    /// Sends `subject`'s next event to `instance`; its duration.
+    pub(crate) fn own_ms(&self) -> Summary {
+        Summary::of(&self.own)
+    }
+
+    /// Init minus its wait on DynamoDB, per cold start.
+    pub(crate) fn init_without_dynamo_ms(&self) -> Summary {
+        let own: Vec<f64> = self
+            .init
+            .iter()
+            .zip(&self.init_wait)
+            .map(|(init, wait)| init - wait)
+            .collect();
+        Summary::of(&own)
+    }
+
+    pub(crate) fn init_wait_ms(&self) -> Summary {
+        Summary::of(&self.init_wait)
+    }
+
+    /// Sends `subject`'s next event to `instance`; its duration and its
+    /// own time (the duration minus the wait on DynamoDB).
     async fn invoke(
         &mut self,
         subject: &Subject<'_>,
         instance: &mut Instance,
         proxy: &DynamoProxy,
-    ) -> anyhow::Result<f64> {
-        let (outcome, _) = invoke(instance, (subject.event)(self.sent), proxy).await?;
+    ) -> anyhow::Result<(f64, f64)> {
+        let (outcome, calls) = invoke(instance, (subject.event)(self.sent), proxy).await?;
         self.sent += 1;
         if !subject.expect.holds(&outcome) {
             self.unexpected += 1;
@@ -84,8 +109,14 @@ impl FunctionRun {
             self.unexpected_sample
                 .get_or_insert(body.chars().take(400).collect());
         }
-        Ok(ms(outcome.duration))
+        let duration = ms(outcome.duration);
+        Ok((duration, duration - waited(&calls)))
     }
+}
+
+/// The time `calls` waited on DynamoDB, in ms.
+fn waited(calls: &[Call]) -> f64 {
+    calls.iter().map(|call| call.wait_ms).sum()
 }
 
 /// How to start `command` as Lambda would, pinned to the function core,
@@ -105,16 +136,16 @@ pub(crate) fn launch(
     ];
     let fixed = LAMBDA_ENV.iter().map(|&(k, v)| (k, v.to_owned()));
     let lambda = own.into_iter().chain(fixed).map(|(k, v)| (k.to_owned(), v));
-    let taskset = ["taskset", "-c", crate::FUNCTION_CORE].map(str::to_owned);
     Launch {
         name: name.to_owned(),
         arn: "arn:aws:lambda:us-east-1:000000000000:function:bench".to_owned(),
-        command: taskset.into_iter().chain(command.iter().cloned()).collect(),
+        command: command.to_vec(),
         dir,
         env: lambda.chain(env.iter().cloned()).collect(),
         init_timeout: INIT_TIMEOUT,
         output: Some(logs.join(format!("{name}.log"))),
         kept_lines: None,
+        cpu: Some(crate::FUNCTION_CORE),
     }
 }
 
@@ -191,14 +222,13 @@ impl<'a> Subject<'a> {
     }
 }
 
-/// Measures `subjects` side by side. First each one's warm run (a fifth
-/// of `warm` unmeasured, then `warm` measured invocations of one instance,
-/// and its peak RSS): it also warms DynamoDB Local's JIT and the page
-/// cache, which whichever ran first would otherwise pay for. Then
-/// `cold_starts` rounds of one cold start (and one invocation) per
-/// subject, interleaved (round 1: A, B, C; round 2: A, B, C; ...), so a
-/// burst of load on the machine hits every subject alike rather than one
-/// block of one subject's starts.
+/// Measures `subjects` side by side. First the warm runs: one instance
+/// of each subject, all started, then invoked in turn (A, B, C, A, B, C,
+/// ...), a fifth of `warm` rounds unmeasured and then `warm` measured, and
+/// each instance's peak RSS; so DynamoDB Local's state (its JIT, the size
+/// of its tables) and a burst of load on the machine reach every subject
+/// alike. Then `cold_starts` rounds of one cold start (and one invocation)
+/// per subject, interleaved the same way.
 pub(crate) async fn measure(
     subjects: &[Subject<'_>],
     cold_starts: usize,
@@ -210,26 +240,33 @@ pub(crate) async fn measure(
         ..Default::default()
     };
     let mut runs: Vec<FunctionRun> = subjects.iter().map(name).collect();
-    for (subject, run) in subjects.iter().zip(&mut runs) {
-        let (mut instance, _) = start(&subject.launch, proxy).await?;
-        for n in 0..warm / 5 + warm {
-            let duration = run.invoke(subject, &mut instance, proxy).await?;
+    let mut instances = Vec::with_capacity(subjects.len());
+    for subject in subjects {
+        instances.push(start(&subject.launch, proxy).await?.0);
+    }
+    for n in 0..warm / 5 + warm {
+        for ((subject, run), instance) in subjects.iter().zip(&mut runs).zip(&mut instances) {
+            let (duration, own) = run.invoke(subject, instance, proxy).await?;
             if n >= warm / 5 {
                 run.warm.push(duration);
+                run.own.push(own);
             }
         }
+    }
+    for (run, instance) in runs.iter_mut().zip(instances) {
         run.peak_rss_kib = instance.id().map_or(0, |pid| crate::rss_kib(pid, true));
         run.load = crate::load_average();
         instance.stop().await;
-        crate::settle().await;
     }
+    crate::settle().await;
     for _ in 0..cold_starts {
         for (subject, run) in subjects.iter().zip(&mut runs) {
             let (mut instance, init_calls) = start(&subject.launch, proxy).await?;
             run.init_requests = init_calls.len();
             let init = ms(instance.init);
-            let first = run.invoke(subject, &mut instance, proxy).await?;
+            let (first, _) = run.invoke(subject, &mut instance, proxy).await?;
             run.init.push(init);
+            run.init_wait.push(waited(&init_calls));
             run.first.push(first);
             run.cold.push(init + first);
             instance.stop().await;

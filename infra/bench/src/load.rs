@@ -55,7 +55,7 @@ pub(crate) async fn run(
         .iter()
         .map(|arg| arg.replace("{port}", &port.to_string()));
     let mut process = Command::new("taskset")
-        .args(["-c", crate::FUNCTION_CORE])
+        .args(["-c", &crate::FUNCTION_CORE.to_string()])
         .args(args)
         .current_dir(dir)
         .env("NODE_ENV", "production")
@@ -132,7 +132,8 @@ async fn wrk(
     seconds: u64,
 ) -> anyhow::Result<WrkSummary> {
     let output = Command::new("taskset")
-        .args(["-c", crate::LOAD_CORE, "wrk", "-t1", "--timeout", "5s"])
+        .args(["-c", &crate::LOAD_CORE.to_string()])
+        .args(["wrk", "-t1", "--timeout", "5s"])
         .arg(format!("-c{connections}"))
         .arg(format!("-d{}s", seconds.max(1)))
         .arg("-s")

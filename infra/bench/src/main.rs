@@ -14,6 +14,7 @@ mod ddb;
 mod lambda;
 mod levers;
 mod load;
+mod peers;
 mod proxy;
 mod report;
 mod scenarios;
@@ -30,9 +31,9 @@ use serde::Serialize;
 use crate::report::Size;
 
 /// The core the measured process runs on.
-pub(crate) const FUNCTION_CORE: &str = "0";
+pub(crate) const FUNCTION_CORE: usize = 0;
 /// The core the load generator runs on.
-pub(crate) const LOAD_CORE: &str = "1";
+pub(crate) const LOAD_CORE: usize = 1;
 
 /// Runs the benchmarks and writes the report.
 #[derive(Debug, Parser)]
@@ -64,6 +65,10 @@ struct Args {
     /// Where to keep logs and scratch files.
     #[arg(long)]
     work_dir: PathBuf,
+    /// When the whole run began (run.sh's start, before its builds), in
+    /// seconds since the Unix epoch; the report says how long it took.
+    #[arg(long, env = "BENCH_STARTED")]
+    started: Option<u64>,
 }
 
 /// How much of everything to run.
@@ -136,6 +141,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         machine: machine(),
         date: command("date -u +%F_%H:%M_UTC").replace('_', " "),
         load_start: load_average(),
+        peers: peers::versions(&cx.root.join("infra/bench/peers"))?,
         ..Default::default()
     };
     say(&format!("machine: {}", report.machine));
@@ -162,6 +168,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     scenarios::load_phase(&cx, &mut report).await?;
 
     report.load_end = load_average();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
+    report.took_seconds = args
+        .started
+        .map(|started| now.as_secs().saturating_sub(started));
     let markdown = report.markdown();
     std::fs::write(out.join("benchmarks.md"), &markdown)?;
     for (file, svg) in report.charts() {

@@ -37,6 +37,12 @@ pub(crate) struct Call {
     pub(crate) capacity: f64,
     /// The HTTP status DynamoDB answered with.
     pub(crate) status: u16,
+    /// How long the function waited on DynamoDB Local for it, in ms: from
+    /// the proxy having the request to it having the answer.
+    pub(crate) wait_ms: f64,
+    /// Items a `Query` or `Scan` returned (`Count`) and read (`ScannedCount`).
+    pub(crate) count: Option<u64>,
+    pub(crate) scanned: Option<u64>,
 }
 
 impl Call {
@@ -127,14 +133,21 @@ async fn forward(State(meter): State<Arc<Meter>>, headers: HeaderMap, body: Byte
         false => body,
     };
     let outgoing = wire::outgoing(&headers);
+    let sent = std::time::Instant::now();
     let answer = match wire::send(&meter.client, &meter.upstream, outgoing, body).await {
         Ok(answer) => answer,
         Err(refused) => return refused,
     };
+    let wait_ms = sent.elapsed().as_secs_f64() * 1000.0;
+    let json = serde_json::from_slice::<Value>(&answer.body).unwrap_or_default();
+    let number = |name: &str| json.get(name).and_then(Value::as_u64);
     let call = Call {
         operation,
-        capacity: consumed(&answer.body),
+        capacity: consumed(&json),
         status: answer.status.as_u16(),
+        wait_ms,
+        count: number("Count"),
+        scanned: number("ScannedCount"),
     };
     meter
         .calls
@@ -157,14 +170,11 @@ fn with_capacity_report(body: Bytes) -> Bytes {
 }
 
 /// The capacity units a response reports (one object, or one per table).
-fn consumed(body: &[u8]) -> f64 {
+fn consumed(answer: &Value) -> f64 {
     let units = |value: &Value| value.get("CapacityUnits").and_then(Value::as_f64);
-    match serde_json::from_slice::<Value>(body)
-        .ok()
-        .and_then(|v| v.get("ConsumedCapacity").cloned())
-    {
+    match answer.get("ConsumedCapacity") {
         Some(Value::Array(items)) => items.iter().filter_map(units).sum(),
-        Some(item) => units(&item).unwrap_or(0.0),
+        Some(item) => units(item).unwrap_or(0.0),
         None => 0.0,
     }
 }

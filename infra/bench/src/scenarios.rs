@@ -16,7 +16,7 @@ use storage::stream::StreamEvent;
 use crate::calls::{CALLS, create_event, event, route, workload};
 use crate::ddb::DynamoDbLocal;
 use crate::lambda::{self, Expect, Subject};
-use crate::report::{DynamoCost, ListScale, Report};
+use crate::report::{DynamoCost, ListScale, Page, Report};
 use crate::{Plan, say, settle};
 
 /// The cold-start baseline: the smallest `lambda_runtime` function.
@@ -264,7 +264,7 @@ async fn list_scaling(
     let list = route(&cx.template, "GET /users").context("no route fits GET /users")?;
     for size in cx.plan.list_sizes {
         let table = format!("users-list-{size}");
-        dynamo.create_table(&table).await?;
+        dynamo.create_table(&table, false).await?;
         say(&format!("seeding {size} users into {table}"));
         let ids = dynamo.seed_users(&table, size, false).await?;
         let cursor = common::cursor::encode(LIST_SCOPE, ids[ids.len() / 2].to_bytes());
@@ -277,11 +277,21 @@ async fn list_scaling(
             let path = format!("/users?limit=20{query}");
             let launch = cx.function(&list.function, &dynamo.env(&table));
             let event = |_| ApiGatewayEvent::new(&list.key(), &path).to_json();
+            let (mut instance, _) = lambda::start(&launch, &dynamo.proxy).await?;
+            let (_, calls) = lambda::invoke(&mut instance, event(0), &dynamo.proxy).await?;
+            instance.stop().await;
             let subject = Subject::new(launch, Expect::Status(200), event);
             let runs =
                 lambda::measure(&[subject], 0, cx.plan.list_invocations, &dynamo.proxy).await?;
             for run in runs {
-                pages.push((page.to_owned(), run.warm_ms(), run.unexpected));
+                pages.push(Page {
+                    name: page.to_owned(),
+                    latency: run.warm_ms(),
+                    unexpected: run.unexpected,
+                    items: calls.iter().filter_map(|c| c.count).sum(),
+                    scanned: calls.iter().filter_map(|c| c.scanned).sum(),
+                    capacity: calls.iter().map(|c| c.capacity).sum(),
+                });
             }
         }
         report.list_scaling.push(ListScale {

@@ -108,6 +108,7 @@ async fn check() {
         init_timeout: Duration::from_secs(10),
         output: None,
         kept_lines: None,
+        cpu: None,
     };
     let mut instance = launch.start().await.expect("init with the extension");
     assert_eq!(instance.extensions(), ["internal-flush"]);

@@ -112,6 +112,7 @@ pub async fn run(
         init_timeout: timeout,
         output: None,
         kept_lines: None,
+        cpu: None,
     };
     let failed = |failure: String| BootError::Failed {
         function: function.to_owned(),

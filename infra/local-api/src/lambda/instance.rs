@@ -40,6 +40,9 @@ pub struct Launch {
     /// When output is forwarded, each line Lambda keeps is also appended
     /// here (what CloudWatch Logs would hold).
     pub kept_lines: Option<Arc<JsonLines>>,
+    /// The one CPU it runs on, if not any (the benchmarks pin a function to
+    /// a core of its own).
+    pub cpu: Option<usize>,
 }
 
 /// Why a process could not serve.
@@ -62,6 +65,25 @@ pub enum Failure {
     /// Every instance stayed busy for as long as API Gateway waits.
     #[error("no instance was free within {0:?}")]
     Busy(Duration),
+}
+
+/// Runs `spawn` with the calling thread pinned to `cpu`. A child inherits
+/// the CPU mask of the thread that starts it, so it runs on that CPU from
+/// its first instruction, with no wrapper such as `taskset` in front: a
+/// wrapper's own exec and dynamic loading would count as the function's
+/// init (about 1.3 ms).
+fn on_cpu<T>(cpu: Option<usize>, spawn: impl FnOnce() -> T) -> std::io::Result<T> {
+    use rustix::thread::{CpuSet, sched_getaffinity, sched_setaffinity};
+    let Some(cpu) = cpu else {
+        return Ok(spawn());
+    };
+    let before = sched_getaffinity(None)?;
+    let mut only = CpuSet::new();
+    only.set(cpu);
+    sched_setaffinity(None, &only)?;
+    let spawned = spawn();
+    sched_setaffinity(None, &before)?;
+    Ok(spawned)
 }
 
 /// A started function process, waiting for invocations.
@@ -110,10 +132,9 @@ impl Launch {
             .stdout(stdout)
             .stderr(stderr)
             .kill_on_drop(true);
-        let spawned = Instant::now();
-        let mut process = command
-            .spawn()
-            .map_err(|e| init(format!("cannot start {program}: {e}")))?;
+        let started = on_cpu(self.cpu, || (Instant::now(), command.spawn()));
+        let (spawned, process) = started.map_err(|e| init(format!("pinning to a CPU: {e}")))?;
+        let mut process = process.map_err(|e| init(format!("cannot start {program}: {e}")))?;
         let threshold = log_level::threshold(&self.env);
         if let Some(out) = process.stdout.take() {
             tokio::spawn(forward(

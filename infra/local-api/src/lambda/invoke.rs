@@ -149,6 +149,7 @@ mod tests {
                 init_timeout: std::time::Duration::from_secs(1),
                 output: None,
                 kept_lines: None,
+                cpu: None,
             },
             std::time::Duration::from_secs(1),
             1,

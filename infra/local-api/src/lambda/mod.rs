@@ -292,6 +292,7 @@ impl Functions {
                 init_timeout: INIT_TIMEOUT,
                 output: None,
                 kept_lines: kept_lines.clone(),
+                cpu: None,
             };
             let pool = Arc::new(FunctionPool::new(
                 launch,
