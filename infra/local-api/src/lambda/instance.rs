@@ -262,3 +262,34 @@ async fn forward(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the kernel says a process may run on (`Cpus_allowed_list` in
+    /// `/proc/<pid>/status`), for a child started inside `on_cpu`.
+    fn allowed(cpu: Option<usize>) -> String {
+        let output = on_cpu(cpu, || {
+            std::process::Command::new("grep")
+                .args(["Cpus_allowed_list", "/proc/self/status"])
+                .output()
+        });
+        let output = output.unwrap().unwrap();
+        let line = String::from_utf8(output.stdout).unwrap();
+        line.split_whitespace().last().unwrap().to_owned()
+    }
+
+    #[test]
+    fn a_child_started_on_a_cpu_runs_only_there_and_the_thread_gets_its_mask_back() {
+        let before = rustix::thread::sched_getaffinity(None).unwrap();
+        let cpu = (0..rustix::thread::CpuSet::MAX_CPU)
+            .find(|&cpu| before.is_set(cpu))
+            .unwrap();
+        assert_eq!(allowed(Some(cpu)), cpu.to_string());
+        assert_eq!(rustix::thread::sched_getaffinity(None).unwrap(), before);
+        if before.count() > 1 {
+            assert_ne!(allowed(None), cpu.to_string());
+        }
+    }
+}
