@@ -59,11 +59,12 @@ invocation waits for DynamoDB Local; the peers' init opens none (compare the laz
 lever), so the ratio is bounded by DynamoDB Local's own latency";
 const CPU: &str = "the slowest handler's time is parsing, validation, the memory store and its log \
 line; profile it with the criterion benchmark";
-const CPU_LEVEL: &str = "opt-level \"z\" (the size budgets) costs about 40 % of the CPU time \
-against \"s\" (create-user 10.1 vs 13.6 µs when last measured side by side); of what is left, \
-the request's log line is the largest part: its EMF document is written as text, checked by the \
-formatter and spliced into a line built as a list of JSON values, where writing the members \
-straight into the line would save about 2 µs";
+const CPU_LEVEL: &str = "opt-level \"z\" is kept for the size budgets and init: measured side by \
+side (criterion, interleaved, two rounds), \"s\" gave create-user 11.9-12.2 µs against 14.1-19.2, \
+list-users 19.0-24.2 against 27.6-30.5 and the event decode 5.9-6.0 against 8.6-9.8, at 495,008 B \
+(8.8 %) more binary; of what is left at \"z\", the response's JSON serialisation is a quarter of \
+list-users and the log line (its fields collected as JSON values, then serialised) a fifth of \
+create-user";
 const OWN: &str = "our own time is the handler, the event's decoding, SigV4 signing and the TLS \
 record work of the DynamoDB request; compare the handler cost table";
 const LOAD: &str = "under `POST` ours is the in-memory store growing by tens of thousands of users \
