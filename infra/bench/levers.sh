@@ -101,7 +101,7 @@ variant() {
 }
 
 # The reference: the deployed profile, built the same way as the variants.
-profile deployed "(reference)" "deployed profile: opt-level z, lto, 1 codegen unit, panic abort, strip" "-p create-user"
+profile deployed "(reference)" "deployed profile: opt-level z (3 for the per-request crates), lto, 1 codegen unit, panic abort, strip" "-p create-user"
 
 config=functions/storage/src/config.rs
 variant lazy-connection "DynamoDB connection opened at init" "undone: the first request opens it" "lambda.rs without open_connection" \
@@ -123,7 +123,7 @@ variant sdk-default-features "SDK default features off" "undone: default feature
 
 profile cargo-defaults "release profile" "undone: Cargo's defaults (opt-level 3, no LTO, 16 units, unwind, no strip)" "" "opt-level=3" "lto=false" "codegen-units=16" 'panic="unwind"' "strip=false"
 profile panic-unwind "panic strategy" 'undone: panic = "unwind"' "a panic would end one invocation, not the process" 'panic="unwind"'
-profile opt-s "opt-level" 'changed: opt-level = "s"' "small code, some speed optimisations" 'opt-level="s"'
+profile opt-s "opt-level" 'changed: opt-level = "s"' "small code, some speed optimisations; the per-request crates stay at 3" 'opt-level="s"'
 profile opt-3 "opt-level" "changed: opt-level = 3" "fastest code" "opt-level=3"
 profile no-lto "lto" "undone: lto = false" "" "lto=false"
 profile cgu-16 "codegen-units" "undone: codegen-units = 16" "" "codegen-units=16"

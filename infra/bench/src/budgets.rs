@@ -59,12 +59,13 @@ invocation waits for DynamoDB Local; the peers' init opens none (compare the laz
 lever), so the ratio is bounded by DynamoDB Local's own latency";
 const CPU: &str = "the slowest handler's time is parsing, validation, the memory store and its log \
 line; profile it with the criterion benchmark";
-const CPU_LEVEL: &str = "opt-level \"z\" is kept for the size budgets and init: measured side by \
-side (criterion, interleaved, two rounds), \"s\" gave create-user 11.9-12.2 µs against 14.1-19.2, \
-list-users 19.0-24.2 against 27.6-30.5 and the event decode 5.9-6.0 against 8.6-9.8, at 495,008 B \
-(8.8 %) more binary; of what is left at \"z\", the response's JSON serialisation is a quarter of \
-list-users and the log line (its fields collected as JSON values, then serialised) a fifth of \
-create-user";
+const CPU_LEVEL: &str = "the release profile builds the crates every request runs through \
+(Cargo.toml names them) at opt-level 3 and the rest at \"z\": measured side by side (criterion, interleaved), that took \
+create-user from 14.1-19.2 µs to 11.9 and the event decode from 8.6-9.8 to 5.9 for 3.1 % more \
+binary, where \"s\" everywhere cost 8.8 %; profiled at \"z\", the response's JSON serialisation \
+was a quarter of list-users and the log line a fifth of create-user: what closes the rest is less \
+per-request work (last month's figures predate the log line's metrics and the email and name \
+canonicalisation), not the optimisation level";
 const OWN: &str = "our own time is the handler, the event's decoding, SigV4 signing and the TLS \
 record work of the DynamoDB request; compare the handler cost table";
 const LOAD: &str = "under `POST` ours is the in-memory store growing by tens of thousands of users \
