@@ -44,6 +44,9 @@ pub(crate) struct FunctionRun {
     own: Vec<f64>,
     /// Each cold start's wait on DynamoDB during init.
     init_wait: Vec<f64>,
+    /// The CPU time the process ran per measured warm invocation, by the
+    /// kernel's count (all its threads), in ms.
+    cpu_per_invocation: Option<f64>,
     /// Peak RSS of the process that served the warm invocations, in KiB.
     pub(crate) peak_rss_kib: u64,
     /// Invocations whose answer was not the expected one, and one of them.
@@ -91,6 +94,12 @@ impl FunctionRun {
 
     pub(crate) fn init_wait_ms(&self) -> Summary {
         Summary::of(&self.init_wait)
+    }
+
+    /// The mean CPU time per warm invocation, in ms, when the kernel
+    /// counted it.
+    pub(crate) fn cpu_ms(&self) -> Option<f64> {
+        self.cpu_per_invocation
     }
 
     /// Sends `subject`'s next event to `instance`; its duration and its
@@ -244,7 +253,11 @@ pub(crate) async fn measure(
     for subject in subjects {
         instances.push(start(&subject.launch, proxy).await?.0);
     }
+    let mut cpu_before = Vec::new();
     for n in 0..warm / 5 + warm {
+        if n == warm / 5 {
+            cpu_before = instances.iter().map(cpu_ns).collect();
+        }
         for ((subject, run), instance) in subjects.iter().zip(&mut runs).zip(&mut instances) {
             let (duration, own) = run.invoke(subject, instance, proxy).await?;
             if n >= warm / 5 {
@@ -253,7 +266,11 @@ pub(crate) async fn measure(
             }
         }
     }
-    for (run, instance) in runs.iter_mut().zip(instances) {
+    for ((run, instance), before) in runs.iter_mut().zip(instances).zip(cpu_before) {
+        let ran = cpu_ns(&instance)
+            .zip(before)
+            .map(|(after, before)| after.saturating_sub(before));
+        run.cpu_per_invocation = ran.map(|ns| ns as f64 / 1e6 / warm as f64);
         run.peak_rss_kib = instance.id().map_or(0, |pid| crate::rss_kib(pid, true));
         run.load = crate::load_average();
         instance.stop().await;
@@ -275,6 +292,60 @@ pub(crate) async fn measure(
     Ok(runs)
 }
 
+/// The CPU time all of `instance`'s threads have run, in ns.
+fn cpu_ns(instance: &Instance) -> Option<u64> {
+    process_cpu_ns(instance.id()?)
+}
+
+/// The CPU time all of process `pid`'s threads have run, in ns, from
+/// `/proc/<pid>/task/*/schedstat`: the kernel's count, which no timer of
+/// the harness's shares. `None` when the kernel does not keep it.
+fn process_cpu_ns(pid: u32) -> Option<u64> {
+    let pid = i32::try_from(pid).ok()?;
+    let tasks = procfs::process::Process::new(pid).ok()?.tasks().ok()?;
+    let ran: u64 = tasks
+        .flatten()
+        .filter_map(|task| task.schedstat().ok())
+        .map(|stat| stat.sum_exec_runtime)
+        .sum();
+    (ran > 0).then_some(ran)
+}
+
 fn ms(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Checked against the kernel's other count of the same time: the
+    /// user and system ticks of `/proc/<pid>/stat` (whole ticks, so the
+    /// two agree to within a few of them).
+    #[test]
+    fn cpu_time_agrees_with_the_kernels_tick_count() -> anyhow::Result<()> {
+        use procfs::ticks_per_second;
+        let busy = "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done; sleep 30";
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", busy])
+            .spawn()?;
+        let pid = child.id();
+        let process = procfs::process::Process::new(i32::try_from(pid)?)?;
+        // Until the loop is done and the shell sleeps.
+        while process.stat()?.state != 'S' {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let ran = process_cpu_ns(pid);
+        let stat = process.stat()?;
+        child.kill()?;
+        child.wait()?;
+        let ran = ran.context("no schedstat")? as f64 / 1e9;
+        let ticks = (stat.utime + stat.stime) as f64 / ticks_per_second() as f64;
+        assert!(ran > 0.05, "the loop ran {ran} s");
+        assert!(
+            (ran - ticks).abs() < 0.05,
+            "schedstat {ran} s, stat {ticks} s"
+        );
+        Ok(())
+    }
 }

@@ -288,12 +288,14 @@ impl Report {
              invocations of one instance of each function, interleaved the same way after a \
              fifth as many unmeasured rounds. *Own* is an invocation's time from the event \
              being handed over to the response being posted, minus the time it waited on \
-             DynamoDB. The Node.js and Python rows are create-user written with \
+             DynamoDB; *CPU* is the CPU time the process ran per warm invocation, by the kernel's \
+             count (the sum over its threads of `/proc/<pid>/task/*/schedstat`, over the \
+             measured invocations), which no timer of the harness's shares. The Node.js and Python rows are create-user written with \
              `@aws-sdk/client-dynamodb` v3 and boto3, started the same way. *arm64* is the \
              bootstrap `sam build` made (run `sam build` before run.sh for it).\n"
         );
         let size = |name: &str| self.sizes.iter().find(|s| s.name == name);
-        let header = "function | binary MB | zip MB | arm64 MiB | init ms min / p50 | own init ms p50 | first ms min / p50 | cold start ms min / p50 | warm p50 ms | warm p99 ms | own µs p50 / p99 | peak RSS MiB | unexpected answers | load";
+        let header = "function | binary MB | zip MB | arm64 MiB | init ms min / p50 | own init ms p50 | first ms min / p50 | cold start ms min / p50 | warm p50 ms | warm p99 ms | own µs p50 / p99 | CPU µs per invocation | peak RSS MiB | unexpected answers | load";
         table(
             &mut md,
             header,
@@ -317,6 +319,7 @@ impl Report {
                         ms(run.warm_ms().p50),
                         ms(run.warm_ms().p99),
                         format!("{} / {}", us(run.own_ms().p50), us(run.own_ms().p99)),
+                        run.cpu_ms().map_or_else(|| "–".to_owned(), us),
                         mib(run.peak_rss_kib),
                         run.unexpected.to_string(),
                         run.load.clone(),
