@@ -68,14 +68,17 @@ fn attribute<'s>(span: &'s Value, key: &str) -> &'s Value {
         .map_or(&Value::Null, |attribute| &attribute["value"])
 }
 
-/// The spans of trace `trace` in the traces file, once its SERVER span has
-/// arrived (the spans of an invocation are exported together, after its
-/// response), or after `wait` with none.
+/// The spans of trace `trace` in the traces file's whole lines, once its
+/// SERVER span has arrived (the spans of an invocation are exported
+/// together, after its response), or after `wait` with none.
 async fn spans_of(file: &Path, trace: &str, wait: Duration) -> Vec<Value> {
     let started = Instant::now();
     loop {
-        let spans: Vec<Value> = std::fs::read_to_string(file)
-            .unwrap_or_default()
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        // The receiver may be appending a line as we read: a line counts
+        // once its newline is there (a whole line that is not JSON fails).
+        let whole = text.rfind('\n').map_or("", |end| &text[..end]);
+        let spans: Vec<Value> = whole
             .lines()
             .map(|line| serde_json::from_str(line).expect("a JSON line"))
             .filter(|span: &Value| span["traceId"] == trace)
